@@ -1,0 +1,195 @@
+"""The embedded default store: LadybugDB (the maintained Kùzu fork), one folder, no server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kgx.errors import ReadOnlyQueryError, StoreError, require
+from kgx.models import GraphBatch
+
+from . import ladybug_queries as q
+from .base import SharedStoreMethods, mark_completed, merge_aliases
+from .cypher import ENTITY_ALIASES
+from .protocol import QueryResult
+from .readonly import write_clause
+from .rows import Row, batch_rows
+from .schema import NODE_BY_LABEL, REL_BY_TYPE
+from .values import plain_value
+
+DB_FILE = "graph.lbdb"
+_ARROW_TYPES = {"STRING": "string", "INT64": "int64", "DOUBLE": "float64"}
+
+
+class LadybugStore(SharedStoreMethods):
+    """A kgx graph in a local folder, queried with Cypher.
+
+        with LadybugStore("./kgx-store") as store:
+            store.query("MATCH (e:Entity) RETURN count(e)").scalar()
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self.uri = str(self.path)
+        self._db = None
+        self._conn = None
+
+    def connect(self) -> None:
+        """Open (or create) the database and its schema."""
+        if self._conn is not None:
+            return
+        ladybug = require("ladybug", "core")
+        db_file = self._db_file()
+        try:
+            self._db = ladybug.Database(str(db_file), read_only=self.read_only)
+            self._conn = ladybug.Connection(self._db)
+        except RuntimeError as e:
+            raise StoreError(f"cannot open the LadybugDB store at {self.path}: {e}. If another "
+                             "kgx process is writing to it, wait for it to finish.") from e
+        if not self.read_only:
+            for statement in q.schema_statements():
+                self._conn.execute(statement)
+
+    def _db_file(self) -> Path:
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path} is a file; a kgx store is a folder. Pick another path.")
+        if self.read_only and not (self.path / DB_FILE).exists():
+            raise StoreError(f"no kgx store at {self.path}. Run `kgx extract PATH --store "
+                             f"{self.path}` first, or pass the right --store.")
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self.path / DB_FILE
+
+    def close(self) -> None:
+        """Close the connection and the database files."""
+        if self._db is not None:
+            self._conn.close()
+            self._db.close()
+        self._db = self._conn = None
+
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None = None):
+        if self._conn is None:
+            self.connect()
+        return self._conn.execute(cypher, dict(params or {}))
+
+    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
+              write: bool = False) -> QueryResult:
+        """Run Cypher with bound parameters, inside a read-only transaction unless `write`."""
+        if write and self.read_only:
+            raise ReadOnlyQueryError("this store was opened read-only; reopen it for writing")
+        clause = None if write else write_clause(cypher)
+        if clause:
+            raise ReadOnlyQueryError(
+                f"the query contains {clause}, but queries are read-only by default. "
+                "Pass write=True (CLI: --write) if you mean to change the graph.")
+        try:
+            # LadybugDB has no read-only transactions: a read runs in one that is rolled back.
+            with _Transaction(self, commit=write):
+                result = self._execute(cypher, params)
+                columns = result.get_column_names()
+                rows = [[plain_value(v) for v in row] for row in result.get_all()]
+        except RuntimeError as e:
+            if "read-only" in str(e):
+                raise ReadOnlyQueryError(f"this store is read-only: {e}") from e
+            raise StoreError(f"LadybugDB rejected the query: {e}") from e
+        return QueryResult(columns, rows)
+
+    def upsert(self, batch: GraphBatch) -> None:
+        """Write a batch in one transaction: new rows by bulk COPY, existing ones updated."""
+        if self.read_only:
+            raise ReadOnlyQueryError("this store was opened read-only; reopen it for writing")
+        rows = batch_rows(batch)
+        try:
+            with _Transaction(self, commit=True):
+                for label, node_rows in rows.nodes.items():
+                    self._upsert_nodes(label, node_rows)
+                for rel_type, edge_rows in rows.edges.items():
+                    self._insert_new_edges(rel_type, edge_rows)
+                if batch.completed_key and batch.completed:
+                    self._mark_completed(batch.completed, batch.completed_key)
+        except RuntimeError as e:
+            raise StoreError(f"LadybugDB rejected the batch, nothing was written: {e}") from e
+
+    def _upsert_nodes(self, label: str, rows: list[Row]) -> None:
+        if not rows:
+            return
+        ids = [row["id"] for row in rows]
+        existing = {r[0] for r in self._execute(q.existing_node_ids(label), {"ids": ids}).get_all()}
+        old = [row for row in rows if row["id"] in existing]
+        if label == "Entity" and old:
+            stored = dict(self._execute(ENTITY_ALIASES, {"ids": [r["id"] for r in old]}).get_all())
+            merge_aliases(old, stored)
+        if old:
+            properties = [name for name in old[0] if name != "id"]
+            self._execute(q.update_nodes(label, properties), {"rows": old})
+        self._copy(label, [row for row in rows if row["id"] not in existing])
+
+    def _insert_new_edges(self, rel_type: str, rows: list[Row]) -> None:
+        if not rows:
+            return
+        table = REL_BY_TYPE[rel_type]
+        found = self._execute(q.existing_edges(table), {"rows": rows}).get_all()
+        if "id" in table.properties:
+            existing = {r[0] for r in found}
+            new = [row for row in rows if row["id"] not in existing]
+        else:
+            existing = {(r[0], r[1]) for r in found}
+            new = [row for row in rows if (row["src"], row["dst"]) not in existing]
+        self._copy(rel_type, new)
+
+    def _copy(self, table_name: str, rows: list[Row]) -> None:
+        """Bulk-insert rows that are known to be new (a duplicate key would abort the copy)."""
+        if not rows:
+            return
+        self._execute(f"COPY {table_name} FROM $arrow_rows",
+                      {"arrow_rows": _arrow_table(table_name, rows)})
+
+    def _mark_completed(self, doc_ids: list[str], key: str) -> None:
+        current = dict(self._execute(q.document_keys(), {"ids": doc_ids}).get_all())
+        missing = set(doc_ids) - set(current)
+        if missing:
+            raise StoreError(f"cannot mark unknown documents as extracted: {sorted(missing)[:3]}")
+        rows = mark_completed(current, key)
+        self._execute(q.update_nodes("Document", ["extracted_with"]), {"rows": rows})
+
+
+class _Transaction:
+    """BEGIN … COMMIT; rolled back on any exception, or always when `commit` is false."""
+
+    def __init__(self, store: LadybugStore, commit: bool) -> None:
+        self.store, self.commit = store, commit
+
+    def __enter__(self) -> None:
+        if not self.store.read_only:
+            self.store._execute("BEGIN TRANSACTION")
+
+    def __exit__(self, exc_type, *exc: object) -> None:
+        if self.store.read_only:
+            return
+        if self.commit and not exc_type:
+            self.store._execute("COMMIT")
+            return
+        try:
+            self.store._execute("ROLLBACK")
+        except RuntimeError:
+            if not exc_type:  # after a failed statement LadybugDB has already rolled back
+                raise
+
+
+def _arrow_table(table_name: str, rows: list[Row]):
+    """An Arrow table whose columns follow the declared schema order (edges: src, dst first)."""
+    import pyarrow as pa
+
+    if table_name in NODE_BY_LABEL:
+        properties = NODE_BY_LABEL[table_name].properties
+        names = list(properties)
+    else:
+        properties = REL_BY_TYPE[table_name].properties
+        names = ["src", "dst", *properties]
+    columns = {}
+    for name in names:
+        kind = properties.get(name, "STRING")
+        arrow_type = pa.list_(pa.string()) if kind == "STRING[]" else _ARROW_TYPES[kind]
+        columns[name] = pa.array([row.get(name) for row in rows], type=arrow_type)
+    return pa.table(columns)

@@ -1,0 +1,135 @@
+"""Neo4j through the official driver: batched `UNWIND $rows` upserts, read-only queries by default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from kgx.errors import ReadOnlyQueryError, StoreError, require
+from kgx.models import GraphBatch
+
+from . import neo4j_queries as q
+from .base import SharedStoreMethods, mark_completed, merge_aliases
+from .protocol import QueryResult
+from .rows import Row, batch_rows
+from .schema import REL_BY_TYPE
+from .values import plain_value
+
+SUB_BATCH_ROWS = 10_000
+
+
+class Neo4jStore(SharedStoreMethods):
+    """A kgx graph in a Neo4j 5 server; credentials come from NEO4J_USERNAME / NEO4J_PASSWORD.
+
+        with Neo4jStore("bolt://127.0.0.1:7687") as store:
+            store.query("MATCH (e:Entity) RETURN count(e)").scalar()
+    """
+
+    def __init__(self, uri: str, *, username: str | None = None, password: str | None = None,
+                 database: str | None = None) -> None:
+        self.uri = uri
+        self.username = username or os.environ.get("NEO4J_USERNAME", "neo4j")
+        self._password = password if password is not None else os.environ.get("NEO4J_PASSWORD")
+        self.database = database or os.environ.get("NEO4J_DATABASE") or None
+        self._driver = None
+
+    def connect(self) -> None:
+        """Open the driver, check the server answers, and create constraints and indexes."""
+        if self._driver is not None:
+            return
+        neo4j = require("neo4j", "neo4j")
+        if self._password is None:
+            raise StoreError("NEO4J_PASSWORD is not set. Export it (and NEO4J_USERNAME if not "
+                             "'neo4j') before using a neo4j:// or bolt:// store.")
+        driver = neo4j.GraphDatabase.driver(self.uri, auth=(self.username, self._password))
+        try:
+            driver.verify_connectivity()
+        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as e:
+            driver.close()
+            raise StoreError(f"cannot reach Neo4j at {self.uri} as {self.username!r}: {e}. "
+                             "Check the server is running and the credentials.") from e
+        self._driver = driver
+        for statement in q.schema_statements():
+            self._run_write(lambda tx, s=statement: tx.run(s).consume())
+        self._run_write(lambda tx: tx.run(q.AWAIT_INDEXES).consume())
+
+    def close(self) -> None:
+        """Close the driver."""
+        if self._driver is not None:
+            self._driver.close()
+        self._driver = None
+
+    def _session(self):
+        if self._driver is None:
+            self.connect()
+        return self._driver.session(database=self.database)
+
+    def _run_write(self, work):
+        with self._session() as session:
+            return session.execute_write(work)
+
+    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
+              write: bool = False) -> QueryResult:
+        """Run Cypher with bound parameters in a read transaction unless `write`."""
+        neo4j = require("neo4j", "neo4j")
+
+        def work(tx):
+            result = tx.run(cypher, dict(params or {}))
+            columns = list(result.keys())
+            return QueryResult(columns, [[plain_value(v) for v in rec.values()] for rec in result])
+
+        try:
+            with self._session() as session:
+                return session.execute_write(work) if write else session.execute_read(work)
+        except neo4j.exceptions.ClientError as e:
+            if e.code and "AccessMode" in e.code:
+                raise ReadOnlyQueryError(
+                    "the query writes, but queries are read-only by default. Pass write=True "
+                    "(CLI: --write) if you mean to change the graph.") from e
+            raise StoreError(f"Neo4j rejected the query: {e.message}") from e
+
+    def upsert(self, batch: GraphBatch) -> None:
+        """Write a batch in one transaction with `UNWIND $rows … MERGE`."""
+        rows = batch_rows(batch)
+        neo4j = require("neo4j", "neo4j")
+        try:
+            self._run_write(lambda tx: self._write_batch(tx, rows, batch))
+        except neo4j.exceptions.Neo4jError as e:
+            raise StoreError(f"Neo4j rejected the batch, nothing was written: {e}") from e
+
+    def _write_batch(self, tx, rows, batch: GraphBatch) -> None:
+        for label, node_rows in rows.nodes.items():
+            if label == "Entity" and node_rows:
+                ids = [row["id"] for row in node_rows]
+                stored = {r["id"]: r["aliases"] for r in tx.run(q.ENTITY_ALIASES, ids=ids)}
+                merge_aliases(node_rows, stored)
+            for part in _parts(node_rows):
+                tx.run(q.merge_nodes(label), rows=part).consume()
+        for rel_type, edge_rows in rows.edges.items():
+            self._merge_edges(tx, rel_type, edge_rows)
+        if batch.completed_key and batch.completed:
+            current = {r["id"]: r["keys"] for r in tx.run(q.DOCUMENT_KEYS, ids=batch.completed)}
+            _require_all(batch.completed, current, "documents")
+            tx.run(q.SET_DOCUMENT_KEYS, rows=mark_completed(current, batch.completed_key)).consume()
+
+    def _merge_edges(self, tx, rel_type: str, edge_rows: list[Row]) -> None:
+        cypher = q.merge_edges(REL_BY_TYPE[rel_type])
+        for part in _parts(edge_rows):
+            payload = [{"src": r["src"], "dst": r["dst"],
+                        "props": {k: v for k, v in r.items() if k not in ("src", "dst")}}
+                       for r in part]
+            written = tx.run(cypher, rows=payload).single()["written"]
+            if written != len(payload):
+                raise StoreError(f"{len(payload) - written} {rel_type} edges point at nodes that "
+                                 "are neither in the batch nor in the store; nothing was written.")
+
+
+def _parts(rows: list[Row]) -> list[list[Row]]:
+    return [rows[i:i + SUB_BATCH_ROWS] for i in range(0, len(rows), SUB_BATCH_ROWS)]
+
+
+def _require_all(ids: list[str], found: Mapping[str, Any], what: str) -> None:
+    missing = set(ids) - set(found)
+    if missing:
+        raise StoreError(f"cannot mark unknown {what} as extracted: {sorted(missing)[:3]}")

@@ -1,0 +1,84 @@
+"""The `GraphStore` protocol every backend satisfies by shape, and the result type of queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from kgx.models import Entity, GraphBatch
+
+
+@dataclass
+class QueryResult:
+    """Column names and rows of plain Python values (nodes and edges become dicts)."""
+
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def scalar(self) -> Any:
+        """The single value of a one-row, one-column result."""
+        if len(self.rows) != 1 or len(self.columns) != 1:
+            raise ValueError(f"expected one value, got {len(self.rows)} rows × {self.columns}")
+        return self.rows[0][0]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Bookkeeping for one `kgx extract` invocation, so that `--resume` can continue it."""
+
+    id: str
+    extractor: str
+    status: str
+    started_at: str
+    config: str = "{}"
+    finished_at: str | None = None
+    documents: int = 0
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """A Cypher graph store holding kgx's schema.
+
+        with open_store("./kgx-store") as store:
+            store.upsert(batch)
+            store.query("MATCH (e:Entity) RETURN e.name LIMIT 5")
+    """
+
+    uri: str
+
+    def connect(self) -> None:
+        """Open the connection and create the schema, constraints and indexes if missing."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+    def upsert(self, batch: GraphBatch) -> None:
+        """Write a batch atomically with MERGE semantics on the stable ids."""
+
+    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
+              write: bool = False) -> QueryResult:
+        """Run Cypher with bound parameters; read-only unless `write=True`."""
+
+    def completed_documents(self, key: str) -> set[str]:
+        """Ids of documents whose extraction with `key` finished."""
+
+    def entities(self) -> Iterator[Entity]:
+        """Every canonical entity in the store, for incremental entity resolution."""
+
+    def counts(self) -> dict[str, int]:
+        """Number of nodes per label and edges per relationship type."""
+
+    def save_run(self, run: RunRecord) -> None:
+        """Create or update a run record."""
+
+    def runs(self, extractor: str | None = None) -> list[RunRecord]:
+        """Run records, newest first, optionally for one extractor."""
+
+    def __enter__(self) -> GraphStore: ...
+
+    def __exit__(self, *exc: object) -> None: ...

@@ -1,0 +1,41 @@
+"""kgx: knowledge graphs and symbolic knowledge bases from document corpora.
+
+`import kgx` stays light: the data model loads on first use, and heavy libraries (torch,
+transformers, spaCy, the neo4j driver) only inside the code that needs them.
+
+    >>> import kgx
+    >>> kgx.Entity(name="Ada Lovelace", type="PERSON").id.startswith("ent_")
+    True
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Document": "kgx.models", "Chunk": "kgx.models", "Entity": "kgx.models",
+    "Relation": "kgx.models", "Proposition": "kgx.models", "Provenance": "kgx.models",
+    "GraphBatch": "kgx.models", "ChunkExtraction": "kgx.models",
+    "KgxError": "kgx.errors",
+    "ExtractConfig": "kgx.pipeline", "extract_corpus": "kgx.pipeline",
+    "open_store": "kgx.graphdb",
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+if TYPE_CHECKING:
+    from kgx.errors import KgxError
+    from kgx.graphdb import open_store
+    from kgx.models import (Chunk, ChunkExtraction, Document, Entity, GraphBatch, Proposition,
+                            Provenance, Relation)
+    from kgx.pipeline import ExtractConfig, extract_corpus
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first access (PEP 562)."""
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kgx' has no attribute {name!r}")

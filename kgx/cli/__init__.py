@@ -1,0 +1,41 @@
+"""The `kgx` command line: extract, query, stats, export. Each command group lives in its module."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from kgx.errors import KgxError
+
+app = typer.Typer(
+    name="kgx",
+    help="Extract knowledge graphs from documents and query them with Cypher.\n\n"
+         "--store takes a folder (the embedded LadybugDB store, default ./kgx-store or "
+         "$KGX_STORE) or a neo4j:// / bolt:// URI (credentials from NEO4J_USERNAME and "
+         "NEO4J_PASSWORD).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from kgx.cli import export, extract, query
+
+    app.command("extract")(extract.extract)
+    app.command("query")(query.query)
+    app.command("stats")(query.stats)
+    app.command("export")(export.export)
+
+
+def main() -> None:
+    """Entry point of the `kgx` script: turns kgx errors into a one-line message and exit 1."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _register()
+    try:
+        app()
+    except KgxError as e:
+        typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+        sys.exit(1)

@@ -1,0 +1,3 @@
+from kgx.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""One root error, `KgxError`, with a subclass per kind of failure; messages say what to do next."""
+
+from __future__ import annotations
+
+
+class KgxError(Exception):
+    """Root of every error kgx raises on purpose."""
+
+
+class ConfigError(KgxError):
+    """A setting or argument is invalid."""
+
+
+class InputError(KgxError):
+    """An input document cannot be read or is not usable."""
+
+
+class MissingExtraError(KgxError):
+    """An optional dependency is not installed; the message names the `pip install` to run."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"{module!r} is not installed. Install it with: pip install 'kgx-graph[{extra}]'"
+        )
+        self.module = module
+        self.extra = extra
+
+
+class StoreError(KgxError):
+    """A graph store failed to connect, write or answer."""
+
+
+class ReadOnlyQueryError(StoreError):
+    """A query tried to write while the store was opened read-only."""
+
+
+class ExtractionError(KgxError):
+    """An extractor failed on a chunk."""
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency, or raise `MissingExtraError` naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingExtraError(module, extra) from e

@@ -1,0 +1,147 @@
+"""Export a stored graph as JSON lines, GraphML, or CSVs for `neo4j-admin database import`.
+
+Nodes and edges are read page by page in id order with the same Cypher on every store, so an
+export of the embedded store and of Neo4j holding the same graph are identical.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kgx.errors import ConfigError
+from kgx.graphdb.schema import GRAPH_LABELS, NODE_BY_LABEL, RELATIONSHIPS, RelTable
+
+PAGE = 5_000
+FORMATS = ("jsonl", "graphml", "neo4j-import")
+_ARRAY_DELIMITER = ";"
+_IMPORT_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "STRING[]": "string[]"}
+
+
+def iter_nodes(store, label: str) -> Iterator[dict[str, Any]]:
+    """Every node of `label` as a dict of its properties, in id order."""
+    names = list(NODE_BY_LABEL[label].properties)
+    columns = ", ".join(f"n.{name}" for name in names)
+    cypher = f"MATCH (n:{label}) RETURN {columns} ORDER BY n.id SKIP $skip LIMIT $limit"
+    for row in _pages(store, cypher):
+        yield dict(zip(names, row, strict=True))
+
+
+def iter_edges(store, table: RelTable) -> Iterator[dict[str, Any]]:
+    """Every edge of a type as {src, dst, **properties}, in a stable order."""
+    names = list(table.properties)
+    columns = "".join(f", r.{name}" for name in names)
+    cypher = (f"MATCH (a:{table.source})-[r:{table.type}]->(b:{table.target}) "
+              f"RETURN a.id, b.id{columns} ORDER BY a.id, b.id{columns} SKIP $skip LIMIT $limit")
+    for row in _pages(store, cypher):
+        yield dict(zip(["src", "dst", *names], row, strict=True))
+
+
+def _pages(store, cypher: str) -> Iterator[list[Any]]:
+    skip = 0
+    while True:
+        rows = store.query(cypher, {"skip": skip, "limit": PAGE}).rows
+        yield from rows
+        if len(rows) < PAGE:
+            return
+        skip += PAGE
+
+
+def export_graph(store, fmt: str, out: Path) -> list[Path]:
+    """Write the graph in `fmt` to `out` (a file, or a folder for neo4j-import); return paths."""
+    if fmt == "jsonl":
+        return [_export_jsonl(store, out)]
+    if fmt == "graphml":
+        return [_export_graphml(store, out)]
+    if fmt == "neo4j-import":
+        return _export_neo4j_import(store, out)
+    raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _export_jsonl(store, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as f:
+        for label in GRAPH_LABELS:
+            for node in iter_nodes(store, label):
+                f.write(json.dumps({"kind": "node", "label": label, **_clean(node)}) + "\n")
+        for table in RELATIONSHIPS:
+            for edge in iter_edges(store, table):
+                f.write(json.dumps({"kind": "edge", "type": table.type, **_clean(edge)}) + "\n")
+    return out
+
+
+def _export_graphml(store, out: Path) -> Path:
+    import networkx as nx
+
+    graph = nx.MultiDiGraph()
+    for label in GRAPH_LABELS:
+        for node in iter_nodes(store, label):
+            graph.add_node(node["id"], label=label, **_graphml_attrs(node))
+    for table in RELATIONSHIPS:
+        for edge in iter_edges(store, table):
+            src, dst = edge.pop("src"), edge.pop("dst")
+            graph.add_edge(src, dst, key=edge.get("id"), type=table.type, **_graphml_attrs(edge))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nx.write_graphml(graph, out)
+    return out
+
+
+def _graphml_attrs(props: dict[str, Any]) -> dict[str, Any]:
+    """GraphML has no lists or nulls: lists are joined with ';', nulls dropped."""
+    return {k: _ARRAY_DELIMITER.join(v) if isinstance(v, list) else v
+            for k, v in props.items() if v is not None and k != "id"}
+
+
+def _clean(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if v is not None}
+
+
+def _export_neo4j_import(store, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for label in GRAPH_LABELS:
+        props = NODE_BY_LABEL[label].properties
+        header = [f"{n}:ID" if n == "id" else f"{n}:{_IMPORT_TYPES[k]}" for n, k in props.items()]
+        rows = ([_csv_value(node[n]) for n in props] for node in iter_nodes(store, label))
+        written.append(_write_csv(out / f"nodes_{label}.csv", [*header, ":LABEL"],
+                                  ([*row, label] for row in rows)))
+    for table in RELATIONSHIPS:
+        header = [":START_ID", ":END_ID",
+                  *(f"{n}:{_IMPORT_TYPES[k]}" for n, k in table.properties.items()), ":TYPE"]
+        rows = ([e["src"], e["dst"], *(_csv_value(e[n]) for n in table.properties), table.type]
+                for e in iter_edges(store, table))
+        written.append(_write_csv(out / f"relationships_{table.type}.csv", header, rows))
+    written.append(_write_import_command(out, written))
+    return written
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return _ARRAY_DELIMITER.join(value)
+    return "" if value is None else value
+
+
+def _write_csv(path: Path, header: list[str], rows) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _write_import_command(out: Path, files: list[Path]) -> Path:
+    """A script running `neo4j-admin database import full` on the CSVs just written."""
+    args = [f"--nodes={p.name}" for p in files if p.name.startswith("nodes_")]
+    args += [f"--relationships={p.name}" for p in files if p.name.startswith("relationships_")]
+    script = out / "import.sh"
+    script.write_text(
+        "#!/usr/bin/env sh\n# Load these CSVs into an empty database (stop the server first).\n"
+        'cd "$(dirname "$0")"\n'
+        f'neo4j-admin database import full --array-delimiter="{_ARRAY_DELIMITER}" '
+        f'--overwrite-destination {" ".join(args)} "${{1:-neo4j}}"\n'
+    )
+    script.chmod(0o755)
+    return script

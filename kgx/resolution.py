@@ -1,0 +1,363 @@
+"""Incremental, deterministic, type-aware entity resolution: one canonical entity per real thing.
+
+A mention is matched, within its type only, first by its normalised name against every name and
+alias already seen (a dict look-up), then by person-name rules that fire only on a unique
+candidate, then by fuzzy similarity (rapidfuzz) within small blocks of candidates that share a
+token. Mentions that match nothing are clustered among themselves with union-find and become new
+canonical entities. Known entities keep their ids and names; they only gain aliases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Collection, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+from rapidfuzz import fuzz, process
+
+from kgx.errors import ConfigError
+from kgx.ids import entity_id, normalize_name
+from kgx.models import Entity
+
+PERSON_TYPES = ("PERSON", "PER")
+ORG_TYPES = ("ORG", "ORGANIZATION", "ORGANISATION", "COMPANY")
+
+_CORPORATE_SUFFIXES = frozenset({
+    "inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "llc",
+    "plc", "gmbh", "ag", "sa", "nv", "bv", "lp", "llp",
+})
+_ROMAN = re.compile(r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})")
+_GENERATIONAL = frozenset({"jr", "sr"})
+_BLOCK_STOPWORDS = frozenset({
+    "of", "and", "the", "for", "de", "la", "le", "del", "da", "von", "van", "der", "in", "on",
+    "at", "&",
+})
+
+_NameKey = tuple[str, str]
+
+
+class _Name(NamedTuple):
+    """A name prepared for matching: its type, key, tokens, token-sorted form and marks."""
+
+    type_key: str
+    key: str
+    tokens: tuple[str, ...]
+    form: str
+    marks: frozenset[str]
+
+    @property
+    def ident(self) -> _NameKey:
+        """What the exact index is keyed on: the type and the normalised name."""
+        return (self.type_key, self.key)
+
+
+@lru_cache(maxsize=1 << 17)
+def _prepare(name: str, type_key: str, strip_suffixes: bool) -> _Name:
+    """Normalise a surface form; organisations also lose a trailing corporate suffix."""
+    tokens = (normalize_name(name) or name.strip().casefold()).split()
+    while strip_suffixes and len(tokens) > 1 and tokens[-1] in _CORPORATE_SUFFIXES:
+        tokens.pop()
+    return _Name(type_key, " ".join(tokens), tuple(tokens), " ".join(sorted(tokens)),
+                 _marks(tokens))
+
+
+def _marks(tokens: list[str]) -> frozenset[str]:
+    """Tokens that tell near-identical names apart (numbers, roman numerals, Jr/Sr)."""
+    return frozenset(
+        token for position, token in enumerate(tokens)
+        if token in _GENERATIONAL or any(char.isdigit() for char in token)
+        or (position > 0 and _ROMAN.fullmatch(token))
+    )
+
+
+def _block_keys(name: _Name) -> list[tuple[str, str]]:
+    """Blocks a name is filed under: each informative token, or a single token's ends."""
+    if len(name.tokens) == 1:
+        return [(name.type_key, "^" + name.key[:3]), (name.type_key, name.key[-3:] + "$")]
+    return [(name.type_key, token) for token in dict.fromkeys(name.tokens)
+            if len(token) > 1 and token not in _BLOCK_STOPWORDS]
+
+
+def _middles_agree(one: tuple[str, ...], other: tuple[str, ...]) -> bool:
+    """Whether two lists of middle names can be the same person's (missing, equal or initials)."""
+    if not one or not other:
+        return True
+    if len(one) != len(other):
+        return False
+    return all(a == b or ((len(a) == 1 or len(b) == 1) and a[0] == b[0])
+               for a, b in zip(one, other, strict=True))
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The resolver's matching options."""
+
+    threshold: float
+    min_fuzzy_length: int
+    min_single_token_length: int
+    max_block_size: int
+    person_types: frozenset[str]
+    org_types: frozenset[str]
+
+    def fuzzy_ok(self, name: _Name) -> bool:
+        """Short names merge by exact match only: 'Paris' must not absorb 'Parish'."""
+        if len(name.key) < self.min_fuzzy_length:
+            return False
+        return len(name.tokens) > 1 or len(name.key) >= self.min_single_token_length
+
+
+class _Block(NamedTuple):
+    """Parallel lists of the names filed under one block key."""
+
+    forms: list[str]
+    owners: list[Hashable]
+    marks: list[frozenset[str]]
+
+
+class _NameIndex:
+    """Candidate look-up for fuzzy and person-name matching, keyed so that blocks stay small."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self._settings = settings
+        self._blocks: dict[tuple[str, str], _Block] = {}
+        self._last_names: dict[tuple[str, str], set[Hashable]] = defaultdict(set)
+        self._signatures: dict[tuple[str, str, str], list[tuple[Hashable, tuple[str, ...]]]] = (
+            defaultdict(list))
+
+    def add(self, name: _Name, owner: Hashable) -> None:
+        """File a name under its blocks and, for a full person name, under its person keys."""
+        if self._settings.fuzzy_ok(name):
+            for block_key in _block_keys(name):
+                block = self._blocks.get(block_key) or self._blocks.setdefault(
+                    block_key, _Block([], [], []))
+                block.forms.append(name.form)
+                block.owners.append(owner)
+                block.marks.append(name.marks)
+        if self._is_person(name) and len(name.tokens) > 1:
+            first, *middle, last = name.tokens
+            self._last_names[(name.type_key, last)].add(owner)
+            self._signatures[(name.type_key, first, last)].append((owner, tuple(middle)))
+
+    def fuzzy(self, name: _Name) -> dict[Hashable, float]:
+        """Owners of names at least `threshold` similar (token-sorted) with the same marks."""
+        found: dict[Hashable, float] = {}
+        if not self._settings.fuzzy_ok(name):
+            return found
+        for block_key in _block_keys(name):
+            block = self._blocks.get(block_key)
+            if block is None or len(block.forms) > self._settings.max_block_size:
+                continue
+            hits = process.extract(name.form, block.forms, scorer=fuzz.ratio, limit=None,
+                                   score_cutoff=self._settings.threshold)
+            for _, score, i in hits:
+                owner = block.owners[i]
+                if block.marks[i] == name.marks and score > found.get(owner, -1.0):
+                    found[owner] = score
+        return found
+
+    def person(self, name: _Name) -> set[Hashable]:
+        """Owners of full person names this one can abbreviate: 'Obama', 'John Kennedy'."""
+        if not self._is_person(name):
+            return set()
+        if len(name.tokens) == 1:
+            return set(self._last_names.get((name.type_key, name.key), ()))
+        first, *middle, last = name.tokens
+        entries = self._signatures.get((name.type_key, first, last), ())
+        return {owner for owner, other in entries if _middles_agree(tuple(middle), other)}
+
+    def _is_person(self, name: _Name) -> bool:
+        """Person rules skip names with marks: 'John Smith Jr' is not 'John Smith'."""
+        return name.type_key in self._settings.person_types and not name.marks and (
+            len(name.key) >= self._settings.min_fuzzy_length)
+
+
+@dataclass
+class _Cluster:
+    """One canonical entity: its fixed id, name and type, and every surface form seen."""
+
+    canonical_id: str
+    name: str
+    type: str
+    surfaces: set[str]
+    entity: Entity | None = None
+
+
+def _find(parent: list[int], i: int) -> int:
+    """Union-find root of `i`, halving the path as it goes."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _union(parent: list[int], i: int, j: int) -> None:
+    """Join the sets of `i` and `j`; the smaller root wins, so roots do not depend on order."""
+    a, b = _find(parent, i), _find(parent, j)
+    if a != b:
+        parent[max(a, b)] = min(a, b)
+
+
+def _best(scores: dict[Hashable, float]) -> Hashable:
+    """The highest-scoring owner; ties go to the smallest id, so the choice is deterministic."""
+    return min(scores, key=lambda owner: (-scores[owner], owner))
+
+
+def _canonical_surface(counts: Counter[tuple[str, str]]) -> tuple[str, str]:
+    """A new cluster's (name, type): most frequent surface, then longest, then smallest."""
+    totals: Counter[str] = Counter()
+    for (surface, _), count in counts.items():
+        totals[surface] += count
+    name = min(totals, key=lambda surface: (-totals[surface], -len(surface), surface))
+    return name, min(etype for surface, etype in counts if surface == name)
+
+
+class EntityResolver:
+    """Map entity mentions to canonical entities, incrementally across batches and runs.
+
+        >>> resolver = EntityResolver()
+        >>> resolver.add_known([Entity(name="Barack Obama", type="PERSON")])
+        >>> [e.name for e in resolver.resolve([Entity(name="Barak Obama", type="PERSON"),
+        ...                                    Entity(name="Jordan", type="GPE")])]
+        ['Barack Obama', 'Jordan']
+        >>> sorted(e.name for e in resolver.pop_changed())
+        ['Barack Obama', 'Jordan']
+    """
+
+    def __init__(self, threshold: float = 90.0, *, min_fuzzy_length: int = 4,
+                 min_single_token_length: int = 8, max_block_size: int = 2000,
+                 person_types: Collection[str] = PERSON_TYPES,
+                 org_types: Collection[str] = ORG_TYPES) -> None:
+        if not 0.0 < threshold <= 100.0:
+            raise ConfigError(f"threshold {threshold} is not a similarity score; use 0 < t <= 100 "
+                              "(90 merges typos, 100 merges only exact token-sorted names)")
+        if min(min_fuzzy_length, min_single_token_length, max_block_size) < 1:
+            raise ConfigError("min_fuzzy_length, min_single_token_length and max_block_size "
+                              "must be at least 1")
+        self._settings = _Settings(threshold, min_fuzzy_length, min_single_token_length,
+                                   max_block_size, frozenset(t.upper() for t in person_types),
+                                   frozenset(t.upper() for t in org_types))
+        self._clusters: dict[str, _Cluster] = {}
+        self._exact: dict[_NameKey, tuple[int, str]] = {}
+        self._index = _NameIndex(self._settings)
+        self._changed: set[str] = set()
+
+    def add_known(self, entities: Iterable[Entity]) -> None:
+        """Register canonical entities already in the store; their ids, names and aliases stay."""
+        for entity in entities:
+            cluster = self._clusters.get(entity.canonical_id)
+            if cluster is None:
+                cluster = _Cluster(entity.canonical_id, entity.name, entity.type, set())
+                self._clusters[entity.canonical_id] = cluster
+            for rank, surface in enumerate((entity.name, *entity.aliases)):
+                cluster.surfaces.add(surface)
+                self._claim(self._name(surface, entity.type), cluster.canonical_id, min(rank, 1))
+            cluster.entity = None
+
+    def resolve(self, mentions: Sequence[Entity]) -> list[Entity]:
+        """Return the canonical Entity for each mention, in order; new names become new entities."""
+        names = [self._name(mention.name, mention.type) for mention in mentions]
+        tally: dict[_NameKey, Counter[tuple[str, str]]] = defaultdict(Counter)
+        for mention, name in zip(mentions, names, strict=True):
+            tally[name.ident][(" ".join(mention.name.split()), mention.type)] += 1
+        unique = {name.ident: name for name in names}
+        owners: dict[_NameKey, str] = {}
+        unmatched: list[_Name] = []
+        for ident in sorted(unique):
+            owner = self._match_existing(unique[ident])
+            if owner is None:
+                unmatched.append(unique[ident])
+            else:
+                owners[ident] = owner
+        owners.update(self._create_clusters(unmatched, tally))
+        for ident, counts in tally.items():
+            for surface, _ in counts:
+                self._add_surface(owners[ident], surface, unique[ident])
+        return [self._entity(owners[name.ident]) for name in names]
+
+    def pop_changed(self) -> list[Entity]:
+        """Canonical entities created or whose aliases changed since the last call, sorted by id."""
+        changed, self._changed = sorted(self._changed), set()
+        return [self._entity(canonical_id) for canonical_id in changed]
+
+    def _name(self, surface: str, entity_type: str) -> _Name:
+        """Prepare a surface form of a given entity type for matching."""
+        type_key = entity_type.strip().upper()
+        return _prepare(surface, type_key, type_key in self._settings.org_types)
+
+    def _match_existing(self, name: _Name) -> str | None:
+        """The canonical id a name matches among entities seen before this batch, if any."""
+        held = self._exact.get(name.ident)
+        if held is not None:
+            return held[1]
+        people = self._index.person(name)
+        if len(people) == 1:
+            return str(next(iter(people)))
+        scores = self._index.fuzzy(name)
+        return str(_best(scores)) if scores else None
+
+    def _cluster_new(self, names: list[_Name]) -> list[list[int]]:
+        """Group unmatched names with union-find: fuzzy pairs, then unique person-rule links."""
+        index = _NameIndex(self._settings)
+        for i, name in enumerate(names):
+            index.add(name, i)
+        parent = list(range(len(names)))
+        for i, name in enumerate(names):
+            for j in index.fuzzy(name):
+                _union(parent, i, int(j))
+        links = []
+        for i, name in enumerate(names):
+            roots = {_find(parent, int(j)) for j in index.person(name) if j != i}
+            if len(roots) == 1:
+                links.append((i, roots.pop()))
+        for i, j in links:
+            _union(parent, i, j)
+        components: dict[int, list[int]] = defaultdict(list)
+        for i in range(len(names)):
+            components[_find(parent, i)].append(i)
+        return list(components.values())
+
+    def _create_clusters(self, names: list[_Name],
+                         tally: dict[_NameKey, Counter[tuple[str, str]]]) -> dict[_NameKey, str]:
+        """Make one canonical entity per group of unmatched names; return each name's id."""
+        owners: dict[_NameKey, str] = {}
+        for component in self._cluster_new(names):
+            counts: Counter[tuple[str, str]] = Counter()
+            for i in component:
+                counts.update(tally[names[i].ident])
+            canonical, etype = _canonical_surface(counts)
+            canonical_id = entity_id(canonical, etype)
+            if canonical_id not in self._clusters:
+                self._clusters[canonical_id] = _Cluster(canonical_id, canonical, etype, set())
+                self._claim(self._name(canonical, etype), canonical_id, 0)
+                self._changed.add(canonical_id)
+            owners.update((names[i].ident, canonical_id) for i in component)
+        return owners
+
+    def _add_surface(self, canonical_id: str, surface: str, name: _Name) -> None:
+        """Record a surface form of an entity; a new one changes the entity's aliases."""
+        cluster = self._clusters[canonical_id]
+        if surface not in cluster.surfaces:
+            cluster.surfaces.add(surface)
+            cluster.entity = None
+            self._changed.add(canonical_id)
+            self._claim(name, canonical_id, 1)
+
+    def _claim(self, name: _Name, canonical_id: str, rank: int) -> None:
+        """Point a normalised name at an entity; a canonical name (rank 0) beats an alias."""
+        held = self._exact.get(name.ident)
+        if held is None or (rank, canonical_id) < held:
+            self._exact[name.ident] = (rank, canonical_id)
+            if held is None or held[1] != canonical_id:
+                self._index.add(name, canonical_id)
+
+    def _entity(self, canonical_id: str) -> Entity:
+        """The current Entity of a cluster, rebuilt only after its aliases change."""
+        cluster = self._clusters[canonical_id]
+        if cluster.entity is None:
+            aliases = tuple(sorted(cluster.surfaces - {cluster.name}))
+            cluster.entity = Entity(name=cluster.name, type=cluster.type, aliases=aliases,
+                                    canonical_id=canonical_id)
+        return cluster.entity

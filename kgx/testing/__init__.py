@@ -1,0 +1,1 @@
+"""Test helpers shipped with kgx: fakes and a real Neo4j launcher for tests and benchmarks."""

@@ -1,0 +1,52 @@
+"""Small hand-built graphs for tests of stores, exports and retrieval."""
+
+from __future__ import annotations
+
+from kgx.models import (Chunk, Document, Entity, GraphBatch, Proposition, Provenance,
+                        Relation)
+
+EXTRACTOR = "test.handmade.v1"
+
+
+def ada_batch(run_id: str = "run_test") -> GraphBatch:
+    """Two documents about Ada Lovelace and Charles Babbage, with every node and edge kind."""
+    doc1 = Document(title="Ada", text="Ada Lovelace worked with Charles Babbage. "
+                                      "She wrote the first program.", source="ada.txt")
+    doc2 = Document(title="Babbage", text="Charles Babbage designed the Analytical Engine.",
+                    source="babbage.txt", external_id="wiki-2")
+    c1 = _whole_chunk(doc1)
+    c2 = _whole_chunk(doc2)
+    ada = Entity(name="Ada Lovelace", type="PERSON", aliases=("Ada",))
+    babbage = Entity(name="Charles Babbage", type="PERSON")
+    engine = Entity(name="Analytical Engine", type="PRODUCT")
+    program = Entity(name="first program", type="CONCEPT")
+    facts = [
+        (doc1, c1, ada, "worked with", babbage, 0, 41),
+        (doc1, c1, ada, "wrote", program, 42, 70),
+        (doc2, c2, babbage, "designed", engine, 0, 47),
+    ]
+    relations = [
+        Relation(subject=s, predicate=p, object=o, evidence=d.text[a:b], confidence=0.9,
+                 provenance=_provenance(d, c, a, b, run_id))
+        for d, c, s, p, o, a, b in facts
+    ]
+    proposition = Proposition(text="Ada Lovelace worked with Charles Babbage.",
+                              entities=(ada, babbage), provenance=_provenance(doc1, c1, 0, 41, run_id))
+    return GraphBatch(
+        documents=[doc1, doc2], chunks=[c1, c2], entities=[ada, babbage, engine, program],
+        mentions=[(c1.id, ada.id), (c1.id, babbage.id), (c1.id, program.id),
+                  (c2.id, babbage.id), (c2.id, engine.id)],
+        relations=relations, propositions=[proposition],
+        completed_key=EXTRACTOR, completed=[doc1.id, doc2.id],
+    )
+
+
+def _whole_chunk(doc: Document) -> Chunk:
+    return Chunk(doc_id=doc.id, index=0, text=doc.text, start=0, end=len(doc.text),
+                 n_tokens=len(doc.text.split()))
+
+
+def _provenance(doc: Document, chunk: Chunk, start: int, end: int, run_id: str) -> Provenance:
+    return Provenance(doc_id=doc.id, chunk_id=chunk.id, start=start, end=end,
+                      extractor=EXTRACTOR, extractor_version="1", model="handmade",
+                      prompt_version="none.v1", run_id=run_id)

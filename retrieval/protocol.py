@@ -1,0 +1,32 @@
+"""The `Retriever` protocol: graph retrievers that feed RAG answering implement it by shape."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RetrievedChunk(BaseModel):
+    """A chunk handed to the answerer, with its score and the graph facts that led to it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    score: float
+    evidence: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """Finds the chunks that best answer a question."""
+
+    name: str
+
+    def warm_up(self) -> None:
+        """Load models and open stores."""
+
+    def retrieve(self, question: str, top_k: int = 10) -> list[RetrievedChunk]:
+        """The `top_k` best chunks for `question`, best first."""

@@ -1,0 +1,41 @@
+"""Shared fixtures: a real Neo4j server for the session (started here unless NEO4J_URI is set)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def neo4j_uri(tmp_path_factory):
+    """Bolt URI of a real Neo4j 5.26; credentials are left in NEO4J_USERNAME / NEO4J_PASSWORD."""
+    if os.environ.get("KGX_SKIP_NEO4J") == "1":
+        pytest.skip("KGX_SKIP_NEO4J=1: Neo4j tests were switched off explicitly")
+    if os.environ.get("NEO4J_URI"):
+        yield os.environ["NEO4J_URI"]
+        return
+    from kgx.testing.neo4j_server import start_server
+
+    server = start_server(tmp_path_factory.mktemp("neo4j"))
+    saved = {k: os.environ.get(k) for k in ("NEO4J_USERNAME", "NEO4J_PASSWORD")}
+    os.environ["NEO4J_USERNAME"], os.environ["NEO4J_PASSWORD"] = server.username, server.password
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def neo4j_store(neo4j_uri):
+    """An empty Neo4jStore on the session server."""
+    from kgx.graphdb.neo4j_store import Neo4jStore
+
+    with Neo4jStore(neo4j_uri) as store:
+        store.query("MATCH (n) DETACH DELETE n", write=True)
+        yield store
