@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kgx.errors import ConfigError, ExtractionError, MissingExtraError, require
+from kgx.ids import normalize_name
 from kgx.models import Chunk, ChunkExtraction, Entity, Provenance, Relation
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ class SpacyExtractor:
         relations: dict[tuple[str, str, str, int], Relation] = {}
         for triple in triples(doc):
             subject, obj = reader.endpoint(triple.subject), reader.endpoint(triple.object)
-            if subject is None or obj is None or subject[0].id == obj[0].id:
+            if subject is None or obj is None or _same_name(subject[0], obj[0]):
                 continue
             relation = self._relation(chunk, triple, subject, obj, run_id)
             key = (subject[0].id, relation.predicate, obj[0].id, relation.provenance.start)
@@ -135,7 +136,7 @@ class SpacyExtractor:
     def _relation(
         self, chunk: Chunk, triple: Triple, subject: Endpoint, obj: Endpoint, run_id: str
     ) -> Relation:
-        sentence = triple.sentence
+        sentence = triple.evidence
         provenance = Provenance(
             doc_id=chunk.doc_id, chunk_id=chunk.id,
             start=chunk.start + sentence.start_char, end=chunk.start + sentence.end_char,
@@ -148,12 +149,27 @@ class SpacyExtractor:
 
 
 class Triple(NamedTuple):
-    """A subject-verb-object candidate: head tokens, a readable predicate, and its sentence."""
+    """A subject-verb-object candidate: head tokens, a readable predicate, and its evidence."""
 
     subject: Token
     predicate: str
     object: Token
-    sentence: Span
+    verb: Token
+
+    @property
+    def evidence(self) -> Span:
+        """The verb's sentence, less any heading or paragraph the parser glued onto it."""
+        sentence = self.verb.sent
+        first = min(self.subject.i, self.verb.i, self.object.i)
+        last = max(self.subject.i, self.verb.i, self.object.i)
+        start, end = sentence.start, sentence.end
+        for token in sentence:
+            if token.is_space and "\n" in token.text:
+                if token.i < first:
+                    start = token.i + 1
+                elif token.i > last:
+                    end = min(end, token.i)
+        return sentence.doc[start:end]
 
 
 Endpoint = tuple[Entity, bool]
@@ -170,7 +186,7 @@ def triples(doc: Doc) -> Iterator[Triple]:
             continue
         for predicate, obj in _objects(verb):
             for subject in subjects:
-                yield Triple(subject, predicate, obj, verb.sent)
+                yield Triple(subject, predicate, obj, verb)
 
 
 def _subjects(verb: Token, depth: int = 0) -> list[Token]:
@@ -230,7 +246,8 @@ def _objects(verb: Token) -> Iterator[tuple[str, Token]]:
 def _attribute_objects(base: str, attribute: Token) -> Iterator[tuple[str, Token]]:
     """ "X is a Y" gives (is, Y); "X is the founder of Y" gives (is founder of, Y) instead."""
     for noun in (attribute, *attribute.conjuncts):
-        words = [c.lower_ for c in noun.lefts if c.dep_ == "compound"] + [noun.lemma_.lower()]
+        words = [c.lower_ for c in noun.lefts if c.dep_ == "compound"]
+        words.append((noun.lemma_ or noun.text).lower())
         of_pairs = [(f"{base} {' '.join(words)} {prep.lower_}", o)
                     for prep in noun.children if prep.dep_ == "prep"
                     for o in prep.children if o.dep_ == "pobj"]
@@ -243,9 +260,9 @@ def _attribute_objects(base: str, attribute: Token) -> Iterator[tuple[str, Token
 
 def _predicate_base(verb: Token) -> str:
     """The readable verb part of a predicate: "found", "founded", "is not", "set up"."""
-    passive = any(c.dep_ == "auxpass" for c in verb.children) or (
+    passive = any(c.dep_ in ("auxpass", "agent") for c in verb.children) or (
         verb.dep_ == "acl" and verb.tag_ == "VBN")
-    word = verb.lower_ if passive else verb.lemma_.lower()
+    word = verb.lower_ if passive or not verb.lemma_ else verb.lemma_.lower()
     if word == "be":
         word = "is"
     if any(c.dep_ == "neg" for c in verb.children):
@@ -295,12 +312,15 @@ class _ParsedChunk:
         return (Entity(name=name, type=CONCEPT), False) if name else None
 
 
-def _clean_name(span: Span, strip_determiners: bool = False) -> str:
-    """The span's text less edge punctuation and leading determiners ("the", "his").
+def _same_name(a: Entity, b: Entity) -> bool:
+    return normalize_name(a.name) == normalize_name(b.name)
 
-    A capitalised determiner stays on an NER name ("The Hague"); noun chunks lose any.
-    """
+
+def _clean_name(span: Span, strip_determiners: bool = False) -> str:
+    """The span's text after its last line break, less edge punctuation and leading
+    determiners ("the", "his"). A capitalised one stays on an NER name ("The Hague")."""
     doc, start, end = span.doc, span.start, span.end
+    start = max([start, *(t.i + 1 for t in span if t.is_space and "\n" in t.text)])
     while start < end and (doc[start].pos_ in _NAME_EDGE_POS) and (
             strip_determiners or doc[start].pos_ == "PUNCT" or doc[start].is_lower):
         start += 1

@@ -81,6 +81,22 @@ def _block_keys(name: _Name) -> list[tuple[str, str]]:
             if len(token) > 1 and token not in _BLOCK_STOPWORDS]
 
 
+def _differences_agree(one: _Name, other: _Name, cutoff: float) -> bool:
+    """Whether each word one name has and the other lacks is a misspelling of one it has.
+
+    Similar whole names can differ in the one word that matters: 'Mark Smith' and 'Mary Smith',
+    'Salbel University' and 'Salclif University'. A missing word ('John F Kennedy') is allowed.
+    """
+    if one.marks != other.marks:
+        return False
+    left, right = set(one.tokens), set(other.tokens)
+    only_left, only_right = left - right, right - left
+    if len(only_left) > len(only_right):
+        only_left, only_right = only_right, only_left
+    return all(process.extractOne(word, only_right, scorer=fuzz.ratio, score_cutoff=cutoff)
+               for word in only_left)
+
+
 def _middles_agree(one: tuple[str, ...], other: tuple[str, ...]) -> bool:
     """Whether two lists of middle names can be the same person's (missing, equal or initials)."""
     if not one or not other:
@@ -96,6 +112,7 @@ class _Settings:
     """The resolver's matching options."""
 
     threshold: float
+    word_threshold: float
     min_fuzzy_length: int
     min_single_token_length: int
     max_block_size: int
@@ -114,7 +131,7 @@ class _Block(NamedTuple):
 
     forms: list[str]
     owners: list[Hashable]
-    marks: list[frozenset[str]]
+    names: list[_Name]
 
 
 class _NameIndex:
@@ -135,14 +152,14 @@ class _NameIndex:
                     block_key, _Block([], [], []))
                 block.forms.append(name.form)
                 block.owners.append(owner)
-                block.marks.append(name.marks)
+                block.names.append(name)
         if self._is_person(name) and len(name.tokens) > 1:
             first, *middle, last = name.tokens
             self._last_names[(name.type_key, last)].add(owner)
             self._signatures[(name.type_key, first, last)].append((owner, tuple(middle)))
 
     def fuzzy(self, name: _Name) -> dict[Hashable, float]:
-        """Owners of names at least `threshold` similar (token-sorted) with the same marks."""
+        """Owners of names at least `threshold` similar (token-sorted) whose other words agree."""
         found: dict[Hashable, float] = {}
         if not self._settings.fuzzy_ok(name):
             return found
@@ -154,7 +171,8 @@ class _NameIndex:
                                    score_cutoff=self._settings.threshold)
             for _, score, i in hits:
                 owner = block.owners[i]
-                if block.marks[i] == name.marks and score > found.get(owner, -1.0):
+                if score > found.get(owner, -1.0) and _differences_agree(
+                        name, block.names[i], self._settings.word_threshold):
                     found[owner] = score
         return found
 
@@ -226,19 +244,20 @@ class EntityResolver:
         ['Barack Obama', 'Jordan']
     """
 
-    def __init__(self, threshold: float = 90.0, *, min_fuzzy_length: int = 4,
+    def __init__(self, threshold: float = 90.0, *, word_threshold: float = 80.0,
+                 min_fuzzy_length: int = 4,
                  min_single_token_length: int = 8, max_block_size: int = 2000,
                  person_types: Collection[str] = PERSON_TYPES,
                  org_types: Collection[str] = ORG_TYPES) -> None:
-        if not 0.0 < threshold <= 100.0:
-            raise ConfigError(f"threshold {threshold} is not a similarity score; use 0 < t <= 100 "
-                              "(90 merges typos, 100 merges only exact token-sorted names)")
+        if not (0.0 < threshold <= 100.0 and 0.0 <= word_threshold <= 100.0):
+            raise ConfigError(f"threshold {threshold} or word_threshold {word_threshold} is not a "
+                              "similarity score; use 0 < score <= 100 (defaults: 90 and 80)")
         if min(min_fuzzy_length, min_single_token_length, max_block_size) < 1:
             raise ConfigError("min_fuzzy_length, min_single_token_length and max_block_size "
                               "must be at least 1")
-        self._settings = _Settings(threshold, min_fuzzy_length, min_single_token_length,
-                                   max_block_size, frozenset(t.upper() for t in person_types),
-                                   frozenset(t.upper() for t in org_types))
+        self._settings = _Settings(
+            threshold, word_threshold, min_fuzzy_length, min_single_token_length, max_block_size,
+            frozenset(t.upper() for t in person_types), frozenset(t.upper() for t in org_types))
         self._clusters: dict[str, _Cluster] = {}
         self._exact: dict[_NameKey, tuple[int, str]] = {}
         self._index = _NameIndex(self._settings)

@@ -22,6 +22,8 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    if app.registered_commands:
+        return
     from kgx.cli import export, extract, query
 
     app.command("extract")(extract.extract)

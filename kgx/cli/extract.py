@@ -56,7 +56,8 @@ def _print_summary(console: Console, report: ExtractReport, uri: str) -> None:
     console.print(
         f"run {report.run_id} with {report.extractor} → {uri}: "
         f"{report.documents_written} documents written, {report.documents_already_done} already "
-        f"done, {report.chunks} chunks, {report.relations} relations in {report.seconds:.1f}s"
+        f"done, {report.chunks} chunks, {report.relations} relations in {report.seconds:.1f}s",
+        soft_wrap=True,
     )
     if report.skipped:
         table = Table(title=f"{len(report.skipped)} inputs skipped")

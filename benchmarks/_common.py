@@ -1,0 +1,187 @@
+"""A seeded synthetic corpus of facts about people, organisations, places and works, for benchmarks.
+
+Names are unique by `kgx.ids.normalize_name`, so every store keys them the same way, and each
+(subject, predicate, object) triple occurs once, so stores that merge on the triple agree on counts.
+
+    corpus = make_corpus(seed=7, entities=30_000, relations=100_000, relations_per_doc=10)
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kgx.ids import normalize_name
+
+FIRST = """James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara
+Richard Susan Joseph Jessica Thomas Sarah Charles Karen Daniel Nancy Matthew Betty Anthony Margaret
+Mark Sandra Paul Emily Andrew Donna Joshua Michelle Kevin Amanda Brian Dorothy George Melissa Edward
+Rebecca Jason Sharon Laura Ryan Cynthia Jacob Amy Nicholas Angela Eric Anna Stephen Helen Samuel
+Katherine Gregory Rachel Henry Olivia Peter Lauren Hiroshi Yuki Wei Mei Arjun Priya Olusegun Chiamaka
+Mateo Lucia Sven Astrid Dmitri Olga Kwame Ama Rafael Camila Ingrid Lars Fatima Omar Leila Tariq
+Noor Hana Kenji Aiko Chen Ravi Ananya Diego Sofia Pierre Amelie Giulia Marco""".split()
+
+LAST = """Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez
+Gonzalez Wilson Anderson Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark
+Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams
+Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker
+Cruz Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Morgan Cooper Peterson Bailey
+Reed Kelly Howard Kim Ward Watson Brooks Wood Bennett Gray Hughes Price Patel Myers Ross Foster
+Tanaka Suzuki Yamamoto Okafor Adeyemi Mensah Kowalski Novak Horvat Lindqvist Johansson Petrov
+Ivanova Rossi Bianchi Dubois Lefebvre Moreau Schneider Fischer Weber Becker Wang Zhang Liu Huang
+Singh Kumar Sharma Gupta Haddad Nasser Sato Ito""".split()
+
+SYLLABLES = """al an ar bel ber bro ca car ches clif dal den dor el en fair field ford gate glen ham
+har hill holm hurst kirk la lan ley lin mar mead mere mont mor nor oak pen ridge ros sal shaw stan
+ton vale ver wes wick win wood york""".split()
+PLACE_FORMS = ["{}", "{}", "{}", "New {}", "Port {}", "Lake {}", "{} Falls", "{} Springs",
+               "East {}", "West {}", "San {}", "Fort {}", "Mount {}"]
+INDUSTRY = """Logistics Holdings Capital Partners Systems Technologies Pharmaceuticals Energy Foods
+Motors Airlines Insurance Media Labs Robotics Analytics Bank Semiconductors Shipping Mining
+Chemicals Software Networks Biosciences Entertainment Construction Publishing""".split()
+ADJECTIVES = """Global United National First Pacific Atlantic Northern Southern Royal General Allied
+Advanced Premier Summit Pioneer Sterling Quantum Apex Crown Liberty Horizon Evergreen Silver
+Golden Blue Red Silent Hidden Last Broken Distant Burning Frozen Endless Forgotten""".split()
+NOUNS = """River Mountain Harbor Bridge Tower Star Falcon Eagle Lion Oak Cedar Stone Iron Coast
+Valley Bay Peak Forest Delta Beacon Compass Anchor Harvest Garden Mirror Shadow Winter Orchard
+Lantern Voyage Crown Storm Letter Song Island Empire""".split()
+INSTITUTIONS = ["University", "General Hospital", "Museum of Art", "City Council",
+                "Public Library", "Institute of Technology", "Symphony Orchestra"]
+WORK_FORMS = ["The {adj} {noun}", "{noun} of {place}", "The {noun} at {place}",
+              "{adj} {noun}s", "Letters from {place}", "A {noun} for {first}",
+              "Symphony No. {n} \"{noun}\"", "The {noun} of {last}"]
+
+# Entity types follow spaCy's labels; shares of the entity count.
+TYPE_SHARES = (("PERSON", 0.50), ("ORG", 0.20), ("GPE", 0.15), ("WORK_OF_ART", 0.15))
+
+# subject type -> [(predicate, object type)]
+PREDICATES = {
+    "PERSON": [("born in", "GPE"), ("lives in", "GPE"), ("died in", "GPE"),
+               ("works for", "ORG"), ("founded", "ORG"), ("member of", "ORG"),
+               ("studied at", "ORG"), ("married to", "PERSON"), ("colleague of", "PERSON"),
+               ("mentored", "PERSON"), ("wrote", "WORK_OF_ART"), ("directed", "WORK_OF_ART"),
+               ("composed", "WORK_OF_ART")],
+    "ORG": [("headquartered in", "GPE"), ("acquired", "ORG"), ("subsidiary of", "ORG"),
+            ("partnered with", "ORG"), ("published", "WORK_OF_ART"), ("sponsored", "PERSON")],
+    "GPE": [("located in", "GPE"), ("twinned with", "GPE")],
+    "WORK_OF_ART": [("set in", "GPE"), ("about", "PERSON"), ("adapted from", "WORK_OF_ART")],
+}
+
+Fact = tuple[int, str, int]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Entities as (name, type) and documents as lists of facts (subject, predicate, object)."""
+
+    entities: list[tuple[str, str]]
+    documents: list[list[Fact]]
+
+    @property
+    def relations(self) -> int:
+        """How many facts the corpus states."""
+        return sum(len(doc) for doc in self.documents)
+
+
+def _place_word(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3)))).capitalize()
+
+
+def _person(rng: random.Random) -> str:
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    roll = rng.random()
+    middle = rng.choice(FIRST)
+    if roll < 0.15 and middle != first:
+        return f"{first} {middle} {last}"
+    if roll < 0.6:
+        return f"{first} {rng.choice(string.ascii_uppercase)}. {last}"
+    return f"{first} {last}"
+
+
+def _org(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.35:
+        return f"{rng.choice(LAST)} {rng.choice(INDUSTRY)}"
+    if roll < 0.7:
+        return f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(INDUSTRY)}"
+    if roll < 0.9:
+        return f"{_place_word(rng)} {rng.choice(INSTITUTIONS)}"
+    return f"University of {_place_word(rng)}"
+
+
+def _place(rng: random.Random) -> str:
+    return rng.choice(PLACE_FORMS).format(_place_word(rng))
+
+
+def _work(rng: random.Random) -> str:
+    return rng.choice(WORK_FORMS).format(
+        adj=rng.choice(ADJECTIVES), noun=rng.choice(NOUNS), place=_place_word(rng),
+        first=rng.choice(FIRST), last=rng.choice(LAST), n=rng.randint(1, 12))
+
+
+MAKERS: dict[str, Callable[[random.Random], str]] = {
+    "PERSON": _person, "ORG": _org, "GPE": _place, "WORK_OF_ART": _work}
+
+
+def make_entities(rng: random.Random, total: int) -> list[tuple[str, str]]:
+    """`total` (name, type) pairs whose normalised names are all different."""
+    counts = [round(total * share) for _, share in TYPE_SHARES[:-1]]
+    counts.append(total - sum(counts))
+    seen: set[str] = set()
+    entities: list[tuple[str, str]] = []
+    for (etype, _), count in zip(TYPE_SHARES, counts, strict=True):
+        made = 0
+        while made < count:
+            name = MAKERS[etype](rng)
+            if normalize_name(name) not in seen:
+                seen.add(normalize_name(name))
+                entities.append((name, etype))
+                made += 1
+    rng.shuffle(entities)
+    return entities
+
+
+class _Picker:
+    """Zipf-like choice of an entity of one type, so some entities are hubs, as in real corpora."""
+
+    def __init__(self, indices: list[int]) -> None:
+        self.indices = indices
+        self.weights = list(itertools.accumulate(1.0 / (r + 1) ** 0.8 for r in range(len(indices))))
+
+    def pick(self, rng: random.Random) -> int:
+        return rng.choices(self.indices, cum_weights=self.weights)[0]
+
+
+def make_facts(rng: random.Random, entities: list[tuple[str, str]], count: int) -> list[Fact]:
+    """`count` distinct facts; entity i is the subject of fact i, so every entity takes part."""
+    by_type = {etype: [i for i, (_, t) in enumerate(entities) if t == etype]
+               for etype, _ in TYPE_SHARES}
+    pickers = {etype: _Picker(ids) for etype, ids in by_type.items() if ids}
+    subjects = _Picker(list(range(len(entities))))
+    seen: set[Fact] = set()
+    facts: list[Fact] = []
+    while len(facts) < count:
+        subject = len(facts) if len(facts) < len(entities) else subjects.pick(rng)
+        predicate, object_type = rng.choice(PREDICATES[entities[subject][1]])
+        if object_type not in pickers:
+            continue
+        fact = (subject, predicate, pickers[object_type].pick(rng))
+        if fact[2] != subject and fact not in seen:
+            seen.add(fact)
+            facts.append(fact)
+    return facts
+
+
+def make_corpus(seed: int, entities: int, relations: int, relations_per_doc: int) -> Corpus:
+    """Entities and facts, shuffled into documents of `relations_per_doc` facts each."""
+    if entities > relations:
+        raise ValueError(f"need at least as many relations as entities ({entities:,})")
+    rng = random.Random(seed)
+    names = make_entities(rng, entities)
+    facts = make_facts(rng, names, relations)
+    rng.shuffle(facts)
+    docs = [facts[i:i + relations_per_doc] for i in range(0, len(facts), relations_per_doc)]
+    return Corpus(names, docs)

@@ -1,0 +1,30 @@
+"""`import kgx` stays light: fast, and free of heavy libraries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "neo4j", "spacy", "vllm", "ray", "ladybug", "pyarrow")
+
+
+def _fresh_import(code: str) -> dict:
+    script = ("import json, sys, time; t = time.perf_counter(); " + code +
+              "; print(json.dumps({'seconds': time.perf_counter() - t, "
+              "'modules': sorted(sys.modules)}))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+def test_import_kgx_is_light_and_fast():
+    best = min((_fresh_import("import kgx") for _ in range(3)), key=lambda r: r["seconds"])
+    assert best["seconds"] < 0.3
+    assert not [m for m in HEAVY if m in best["modules"]]
+
+
+def test_import_data_model_and_extractor_registry_stay_light():
+    result = _fresh_import("import kgx; kgx.Entity(name='Ada'); import kgx.extractors, "
+                           "kgx.retrieval, kgx.graphdb")
+    assert not [m for m in HEAVY if m in result["modules"]]

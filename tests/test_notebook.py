@@ -1,0 +1,21 @@
+"""notebooks/quickstart.ipynb runs top to bottom on a fresh kernel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+
+
+def test_notebook_quickstart_executes():
+    notebook = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    outputs = [o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+               for o in cell.get("outputs", [])]
+    assert any("relations" in text for text in outputs)
+    assert not [o for cell in notebook.cells for o in cell.get("outputs", [])
+                if o.get("output_type") == "error"]
