@@ -1,7 +1,8 @@
-"""A seeded synthetic corpus of facts about people, organisations, places and works, for benchmarks.
+"""Shared benchmark helpers: a seeded corpus of facts, and a Neo4j server to write it into.
 
-Names are unique by `kgx.ids.normalize_name`, so every store keys them the same way, and each
-(subject, predicate, object) triple occurs once, so stores that merge on the triple agree on counts.
+The corpus states facts about people, organisations, places and works. Names are unique by
+`kgx.ids.normalize_name`, so every store keys them the same way, and each (subject, predicate,
+object) triple occurs once, so stores that merge on the triple agree on counts.
 
     corpus = make_corpus(seed=7, entities=30_000, relations=100_000, relations_per_doc=10)
 """
@@ -9,45 +10,62 @@ Names are unique by `kgx.ids.normalize_name`, so every store keys them the same 
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import string
-from collections.abc import Callable
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from kgx.ids import normalize_name
 
-FIRST = """James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara
-Richard Susan Joseph Jessica Thomas Sarah Charles Karen Daniel Nancy Matthew Betty Anthony Margaret
-Mark Sandra Paul Emily Andrew Donna Joshua Michelle Kevin Amanda Brian Dorothy George Melissa Edward
-Rebecca Jason Sharon Laura Ryan Cynthia Jacob Amy Nicholas Angela Eric Anna Stephen Helen Samuel
-Katherine Gregory Rachel Henry Olivia Peter Lauren Hiroshi Yuki Wei Mei Arjun Priya Olusegun Chiamaka
-Mateo Lucia Sven Astrid Dmitri Olga Kwame Ama Rafael Camila Ingrid Lars Fatima Omar Leila Tariq
-Noor Hana Kenji Aiko Chen Ravi Ananya Diego Sofia Pierre Amelie Giulia Marco""".split()
+FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
+    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
+    "Charles", "Karen", "Daniel", "Nancy", "Matthew", "Betty", "Anthony", "Margaret", "Mark",
+    "Sandra", "Paul", "Emily", "Andrew", "Donna", "Joshua", "Michelle", "Kevin", "Amanda", "Brian",
+    "Dorothy", "George", "Melissa", "Edward", "Rebecca", "Jason", "Sharon", "Laura", "Ryan",
+    "Cynthia", "Jacob", "Amy", "Nicholas", "Angela", "Eric", "Anna", "Stephen", "Helen", "Samuel",
+    "Katherine", "Gregory", "Rachel", "Henry", "Olivia", "Peter", "Lauren", "Hiroshi", "Yuki",
+    "Wei", "Mei", "Arjun", "Priya", "Olusegun", "Chiamaka", "Mateo", "Lucia", "Sven", "Astrid",
+    "Dmitri", "Olga", "Kwame", "Ama", "Rafael", "Camila", "Ingrid", "Lars", "Fatima", "Omar",
+    "Leila", "Tariq", "Noor", "Hana", "Kenji", "Aiko", "Chen", "Ravi", "Ananya", "Diego", "Sofia",
+    "Pierre", "Amelie", "Giulia", "Marco"]
 
-LAST = """Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez
-Gonzalez Wilson Anderson Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark
-Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams
-Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker
-Cruz Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Morgan Cooper Peterson Bailey
-Reed Kelly Howard Kim Ward Watson Brooks Wood Bennett Gray Hughes Price Patel Myers Ross Foster
-Tanaka Suzuki Yamamoto Okafor Adeyemi Mensah Kowalski Novak Horvat Lindqvist Johansson Petrov
-Ivanova Rossi Bianchi Dubois Lefebvre Moreau Schneider Fischer Weber Becker Wang Zhang Liu Huang
-Singh Kumar Sharma Gupta Haddad Nasser Sato Ito""".split()
+LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Taylor", "Moore",
+    "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark",
+    "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott",
+    "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera",
+    "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz",
+    "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy",
+    "Cook", "Rogers", "Morgan", "Cooper", "Peterson", "Bailey", "Reed", "Kelly", "Howard", "Kim",
+    "Ward", "Watson", "Brooks", "Wood", "Bennett", "Gray", "Hughes", "Price", "Patel", "Myers",
+    "Ross", "Foster", "Tanaka", "Suzuki", "Yamamoto", "Okafor", "Adeyemi", "Mensah", "Kowalski",
+    "Novak", "Horvat", "Lindqvist", "Johansson", "Petrov", "Ivanova", "Rossi", "Bianchi", "Dubois",
+    "Lefebvre", "Moreau", "Schneider", "Fischer", "Weber", "Becker", "Wang", "Zhang", "Liu",
+    "Huang", "Singh", "Kumar", "Sharma", "Gupta", "Haddad", "Nasser", "Sato", "Ito"]
 
-SYLLABLES = """al an ar bel ber bro ca car ches clif dal den dor el en fair field ford gate glen ham
-har hill holm hurst kirk la lan ley lin mar mead mere mont mor nor oak pen ridge ros sal shaw stan
-ton vale ver wes wick win wood york""".split()
+SYLLABLES = ["al", "an", "ar", "bel", "ber", "bro", "ca", "car", "ches", "clif", "dal", "den",
+    "dor", "el", "en", "fair", "field", "ford", "gate", "glen", "ham", "har", "hill", "holm",
+    "hurst", "kirk", "la", "lan", "ley", "lin", "mar", "mead", "mere", "mont", "mor", "nor", "oak",
+    "pen", "ridge", "ros", "sal", "shaw", "stan", "ton", "vale", "ver", "wes", "wick", "win",
+    "wood", "york"]
 PLACE_FORMS = ["{}", "{}", "{}", "New {}", "Port {}", "Lake {}", "{} Falls", "{} Springs",
                "East {}", "West {}", "San {}", "Fort {}", "Mount {}"]
-INDUSTRY = """Logistics Holdings Capital Partners Systems Technologies Pharmaceuticals Energy Foods
-Motors Airlines Insurance Media Labs Robotics Analytics Bank Semiconductors Shipping Mining
-Chemicals Software Networks Biosciences Entertainment Construction Publishing""".split()
-ADJECTIVES = """Global United National First Pacific Atlantic Northern Southern Royal General Allied
-Advanced Premier Summit Pioneer Sterling Quantum Apex Crown Liberty Horizon Evergreen Silver
-Golden Blue Red Silent Hidden Last Broken Distant Burning Frozen Endless Forgotten""".split()
-NOUNS = """River Mountain Harbor Bridge Tower Star Falcon Eagle Lion Oak Cedar Stone Iron Coast
-Valley Bay Peak Forest Delta Beacon Compass Anchor Harvest Garden Mirror Shadow Winter Orchard
-Lantern Voyage Crown Storm Letter Song Island Empire""".split()
+INDUSTRY = ["Logistics", "Holdings", "Capital", "Partners", "Systems", "Technologies",
+    "Pharmaceuticals", "Energy", "Foods", "Motors", "Airlines", "Insurance", "Media", "Labs",
+    "Robotics", "Analytics", "Bank", "Semiconductors", "Shipping", "Mining", "Chemicals",
+    "Software", "Networks", "Biosciences", "Entertainment", "Construction", "Publishing"]
+ADJECTIVES = ["Global", "United", "National", "First", "Pacific", "Atlantic", "Northern",
+    "Southern", "Royal", "General", "Allied", "Advanced", "Premier", "Summit", "Pioneer",
+    "Sterling", "Quantum", "Apex", "Crown", "Liberty", "Horizon", "Evergreen", "Silver", "Golden",
+    "Blue", "Red", "Silent", "Hidden", "Last", "Broken", "Distant", "Burning", "Frozen", "Endless",
+    "Forgotten"]
+NOUNS = ["River", "Mountain", "Harbor", "Bridge", "Tower", "Star", "Falcon", "Eagle", "Lion",
+    "Oak", "Cedar", "Stone", "Iron", "Coast", "Valley", "Bay", "Peak", "Forest", "Delta", "Beacon",
+    "Compass", "Anchor", "Harvest", "Garden", "Mirror", "Shadow", "Winter", "Orchard", "Lantern",
+    "Voyage", "Crown", "Storm", "Letter", "Song", "Island", "Empire"]
 INSTITUTIONS = ["University", "General Hospital", "Museum of Art", "City Council",
                 "Public Library", "Institute of Technology", "Symphony Orchestra"]
 WORK_FORMS = ["The {adj} {noun}", "{noun} of {place}", "The {noun} at {place}",
@@ -185,3 +203,76 @@ def make_corpus(seed: int, entities: int, relations: int, relations_per_doc: int
     rng.shuffle(facts)
     docs = [facts[i:i + relations_per_doc] for i in range(0, len(facts), relations_per_doc)]
     return Corpus(names, docs)
+
+
+# --- progress and Neo4j housekeeping --------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    """A progress line on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Neo4jTarget:
+    """Where to write; the password never appears in a repr or a message."""
+
+    uri: str
+    username: str
+    password: str = field(repr=False)
+    database: str | None = None
+
+    def driver(self):
+        """A new driver for this server."""
+        import neo4j
+
+        return neo4j.GraphDatabase.driver(self.uri, auth=(self.username, self.password))
+
+
+@contextmanager
+def neo4j_target() -> Iterator[Neo4jTarget]:
+    """The server named by NEO4J_URI, or a test server started for this run."""
+    uri = os.environ.get("NEO4J_URI")
+    database = os.environ.get("NEO4J_DATABASE") or None
+    if uri:
+        password = os.environ.get("NEO4J_PASSWORD")
+        if password is None:
+            raise SystemExit("NEO4J_URI is set but NEO4J_PASSWORD is not: export it, or unset "
+                             "NEO4J_URI to let the benchmark start its own Neo4j.")
+        yield Neo4jTarget(uri, os.environ.get("NEO4J_USERNAME", "neo4j"), password, database)
+        return
+    from kgx.testing.neo4j_server import running_server
+
+    log("NEO4J_URI is not set: starting the test Neo4j server")
+    with running_server() as server:
+        yield Neo4jTarget(server.uri, server.username, server.password)
+
+
+def clear_database(driver, database: str | None) -> None:
+    """Delete everything in batches, drop every constraint and index but the lookups, checkpoint."""
+    with driver.session(database=database) as session:
+        for what in ("MATCH ()-[x]->()", "MATCH (x)"):
+            session.run(f"{what} CALL (x) {{ DELETE x }} IN TRANSACTIONS OF 50000 ROWS").consume()
+    for show, drop in (("SHOW CONSTRAINTS YIELD name", "DROP CONSTRAINT"),
+                       ("SHOW INDEXES YIELD name, type, owningConstraint WHERE type <> 'LOOKUP' "
+                        "AND owningConstraint IS NULL RETURN name", "DROP INDEX")):
+        for record in driver.execute_query(show, database_=database).records:
+            driver.execute_query(f"{drop} `{record['name']}`", database_=database)
+    driver.execute_query("CALL db.checkpoint()", database_=database)
+
+
+def neo4j_counts(driver, database: str | None) -> dict[str, int]:
+    """Nodes and relationships in the whole database, and how many carry the written properties."""
+    nodes = driver.execute_query("MATCH (n) RETURN count(n) AS n, count(n.name) AS named",
+                                 database_=database).records[0]
+    edges = driver.execute_query("MATCH ()-[r]->() RETURN count(r) AS n, count(r.doc_id) AS src",
+                                 database_=database).records[0]
+    return {"nodes": nodes["n"], "named_nodes": nodes["named"],
+            "relationships": edges["n"], "relationships_with_provenance": edges["src"]}
+
+
+def neo4j_version(driver, database: str | None) -> str:
+    """The server's version string."""
+    records = driver.execute_query("CALL dbms.components() YIELD versions RETURN versions[0] AS v",
+                                   database_=database).records
+    return records[0]["v"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from kgx.errors import StoreError
 from kgx.models import Entity
 
 from . import cypher
@@ -72,8 +73,17 @@ def merge_aliases(rows: list[Row], stored: dict[str, list[str]]) -> list[Row]:
     return rows
 
 
-def mark_completed(extracted_with: dict[str, list[str]], key: str) -> list[Row]:
-    """Rows setting each document's `extracted_with` list to include `key`."""
+def mark_completed(doc_ids: list[str], extracted_with: dict[str, list[str]],
+                   key: str) -> list[Row]:
+    """Rows setting each document's `extracted_with` list to include `key`.
+
+    `extracted_with` holds the stored lists; a document missing from it is an error, since
+    marking a document the batch did not write would make a resumed run skip it.
+    """
+    missing = set(doc_ids) - set(extracted_with)
+    if missing:
+        raise StoreError(f"cannot mark documents as extracted that are not in the store or the "
+                         f"batch: {sorted(missing)[:3]}")
     return [
         {"id": doc_id, "extracted_with": sorted(set(keys or ()) | {key})}
         for doc_id, keys in extracted_with.items()

@@ -147,10 +147,7 @@ class LadybugStore(SharedStoreMethods):
 
     def _mark_completed(self, doc_ids: list[str], key: str) -> None:
         current = dict(self._execute(q.document_keys(), {"ids": doc_ids}).get_all())
-        missing = set(doc_ids) - set(current)
-        if missing:
-            raise StoreError(f"cannot mark unknown documents as extracted: {sorted(missing)[:3]}")
-        rows = mark_completed(current, key)
+        rows = mark_completed(doc_ids, current, key)
         self._execute(q.update_nodes("Document", ["extracted_with"]), {"rows": rows})
 
 

@@ -1,4 +1,4 @@
-"""Neo4j through the official driver: batched `UNWIND $rows` upserts, read-only queries by default."""
+"""Neo4j through the official driver: batched `UNWIND $rows` upserts, read-only queries."""
 
 from __future__ import annotations
 
@@ -110,8 +110,8 @@ class Neo4jStore(SharedStoreMethods):
             self._merge_edges(tx, rel_type, edge_rows)
         if batch.completed_key and batch.completed:
             current = {r["id"]: r["keys"] for r in tx.run(q.DOCUMENT_KEYS, ids=batch.completed)}
-            _require_all(batch.completed, current, "documents")
-            tx.run(q.SET_DOCUMENT_KEYS, rows=mark_completed(current, batch.completed_key)).consume()
+            rows = mark_completed(batch.completed, current, batch.completed_key)
+            tx.run(q.SET_DOCUMENT_KEYS, rows=rows).consume()
 
     def _merge_edges(self, tx, rel_type: str, edge_rows: list[Row]) -> None:
         cypher = q.merge_edges(REL_BY_TYPE[rel_type])
@@ -128,8 +128,3 @@ class Neo4jStore(SharedStoreMethods):
 def _parts(rows: list[Row]) -> list[list[Row]]:
     return [rows[i:i + SUB_BATCH_ROWS] for i in range(0, len(rows), SUB_BATCH_ROWS)]
 
-
-def _require_all(ids: list[str], found: Mapping[str, Any], what: str) -> None:
-    missing = set(ids) - set(found)
-    if missing:
-        raise StoreError(f"cannot mark unknown {what} as extracted: {sorted(missing)[:3]}")

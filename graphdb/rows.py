@@ -1,4 +1,4 @@
-"""Turn a `GraphBatch` into flat, de-duplicated property rows per node label and relationship type."""
+"""Turn a `GraphBatch` into flat, de-duplicated property rows per label and relationship type."""
 
 from __future__ import annotations
 

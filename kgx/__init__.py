@@ -24,13 +24,24 @@ _LAZY = {
     "open_store": "kgx.graphdb",
 }
 
-__all__ = [*_LAZY, "__version__"]
+__all__ = [  # noqa: RUF022 - grouped by module, like _LAZY
+    "Document", "Chunk", "Entity", "Relation", "Proposition", "Provenance", "GraphBatch",
+    "ChunkExtraction", "KgxError", "ExtractConfig", "extract_corpus", "open_store", "__version__",
+]
 
 if TYPE_CHECKING:
     from kgx.errors import KgxError
     from kgx.graphdb import open_store
-    from kgx.models import (Chunk, ChunkExtraction, Document, Entity, GraphBatch, Proposition,
-                            Provenance, Relation)
+    from kgx.models import (
+        Chunk,
+        ChunkExtraction,
+        Document,
+        Entity,
+        GraphBatch,
+        Proposition,
+        Provenance,
+        Relation,
+    )
     from kgx.pipeline import ExtractConfig, extract_corpus
 
 

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
-from kgx.errors import InputError
+from kgx.errors import ConfigError, InputError
 from kgx.models import Document
 
 SUPPORTED_EXTENSIONS = (".txt", ".md", ".jsonl")
@@ -68,6 +68,8 @@ def iter_documents(
     Folders are walked recursively in sorted order. A `.txt` or `.md` file is one document of
     at most `max_bytes` bytes; each line of a `.jsonl` file is one record of at most `max_bytes`.
     """
+    if max_bytes < 1:
+        raise ConfigError(f"max_bytes must be at least 1, got {max_bytes}")
     seen: set[Path] = set()
     for path in _expand(paths):
         if isinstance(path, Skipped):

@@ -1,4 +1,4 @@
-"""The typed records that flow between kgx stages: documents, chunks, entities, relations, propositions.
+"""The typed records kgx stages pass on: documents, chunks, entities, relations, propositions.
 
 Every id is derived from content (see `kgx.ids`), so extracting the same input twice yields the
 same ids and the graph stores can upsert with MERGE semantics.
@@ -31,7 +31,8 @@ class Document(BaseModel):
     @model_validator(mode="after")
     def _derive_id(self) -> Document:
         if not self.id:
-            object.__setattr__(self, "id", stable_id("doc", self.external_id, self.title, self.text))
+            digest = stable_id("doc", self.external_id, self.title, self.text)
+            object.__setattr__(self, "id", digest)
         return self
 
 

@@ -9,7 +9,6 @@ a fact twice.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -185,7 +184,7 @@ def _finish_run(store, run_id: str, extractor: str, config: ExtractConfig,
     store.save_run(RunRecord(
         id=run_id, extractor=extractor, status="complete",
         started_at=previous.started_at if previous else _now(), finished_at=_now(),
-        config=json.dumps(config.model_dump()),
+        config=config.model_dump_json(),
         documents=(previous.documents if previous else 0) + report.documents_written,
     ))
 

@@ -25,33 +25,37 @@ from kgx.models import Entity
 PERSON_TYPES = ("PERSON", "PER")
 ORG_TYPES = ("ORG", "ORGANIZATION", "ORGANISATION", "COMPANY")
 
-_CORPORATE_SUFFIXES = frozenset({
-    "inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "llc",
-    "plc", "gmbh", "ag", "sa", "nv", "bv", "lp", "llp",
-})
+_CORPORATE_SUFFIXES = frozenset({"inc", "incorporated", "corp", "corporation", "co", "company",
+                                 "ltd", "limited", "llc", "llp", "lp", "plc", "gmbh", "ag", "sa",
+                                 "nv", "bv"})
 _ROMAN = re.compile(r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})")
+_POSSESSIVE_END = re.compile(r"[’']s?$")
+_DIGIT = re.compile(r"\d")
 _GENERATIONAL = frozenset({"jr", "sr"})
-_BLOCK_STOPWORDS = frozenset({
-    "of", "and", "the", "for", "de", "la", "le", "del", "da", "von", "van", "der", "in", "on",
-    "at", "&",
-})
+_BLOCK_STOPWORDS = frozenset({"of", "and", "the", "for", "de", "la", "le", "del", "da", "von",
+                              "van", "der", "in", "on", "at", "&"})
 
 _NameKey = tuple[str, str]
 
 
 class _Name(NamedTuple):
-    """A name prepared for matching: its type, key, tokens, token-sorted form and marks."""
+    """A name prepared for matching: (type, key), tokens, token-sorted form, marks and blocks."""
 
-    type_key: str
-    key: str
+    ident: _NameKey
     tokens: tuple[str, ...]
     form: str
     marks: frozenset[str]
+    blocks: tuple[tuple[str, str], ...]
 
     @property
-    def ident(self) -> _NameKey:
-        """What the exact index is keyed on: the type and the normalised name."""
-        return (self.type_key, self.key)
+    def type_key(self) -> str:
+        """The upper-cased entity type; names of different types never match."""
+        return self.ident[0]
+
+    @property
+    def key(self) -> str:
+        """The normalised name that exact matching compares."""
+        return self.ident[1]
 
 
 @lru_cache(maxsize=1 << 17)
@@ -60,33 +64,32 @@ def _prepare(name: str, type_key: str, strip_suffixes: bool) -> _Name:
     tokens = (normalize_name(name) or name.strip().casefold()).split()
     while strip_suffixes and len(tokens) > 1 and tokens[-1] in _CORPORATE_SUFFIXES:
         tokens.pop()
-    return _Name(type_key, " ".join(tokens), tuple(tokens), " ".join(sorted(tokens)),
-                 _marks(tokens))
+    key = " ".join(tokens)
+    return _Name((type_key, key), tuple(tokens), " ".join(sorted(tokens)), _marks(tokens),
+                 _block_keys(type_key, key, tokens))
 
 
 def _marks(tokens: list[str]) -> frozenset[str]:
     """Tokens that tell near-identical names apart (numbers, roman numerals, Jr/Sr)."""
     return frozenset(
         token for position, token in enumerate(tokens)
-        if token in _GENERATIONAL or any(char.isdigit() for char in token)
-        or (position > 0 and _ROMAN.fullmatch(token))
+        if token in _GENERATIONAL or _DIGIT.search(token)
+        or (position and not token.strip("ivxlcdm") and _ROMAN.fullmatch(token))
     )
 
 
-def _block_keys(name: _Name) -> list[tuple[str, str]]:
+def _block_keys(type_key: str, key: str, tokens: list[str]) -> tuple[tuple[str, str], ...]:
     """Blocks a name is filed under: each informative token, or a single token's ends."""
-    if len(name.tokens) == 1:
-        return [(name.type_key, "^" + name.key[:3]), (name.type_key, name.key[-3:] + "$")]
-    return [(name.type_key, token) for token in dict.fromkeys(name.tokens)
-            if len(token) > 1 and token not in _BLOCK_STOPWORDS]
+    if len(tokens) == 1:
+        return ((type_key, "^" + key[:3]), (type_key, key[-3:] + "$"))
+    return tuple((type_key, token) for token in dict.fromkeys(tokens)
+                 if len(token) > 1 and token not in _BLOCK_STOPWORDS)
 
 
 def _differences_agree(one: _Name, other: _Name, cutoff: float) -> bool:
-    """Whether each word one name has and the other lacks is a misspelling of one it has.
-
-    Similar whole names can differ in the one word that matters: 'Mark Smith' and 'Mary Smith',
-    'Salbel University' and 'Salclif University'. A missing word ('John F Kennedy') is allowed.
-    """
+    """Whether each word one name has and the other lacks is a misspelling of one it has."""
+    # Similar names can differ in the one word that matters ('Mark Smith', 'Mary Smith';
+    # 'Salbel University', 'Salclif University'); a missing word ('John F Kennedy') is allowed.
     if one.marks != other.marks:
         return False
     left, right = set(one.tokens), set(other.tokens)
@@ -125,6 +128,11 @@ class _Settings:
             return False
         return len(name.tokens) > 1 or len(name.key) >= self.min_single_token_length
 
+    def is_person(self, name: _Name) -> bool:
+        """Person rules skip names with marks: 'John Smith Jr' is not 'John Smith'."""
+        return (name.type_key in self.person_types and not name.marks
+                and len(name.key) >= self.min_fuzzy_length)
+
 
 class _Block(NamedTuple):
     """Parallel lists of the names filed under one block key."""
@@ -147,13 +155,13 @@ class _NameIndex:
     def add(self, name: _Name, owner: Hashable) -> None:
         """File a name under its blocks and, for a full person name, under its person keys."""
         if self._settings.fuzzy_ok(name):
-            for block_key in _block_keys(name):
+            for block_key in name.blocks:
                 block = self._blocks.get(block_key) or self._blocks.setdefault(
                     block_key, _Block([], [], []))
                 block.forms.append(name.form)
                 block.owners.append(owner)
                 block.names.append(name)
-        if self._is_person(name) and len(name.tokens) > 1:
+        if self._settings.is_person(name) and len(name.tokens) > 1:
             first, *middle, last = name.tokens
             self._last_names[(name.type_key, last)].add(owner)
             self._signatures[(name.type_key, first, last)].append((owner, tuple(middle)))
@@ -163,7 +171,7 @@ class _NameIndex:
         found: dict[Hashable, float] = {}
         if not self._settings.fuzzy_ok(name):
             return found
-        for block_key in _block_keys(name):
+        for block_key in name.blocks:
             block = self._blocks.get(block_key)
             if block is None or len(block.forms) > self._settings.max_block_size:
                 continue
@@ -178,18 +186,13 @@ class _NameIndex:
 
     def person(self, name: _Name) -> set[Hashable]:
         """Owners of full person names this one can abbreviate: 'Obama', 'John Kennedy'."""
-        if not self._is_person(name):
+        if not self._settings.is_person(name):
             return set()
         if len(name.tokens) == 1:
             return set(self._last_names.get((name.type_key, name.key), ()))
         first, *middle, last = name.tokens
         entries = self._signatures.get((name.type_key, first, last), ())
         return {owner for owner, other in entries if _middles_agree(tuple(middle), other)}
-
-    def _is_person(self, name: _Name) -> bool:
-        """Person rules skip names with marks: 'John Smith Jr' is not 'John Smith'."""
-        return name.type_key in self._settings.person_types and not name.marks and (
-            len(name.key) >= self._settings.min_fuzzy_length)
 
 
 @dataclass
@@ -223,13 +226,30 @@ def _best(scores: dict[Hashable, float]) -> Hashable:
     return min(scores, key=lambda owner: (-scores[owner], owner))
 
 
+def _tally(mentions: Sequence[Entity], names: list[_Name]) -> dict[_NameKey, Counter]:
+    """How often each (surface form, type) occurs, per normalised name."""
+    flat = Counter((name.ident, " ".join(mention.name.split()), mention.type)
+                   for mention, name in zip(mentions, names, strict=True))
+    tally: dict[_NameKey, Counter] = defaultdict(Counter)
+    for (ident, surface, etype), count in flat.items():
+        tally[ident][(surface, etype)] = count
+    return tally
+
+
 def _canonical_surface(counts: Counter[tuple[str, str]]) -> tuple[str, str]:
-    """A new cluster's (name, type): most frequent surface, then longest, then smallest."""
+    """A new entity's (name, type): the most frequent surface, then the tidiest, then longest."""
     totals: Counter[str] = Counter()
     for (surface, _), count in counts.items():
         totals[surface] += count
-    name = min(totals, key=lambda surface: (-totals[surface], -len(surface), surface))
+    name = min(totals, key=lambda surface: (-totals[surface], _untidiness(surface),
+                                            -len(surface), surface))
     return name, min(etype for surface, etype in counts if surface == name)
+
+
+def _untidiness(surface: str) -> int:
+    """How far a surface is from how the name is usually written: case, 'the', possessive."""
+    return ((surface.islower() or surface.isupper()) + bool(_POSSESSIVE_END.search(surface))
+            + surface.lower().startswith("the "))
 
 
 class EntityResolver:
@@ -245,8 +265,8 @@ class EntityResolver:
     """
 
     def __init__(self, threshold: float = 90.0, *, word_threshold: float = 80.0,
-                 min_fuzzy_length: int = 4,
-                 min_single_token_length: int = 8, max_block_size: int = 2000,
+                 min_fuzzy_length: int = 4, min_single_token_length: int = 8,
+                 max_block_size: int = 2000,
                  person_types: Collection[str] = PERSON_TYPES,
                  org_types: Collection[str] = ORG_TYPES) -> None:
         if not (0.0 < threshold <= 100.0 and 0.0 <= word_threshold <= 100.0):
@@ -278,22 +298,18 @@ class EntityResolver:
     def resolve(self, mentions: Sequence[Entity]) -> list[Entity]:
         """Return the canonical Entity for each mention, in order; new names become new entities."""
         names = [self._name(mention.name, mention.type) for mention in mentions]
-        tally: dict[_NameKey, Counter[tuple[str, str]]] = defaultdict(Counter)
-        for mention, name in zip(mentions, names, strict=True):
-            tally[name.ident][(" ".join(mention.name.split()), mention.type)] += 1
+        tally = _tally(mentions, names)
         unique = {name.ident: name for name in names}
-        owners: dict[_NameKey, str] = {}
-        unmatched: list[_Name] = []
-        for ident in sorted(unique):
-            owner = self._match_existing(unique[ident])
-            if owner is None:
-                unmatched.append(unique[ident])
-            else:
-                owners[ident] = owner
-        owners.update(self._create_clusters(unmatched, tally))
-        for ident, counts in tally.items():
-            for surface, _ in counts:
-                self._add_surface(owners[ident], surface, unique[ident])
+        held = {ident: self._exact.get(ident) for ident in unique}
+        owners = {ident: claim[1] for ident, claim in held.items() if claim is not None}
+        self._record(list(owners), tally, unique, owners)
+        pending = [unique[ident] for ident in sorted(unique) if ident not in owners]
+        # Bare surnames go last, once this batch's full names are on record: 'Scholz' beside
+        # 'Olaf Scholz' must not join 'Anna Scholz' just because she was the only one known.
+        for group in ([name for name in pending if not self._is_surname(name)],
+                      [name for name in pending if self._is_surname(name)]):
+            self._assign(group, tally, owners)
+            self._record([name.ident for name in group], tally, unique, owners)
         return [self._entity(owners[name.ident]) for name in names]
 
     def pop_changed(self) -> list[Entity]:
@@ -306,11 +322,31 @@ class EntityResolver:
         type_key = entity_type.strip().upper()
         return _prepare(surface, type_key, type_key in self._settings.org_types)
 
+    def _is_surname(self, name: _Name) -> bool:
+        """Whether a name is a bare person surname, which person rules may expand."""
+        return len(name.tokens) == 1 and self._settings.is_person(name)
+
+    def _assign(self, names: list[_Name], tally: dict[_NameKey, Counter],
+                owners: dict[_NameKey, str]) -> None:
+        """Match names to known entities, else cluster them into new ones; fill in `owners`."""
+        unmatched = []
+        for name in names:
+            owner = self._match_existing(name)
+            if owner is None:
+                unmatched.append(name)
+            else:
+                owners[name.ident] = owner
+        owners.update(self._create_clusters(unmatched, tally))
+
+    def _record(self, idents: list[_NameKey], tally: dict[_NameKey, Counter],
+                unique: dict[_NameKey, _Name], owners: dict[_NameKey, str]) -> None:
+        """Add the surface forms of resolved names to their entities."""
+        for ident in idents:
+            for surface, _ in tally[ident]:
+                self._add_surface(owners[ident], surface, unique[ident])
+
     def _match_existing(self, name: _Name) -> str | None:
-        """The canonical id a name matches among entities seen before this batch, if any."""
-        held = self._exact.get(name.ident)
-        if held is not None:
-            return held[1]
+        """The entity a name matches by person rules or fuzzily, among those on record."""
         people = self._index.person(name)
         if len(people) == 1:
             return str(next(iter(people)))

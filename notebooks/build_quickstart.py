@@ -15,7 +15,8 @@ CELLS = [
              "report = extract_corpus([corpus], store, ExtractConfig(extractor='spacy'))\n"
              "print(report.documents_written, 'documents,', report.relations, 'relations')\n"
              "assert report.relations > 0"),
-    ("md", "## Query with Cypher\n\nParameters are bound with `$name`, never pasted into the query."),
+    ("md", "## Query with Cypher\n\nParameters are bound with `$name`, never pasted into "
+           "the query."),
     ("code", "result = store.query(\n"
              "    'MATCH (a:Entity)-[r:RELATION]->(b:Entity) WHERE a.type = $type '\n"
              "    'RETURN a.name, r.predicate, b.name ORDER BY a.name LIMIT 10',\n"

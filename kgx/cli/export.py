@@ -21,7 +21,8 @@ class ExportFormat(str, Enum):
 
 
 def export(
-    out: Annotated[Path, typer.Argument(help="Output file (jsonl, graphml) or folder (neo4j-import)")],
+    out: Annotated[Path, typer.Argument(
+        help="Output file (jsonl, graphml) or folder (neo4j-import)")],
     output: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.jsonl,
     store: StoreOption = None,
 ) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from kgx.models import (Chunk, Document, Entity, GraphBatch, Proposition, Provenance,
-                        Relation)
+from kgx.models import Chunk, Document, Entity, GraphBatch, Proposition, Provenance, Relation
 
 EXTRACTOR = "test.handmade.v1"
 
@@ -31,7 +30,8 @@ def ada_batch(run_id: str = "run_test") -> GraphBatch:
         for d, c, s, p, o, a, b in facts
     ]
     proposition = Proposition(text="Ada Lovelace worked with Charles Babbage.",
-                              entities=(ada, babbage), provenance=_provenance(doc1, c1, 0, 41, run_id))
+                              entities=(ada, babbage),
+                              provenance=_provenance(doc1, c1, 0, 41, run_id))
     return GraphBatch(
         documents=[doc1, doc2], chunks=[c1, c2], entities=[ada, babbage, engine, program],
         mentions=[(c1.id, ada.id), (c1.id, babbage.id), (c1.id, program.id),
