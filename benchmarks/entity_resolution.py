@@ -28,16 +28,92 @@ from kgx.ids import normalize_name
 from kgx.models import Entity
 from kgx.resolution import EntityResolver
 
-FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen", "Christopher", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony", "Margaret", "Mark", "Sandra", "Donald", "Ashley", "Steven", "Kimberly", "Paul", "Emily", "Andrew", "Donna", "Joshua", "Michelle", "Kenneth", "Carol", "Kevin", "Amanda", "Brian", "Dorothy", "George", "Melissa", "Timothy", "Deborah", "Ronald", "Stephanie", "Edward", "Rebecca", "Jason", "Sharon", "Jeffrey", "Laura", "Ryan", "Cynthia", "Jacob", "Kathleen", "Gary", "Amy", "Nicholas", "Angela", "Eric", "Shirley", "Jonathan", "Anna", "Stephen", "Brenda", "Larry", "Pamela", "Justin", "Emma", "Scott", "Nicole", "Brandon", "Helen", "Benjamin", "Samantha", "Samuel", "Katherine", "Gregory", "Christine", "Alexander", "Debra", "Frank", "Rachel", "Patrick", "Carolyn", "Raymond", "Janet", "Jack", "Catherine", "Dennis", "Maria", "Jerry", "Heather", "Tyler", "Diane", "Aaron", "Ruth", "Jose", "Julie", "Adam", "Olivia", "Nathan", "Joyce", "Henry", "Virginia", "Douglas", "Victoria", "Zachary", "Kelly", "Peter", "Lauren", "Kyle", "Christina", "Ethan", "Joan", "Walter", "Evelyn", "Noah", "Judith", "Jeremy", "Megan", "Christian", "Andrea", "Keith", "Cheryl", "Roger", "Hannah", "Terry", "Jacqueline", "Gerald", "Martha", "Harold", "Gloria", "Sean", "Teresa", "Austin", "Ann", "Carl", "Sara", "Arthur", "Madison", "Lawrence", "Frances", "Dylan", "Kathryn", "Jesse", "Janice", "Jordan", "Jean", "Bryan", "Abigail", "Billy", "Alice", "Joe", "Julia", "Bruce", "Judy", "Gabriel", "Sophia", "Logan", "Grace", "Albert", "Denise", "Willie", "Amber", "Alan", "Doris", "Juan", "Marilyn", "Wayne", "Danielle", "Elijah", "Beverly", "Randy", "Isabella", "Roy", "Theresa", "Vincent", "Diana", "Ralph", "Natalie", "Eugene", "Brittany", "Russell", "Charlotte", "Bobby", "Marie", "Mason", "Kayla", "Philip", "Alexis", "Louis", "Lori", "Hiroshi", "Yuki", "Wei", "Mei", "Arjun", "Priya", "Olusegun", "Chiamaka", "Mateo", "Lucia", "Sven", "Astrid", "Dmitri", "Olga", "Kwame", "Ama", "Rafael", "Camila"]
+FIRST = [
+    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
+    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
+    "Charles", "Karen", "Christopher", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony",
+    "Margaret", "Mark", "Sandra", "Donald", "Ashley", "Steven", "Kimberly", "Paul", "Emily",
+    "Andrew", "Donna", "Joshua", "Michelle", "Kenneth", "Carol", "Kevin", "Amanda", "Brian",
+    "Dorothy", "George", "Melissa", "Timothy", "Deborah", "Ronald", "Stephanie", "Edward",
+    "Rebecca", "Jason", "Sharon", "Jeffrey", "Laura", "Ryan", "Cynthia", "Jacob", "Kathleen",
+    "Gary", "Amy", "Nicholas", "Angela", "Eric", "Shirley", "Jonathan", "Anna", "Stephen",
+    "Brenda", "Larry", "Pamela", "Justin", "Emma", "Scott", "Nicole", "Brandon", "Helen",
+    "Benjamin", "Samantha", "Samuel", "Katherine", "Gregory", "Christine", "Alexander", "Debra",
+    "Frank", "Rachel", "Patrick", "Carolyn", "Raymond", "Janet", "Jack", "Catherine", "Dennis",
+    "Maria", "Jerry", "Heather", "Tyler", "Diane", "Aaron", "Ruth", "Jose", "Julie", "Adam",
+    "Olivia", "Nathan", "Joyce", "Henry", "Virginia", "Douglas", "Victoria", "Zachary", "Kelly",
+    "Peter", "Lauren", "Kyle", "Christina", "Ethan", "Joan", "Walter", "Evelyn", "Noah", "Judith",
+    "Jeremy", "Megan", "Christian", "Andrea", "Keith", "Cheryl", "Roger", "Hannah", "Terry",
+    "Jacqueline", "Gerald", "Martha", "Harold", "Gloria", "Sean", "Teresa", "Austin", "Ann",
+    "Carl", "Sara", "Arthur", "Madison", "Lawrence", "Frances", "Dylan", "Kathryn", "Jesse",
+    "Janice", "Jordan", "Jean", "Bryan", "Abigail", "Billy", "Alice", "Joe", "Julia", "Bruce",
+    "Judy", "Gabriel", "Sophia", "Logan", "Grace", "Albert", "Denise", "Willie", "Amber", "Alan",
+    "Doris", "Juan", "Marilyn", "Wayne", "Danielle", "Elijah", "Beverly", "Randy", "Isabella",
+    "Roy", "Theresa", "Vincent", "Diana", "Ralph", "Natalie", "Eugene", "Brittany", "Russell",
+    "Charlotte", "Bobby", "Marie", "Mason", "Kayla", "Philip", "Alexis", "Louis", "Lori",
+    "Hiroshi", "Yuki", "Wei", "Mei", "Arjun", "Priya", "Olusegun", "Chiamaka", "Mateo", "Lucia",
+    "Sven", "Astrid", "Dmitri", "Olga", "Kwame", "Ama", "Rafael", "Camila"
+]
 
-LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson", "Brooks", "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez", "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez", "Powell", "Jenkins", "Perry", "Russell", "Sullivan", "Bell", "Coleman", "Butler", "Henderson", "Barnes", "Gonzales", "Fisher", "Vasquez", "Simmons", "Romero", "Jordan", "Patterson", "Alexander", "Hamilton", "Graham", "Reynolds", "Griffin", "Wallace", "Moreno", "West", "Cole", "Hayes", "Bryant", "Herrera", "Gibson", "Ellis", "Tran", "Medina", "Aguilar", "Stevens", "Murray", "Ford", "Castro", "Marshall", "Owens", "Harrison", "Fernandez", "McDonald", "Woods", "Washington", "Kennedy", "Wells", "Vargas", "Henry", "Chen", "Freeman", "Webb", "Tucker", "Guzman", "Burns", "Crawford", "Olson", "Simpson", "Porter", "Hunter", "Gordon", "Mendez", "Silva", "Shaw", "Snyder", "Mason", "Dixon", "Munoz", "Hunt", "Hicks", "Holmes", "Palmer", "Wagner", "Black", "Robertson", "Boyd", "Rose", "Stone", "Salazar", "Fox", "Warren", "Mills", "Meyer", "Rice", "Schmidt", "Garza", "Daniels", "Ferguson", "Nichols", "Stephens", "Soto", "Weaver", "Ryan", "Gardner", "Payne", "Grant", "Dunn", "Kelley", "Spencer", "Hawkins", "Arnold", "Pierce", "Vazquez", "Hansen", "Peters", "Santos", "Hart", "Bradley", "Knight", "Elliott", "Cunningham", "Duncan", "Armstrong", "Hudson", "Carroll", "Lane", "Riley", "Andrews", "Alvarado", "Ray", "Delgado", "Berry", "Perkins", "Hoffman", "Johnston", "Matthews", "Pena", "Richards", "Contreras", "Willis", "Carpenter", "Lawrence", "Sandoval", "Obama", "Tanaka", "Suzuki", "Yamamoto", "Okafor", "Adeyemi", "Mensah", "Kowalski", "Novak", "Horvat", "Lindqvist", "Johansson", "Petrov", "Ivanova", "Rossi", "Bianchi", "Ferrari", "Dubois", "Lefebvre", "Moreau", "Schneider", "Fischer", "Weber", "Becker", "Kruger", "Wang", "Zhang", "Liu", "Yang", "Huang", "Zhao", "Singh", "Kumar", "Sharma", "Gupta"]
+LAST = [
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
+    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott",
+    "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera",
+    "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz",
+    "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy",
+    "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey", "Reed",
+    "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson", "Brooks", "Chavez",
+    "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez",
+    "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez", "Powell",
+    "Jenkins", "Perry", "Russell", "Sullivan", "Bell", "Coleman", "Butler", "Henderson", "Barnes",
+    "Gonzales", "Fisher", "Vasquez", "Simmons", "Romero", "Jordan", "Patterson", "Alexander",
+    "Hamilton", "Graham", "Reynolds", "Griffin", "Wallace", "Moreno", "West", "Cole", "Hayes",
+    "Bryant", "Herrera", "Gibson", "Ellis", "Tran", "Medina", "Aguilar", "Stevens", "Murray",
+    "Ford", "Castro", "Marshall", "Owens", "Harrison", "Fernandez", "McDonald", "Woods",
+    "Washington", "Kennedy", "Wells", "Vargas", "Henry", "Chen", "Freeman", "Webb", "Tucker",
+    "Guzman", "Burns", "Crawford", "Olson", "Simpson", "Porter", "Hunter", "Gordon", "Mendez",
+    "Silva", "Shaw", "Snyder", "Mason", "Dixon", "Munoz", "Hunt", "Hicks", "Holmes", "Palmer",
+    "Wagner", "Black", "Robertson", "Boyd", "Rose", "Stone", "Salazar", "Fox", "Warren", "Mills",
+    "Meyer", "Rice", "Schmidt", "Garza", "Daniels", "Ferguson", "Nichols", "Stephens", "Soto",
+    "Weaver", "Ryan", "Gardner", "Payne", "Grant", "Dunn", "Kelley", "Spencer", "Hawkins",
+    "Arnold", "Pierce", "Vazquez", "Hansen", "Peters", "Santos", "Hart", "Bradley", "Knight",
+    "Elliott", "Cunningham", "Duncan", "Armstrong", "Hudson", "Carroll", "Lane", "Riley",
+    "Andrews", "Alvarado", "Ray", "Delgado", "Berry", "Perkins", "Hoffman", "Johnston", "Matthews",
+    "Pena", "Richards", "Contreras", "Willis", "Carpenter", "Lawrence", "Sandoval", "Obama",
+    "Tanaka", "Suzuki", "Yamamoto", "Okafor", "Adeyemi", "Mensah", "Kowalski", "Novak", "Horvat",
+    "Lindqvist", "Johansson", "Petrov", "Ivanova", "Rossi", "Bianchi", "Ferrari", "Dubois",
+    "Lefebvre", "Moreau", "Schneider", "Fischer", "Weber", "Becker", "Kruger", "Wang", "Zhang",
+    "Liu", "Yang", "Huang", "Zhao", "Singh", "Kumar", "Sharma", "Gupta"
+]
 
-SYLLABLES = ["al", "an", "ar", "bel", "ber", "bro", "by", "ca", "car", "ches", "clif", "dal", "den", "dor", "el", "en", "fair", "field", "ford", "gate", "glen", "ham", "har", "hill", "holm", "hurst", "ing", "kirk", "la", "lan", "ley", "lin", "mar", "mead", "mere", "mont", "mor", "nor", "oak", "pen", "ridge", "ros", "sal", "shaw", "stan", "ton", "vale", "ver", "wes", "wick", "win", "wood", "york"]
+SYLLABLES = [
+    "al", "an", "ar", "bel", "ber", "bro", "by", "ca", "car", "ches", "clif", "dal", "den", "dor",
+    "el", "en", "fair", "field", "ford", "gate", "glen", "ham", "har", "hill", "holm", "hurst",
+    "ing", "kirk", "la", "lan", "ley", "lin", "mar", "mead", "mere", "mont", "mor", "nor", "oak",
+    "pen", "ridge", "ros", "sal", "shaw", "stan", "ton", "vale", "ver", "wes", "wick", "win",
+    "wood", "york"
+]
 PLACE_FORMS = ["{}", "{}", "{}", "New {}", "Port {}", "Lake {}", "{} Falls", "{} Springs",
                "{} Heights", "East {}", "West {}", "San {}", "Fort {}", "Mount {}"]
-INDUSTRY = ["Logistics", "Holdings", "Capital", "Partners", "Systems", "Technologies", "Pharmaceuticals", "Energy", "Foods", "Motors", "Airlines", "Insurance", "Media", "Labs", "Robotics", "Analytics", "Bank", "Semiconductors", "Textiles", "Shipping", "Mining", "Chemicals", "Software", "Networks", "Biosciences", "Entertainment", "Construction"]
-ADJECTIVES = ["Global", "United", "National", "First", "Pacific", "Atlantic", "Northern", "Southern", "Eastern", "Western", "Royal", "General", "Allied", "Advanced", "Integrated", "Premier", "Summit", "Pioneer", "Sterling", "Quantum", "Apex", "Crown", "Liberty", "Horizon", "Evergreen", "Silver", "Golden", "Blue", "Red", "Green"]
-NOUNS = ["River", "Mountain", "Harbor", "Bridge", "Tower", "Star", "Falcon", "Eagle", "Lion", "Oak", "Cedar", "Maple", "Stone", "Iron", "Coast", "Valley", "Bay", "Peak", "Forest", "Delta", "Beacon", "Compass", "Anchor", "Harvest"]
+INDUSTRY = [
+    "Logistics", "Holdings", "Capital", "Partners", "Systems", "Technologies", "Pharmaceuticals",
+    "Energy", "Foods", "Motors", "Airlines", "Insurance", "Media", "Labs", "Robotics", "Analytics",
+    "Bank", "Semiconductors", "Textiles", "Shipping", "Mining", "Chemicals", "Software",
+    "Networks", "Biosciences", "Entertainment", "Construction"
+]
+ADJECTIVES = [
+    "Global", "United", "National", "First", "Pacific", "Atlantic", "Northern", "Southern",
+    "Eastern", "Western", "Royal", "General", "Allied", "Advanced", "Integrated", "Premier",
+    "Summit", "Pioneer", "Sterling", "Quantum", "Apex", "Crown", "Liberty", "Horizon", "Evergreen",
+    "Silver", "Golden", "Blue", "Red", "Green"
+]
+NOUNS = [
+    "River", "Mountain", "Harbor", "Bridge", "Tower", "Star", "Falcon", "Eagle", "Lion", "Oak",
+    "Cedar", "Maple", "Stone", "Iron", "Coast", "Valley", "Bay", "Peak", "Forest", "Delta",
+    "Beacon", "Compass", "Anchor", "Harvest"
+]
 SUFFIXES = ["Inc.", "Corp.", "Ltd.", "LLC", "plc", "Corporation", "Co."]
 INSTITUTIONS = ["University", "General Hospital", "Museum of Art", "City Council",
                 "Public Library", "Institute of Technology", "Symphony Orchestra"]
@@ -188,7 +264,7 @@ def pairwise_scores(predicted: Sequence[str], truth: Sequence[int]) -> dict[str,
 
 
 def exact_match_ids(mentions: Sequence[Entity]) -> list[str]:
-    """The peer: GraphRAG/LightRAG-style merge of mentions with the same type and upper-cased name."""
+    """The peer: merge mentions with the same type and upper-cased name (GraphRAG, LightRAG)."""
     return [f"{mention.type.upper()}|{mention.name.strip().upper()}" for mention in mentions]
 
 
@@ -202,15 +278,21 @@ def run_kgx(mentions: Sequence[Entity], batch: int) -> list[str]:
     return ids
 
 
-def timed(label: str, work: Callable[[], list[str]], truth: Sequence[int]) -> dict[str, float]:
-    """Run one resolution method once and score it."""
-    gc.collect()
-    start = time.perf_counter()
-    ids = work()
-    seconds = time.perf_counter() - start
-    row = {"seconds": seconds, "mentions_per_s": len(ids) / seconds, "clusters": len(set(ids))}
+def timed(label: str, work: Callable[[], list[str]], truth: Sequence[int],
+          repeats: int) -> dict[str, float]:
+    """Run one resolution method `repeats` times; keep the fastest run (the least disturbed)."""
+    runs, cpu = [], []
+    for _ in range(repeats):
+        gc.collect()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        ids = work()
+        runs.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    seconds = min(runs)
+    row = {"seconds": seconds, "seconds_slowest": max(runs), "cpu_seconds": min(cpu),
+           "mentions_per_s": len(ids) / seconds, "clusters": len(set(ids))}
     row.update(pairwise_scores(ids, truth))
-    print(f"  {label:<28} {seconds:7.2f} s", file=sys.stderr)
+    print(f"  {label:<28} " + " ".join(f"{run:6.2f}" for run in runs) + " s", file=sys.stderr)
     return row
 
 
@@ -218,7 +300,8 @@ def print_table(rows: dict[str, dict[str, float]], peer: str, entities: int) -> 
     """A side-by-side table of every method, with each one's ratio to the peer."""
     names = list(rows)
     print(f"{'metric':<16}" + "".join(f"{name:>22}" for name in names))
-    for metric in ("seconds", "mentions_per_s", "clusters", "precision", "recall", "f1"):
+    for metric in ("seconds", "cpu_seconds", "mentions_per_s", "clusters", "precision", "recall",
+                   "f1"):
         cells = []
         for name in names:
             value, base = rows[name][metric], rows[peer][metric]
@@ -229,27 +312,40 @@ def print_table(rows: dict[str, dict[str, float]], peer: str, entities: int) -> 
     print(f"(true entities mentioned: {entities:,}; ratios are to {peer})")
 
 
+PEER = "exact match (GraphRAG)"
+TARGET_SECONDS = 10.0
+
+
+def run_all(mentions: list[Entity], truth: list[int], batch: int,
+            repeats: int) -> dict[str, dict[str, float]]:
+    """Time and score the peer and kgx (batched like the pipeline, and in one call)."""
+    return {
+        PEER: timed(PEER, lambda: exact_match_ids(mentions), truth, repeats),
+        f"kgx batches of {batch}": timed(
+            "kgx batched", lambda: run_kgx(mentions, batch), truth, repeats),
+        "kgx one call": timed("kgx one call", lambda: run_kgx(mentions, len(mentions)), truth,
+                              repeats),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Generate the mentions, run every method, print the table and the JSON summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mentions", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per method; best kept")
     args = parser.parse_args(argv)
     mentions, truth = make_mentions(args.seed, args.mentions)
     print(f"{len(mentions):,} mentions of {len(set(truth)):,} entities; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}", file=sys.stderr)
-    peer = "exact match (GraphRAG)"
-    rows = {
-        peer: timed(peer, lambda: exact_match_ids(mentions), truth),
-        f"kgx batches of {args.batch}": timed("kgx batched", lambda: run_kgx(mentions, args.batch),
-                                             truth),
-        "kgx one call": timed("kgx one call", lambda: run_kgx(mentions, len(mentions)), truth),
-    }
-    print_table(rows, peer, len(set(truth)))
+    rows = run_all(mentions, truth, args.batch, args.repeats)
+    print_table(rows, PEER, len(set(truth)))
     summary = {"mentions": len(mentions), "entities": len(set(truth)), "seed": args.seed,
-               "batch": args.batch, "target_seconds": 10.0, "methods": rows,
-               "meets_target": all(rows[name]["seconds"] < 10.0 for name in rows)}
+               "batch": args.batch, "repeats": args.repeats, "cpus": os.cpu_count(),
+               "target_seconds": TARGET_SECONDS, "methods": rows,
+               "meets_target": all(row["seconds_slowest"] < TARGET_SECONDS
+                                   for row in rows.values())}
     print(json.dumps(summary, sort_keys=True))
 
 

@@ -32,10 +32,13 @@ _ROMAN = re.compile(r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})")
 _POSSESSIVE_END = re.compile(r"[’']s?$")
 _DIGIT = re.compile(r"\d")
 _GENERATIONAL = frozenset({"jr", "sr"})
+_MAYBE_MARKED = re.compile(r"\d|\b[js]r\b|\s[ivxlcdm]+\b")
+_NO_MARKS: frozenset[str] = frozenset()
 _BLOCK_STOPWORDS = frozenset({"of", "and", "the", "for", "de", "la", "le", "del", "da", "von",
                               "van", "der", "in", "on", "at", "&"})
 
 _NameKey = tuple[str, str]
+_Counts = dict[tuple[str, str], int]
 
 
 class _Name(NamedTuple):
@@ -65,12 +68,14 @@ def _prepare(name: str, type_key: str, strip_suffixes: bool) -> _Name:
     while strip_suffixes and len(tokens) > 1 and tokens[-1] in _CORPORATE_SUFFIXES:
         tokens.pop()
     key = " ".join(tokens)
-    return _Name((type_key, key), tuple(tokens), " ".join(sorted(tokens)), _marks(tokens),
+    return _Name((type_key, key), tuple(tokens), " ".join(sorted(tokens)), _marks(tokens, key),
                  _block_keys(type_key, key, tokens))
 
 
-def _marks(tokens: list[str]) -> frozenset[str]:
+def _marks(tokens: list[str], key: str) -> frozenset[str]:
     """Tokens that tell near-identical names apart (numbers, roman numerals, Jr/Sr)."""
+    if not _MAYBE_MARKED.search(key):
+        return _NO_MARKS
     return frozenset(
         token for position, token in enumerate(tokens)
         if token in _GENERATIONAL or _DIGIT.search(token)
@@ -82,8 +87,8 @@ def _block_keys(type_key: str, key: str, tokens: list[str]) -> tuple[tuple[str, 
     """Blocks a name is filed under: each informative token, or a single token's ends."""
     if len(tokens) == 1:
         return ((type_key, "^" + key[:3]), (type_key, key[-3:] + "$"))
-    return tuple((type_key, token) for token in dict.fromkeys(tokens)
-                 if len(token) > 1 and token not in _BLOCK_STOPWORDS)
+    return tuple({(type_key, token): None for token in tokens
+                  if len(token) > 1 and token not in _BLOCK_STOPWORDS})
 
 
 def _differences_agree(one: _Name, other: _Name, cutoff: float) -> bool:
@@ -104,10 +109,9 @@ def _middles_agree(one: tuple[str, ...], other: tuple[str, ...]) -> bool:
     """Whether two lists of middle names can be the same person's (missing, equal or initials)."""
     if not one or not other:
         return True
-    if len(one) != len(other):
-        return False
-    return all(a == b or ((len(a) == 1 or len(b) == 1) and a[0] == b[0])
-               for a, b in zip(one, other, strict=True))
+    return len(one) == len(other) and all(
+        a == b or (min(len(a), len(b)) == 1 and a[0] == b[0])
+        for a, b in zip(one, other, strict=True))
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,9 @@ class _Settings:
 
     def fuzzy_ok(self, name: _Name) -> bool:
         """Short names merge by exact match only: 'Paris' must not absorb 'Parish'."""
-        if len(name.key) < self.min_fuzzy_length:
-            return False
-        return len(name.tokens) > 1 or len(name.key) >= self.min_single_token_length
+        size = len(name.key)
+        return size >= self.min_fuzzy_length and (
+            len(name.tokens) > 1 or size >= self.min_single_token_length)
 
     def is_person(self, name: _Name) -> bool:
         """Person rules skip names with marks: 'John Smith Jr' is not 'John Smith'."""
@@ -166,20 +170,21 @@ class _NameIndex:
             self._last_names[(name.type_key, last)].add(owner)
             self._signatures[(name.type_key, first, last)].append((owner, tuple(middle)))
 
-    def fuzzy(self, name: _Name) -> dict[Hashable, float]:
-        """Owners of names at least `threshold` similar (token-sorted) whose other words agree."""
+    def fuzzy(self, name: _Name, exclude: Hashable = None) -> dict[Hashable, float]:
+        """Owners (but `exclude`) of names at least `threshold` similar whose other words agree."""
         found: dict[Hashable, float] = {}
         if not self._settings.fuzzy_ok(name):
             return found
         for block_key in name.blocks:
             block = self._blocks.get(block_key)
-            if block is None or len(block.forms) > self._settings.max_block_size:
+            if (block is None or len(block.forms) > self._settings.max_block_size
+                    or block.owners == [exclude]):
                 continue
             hits = process.extract(name.form, block.forms, scorer=fuzz.ratio, limit=None,
                                    score_cutoff=self._settings.threshold)
             for _, score, i in hits:
                 owner = block.owners[i]
-                if score > found.get(owner, -1.0) and _differences_agree(
+                if owner != exclude and score > found.get(owner, -1.0) and _differences_agree(
                         name, block.names[i], self._settings.word_threshold):
                     found[owner] = score
         return found
@@ -226,24 +231,28 @@ def _best(scores: dict[Hashable, float]) -> Hashable:
     return min(scores, key=lambda owner: (-scores[owner], owner))
 
 
-def _tally(mentions: Sequence[Entity], names: list[_Name]) -> dict[_NameKey, Counter]:
+def _tally(seen: Counter[tuple[str, str]],
+           names: dict[tuple[str, str], _Name]) -> dict[_NameKey, _Counts]:
     """How often each (surface form, type) occurs, per normalised name."""
-    flat = Counter((name.ident, " ".join(mention.name.split()), mention.type)
-                   for mention, name in zip(mentions, names, strict=True))
-    tally: dict[_NameKey, Counter] = defaultdict(Counter)
-    for (ident, surface, etype), count in flat.items():
-        tally[ident][(surface, etype)] = count
+    tally: dict[_NameKey, _Counts] = defaultdict(dict)
+    for (surface, etype), count in seen.items():
+        counts = tally[names[(surface, etype)].ident]
+        tidy = (" ".join(surface.split()), etype)
+        counts[tidy] = counts.get(tidy, 0) + count
     return tally
 
 
-def _canonical_surface(counts: Counter[tuple[str, str]]) -> tuple[str, str]:
+def _canonical_surface(tallies: Iterable[_Counts]) -> tuple[str, str]:
     """A new entity's (name, type): the most frequent surface, then the tidiest, then longest."""
-    totals: Counter[str] = Counter()
-    for (surface, _), count in counts.items():
-        totals[surface] += count
+    totals: dict[str, int] = {}
+    types: dict[str, str] = {}
+    for counts in tallies:
+        for (surface, etype), count in counts.items():
+            totals[surface] = totals.get(surface, 0) + count
+            types[surface] = min(etype, types.get(surface, etype))
     name = min(totals, key=lambda surface: (-totals[surface], _untidiness(surface),
                                             -len(surface), surface))
-    return name, min(etype for surface, etype in counts if surface == name)
+    return name, types[name]
 
 
 def _untidiness(surface: str) -> int:
@@ -297,9 +306,10 @@ class EntityResolver:
 
     def resolve(self, mentions: Sequence[Entity]) -> list[Entity]:
         """Return the canonical Entity for each mention, in order; new names become new entities."""
-        names = [self._name(mention.name, mention.type) for mention in mentions]
-        tally = _tally(mentions, names)
-        unique = {name.ident: name for name in names}
+        seen = Counter((mention.name, mention.type) for mention in mentions)
+        names = {pair: self._name(*pair) for pair in seen}
+        tally = _tally(seen, names)
+        unique = {name.ident: name for name in names.values()}
         held = {ident: self._exact.get(ident) for ident in unique}
         owners = {ident: claim[1] for ident, claim in held.items() if claim is not None}
         self._record(list(owners), tally, unique, owners)
@@ -310,7 +320,8 @@ class EntityResolver:
                       [name for name in pending if self._is_surname(name)]):
             self._assign(group, tally, owners)
             self._record([name.ident for name in group], tally, unique, owners)
-        return [self._entity(owners[name.ident]) for name in names]
+        resolved = {pair: self._entity(owners[name.ident]) for pair, name in names.items()}
+        return [resolved[(mention.name, mention.type)] for mention in mentions]
 
     def pop_changed(self) -> list[Entity]:
         """Canonical entities created or whose aliases changed since the last call, sorted by id."""
@@ -326,7 +337,7 @@ class EntityResolver:
         """Whether a name is a bare person surname, which person rules may expand."""
         return len(name.tokens) == 1 and self._settings.is_person(name)
 
-    def _assign(self, names: list[_Name], tally: dict[_NameKey, Counter],
+    def _assign(self, names: list[_Name], tally: dict[_NameKey, _Counts],
                 owners: dict[_NameKey, str]) -> None:
         """Match names to known entities, else cluster them into new ones; fill in `owners`."""
         unmatched = []
@@ -338,7 +349,7 @@ class EntityResolver:
                 owners[name.ident] = owner
         owners.update(self._create_clusters(unmatched, tally))
 
-    def _record(self, idents: list[_NameKey], tally: dict[_NameKey, Counter],
+    def _record(self, idents: list[_NameKey], tally: dict[_NameKey, _Counts],
                 unique: dict[_NameKey, _Name], owners: dict[_NameKey, str]) -> None:
         """Add the surface forms of resolved names to their entities."""
         for ident in idents:
@@ -354,35 +365,30 @@ class EntityResolver:
         return str(_best(scores)) if scores else None
 
     def _cluster_new(self, names: list[_Name]) -> list[list[int]]:
-        """Group unmatched names with union-find: fuzzy pairs, then unique person-rule links."""
+        """Group unmatched names with union-find: fuzzy pairs and unique person-rule pairs."""
+        if len(names) < 2:
+            return [[0]] if names else []
         index = _NameIndex(self._settings)
         for i, name in enumerate(names):
             index.add(name, i)
         parent = list(range(len(names)))
         for i, name in enumerate(names):
-            for j in index.fuzzy(name):
+            for j in index.fuzzy(name, exclude=i):
                 _union(parent, i, int(j))
-        links = []
-        for i, name in enumerate(names):
-            roots = {_find(parent, int(j)) for j in index.person(name) if j != i}
-            if len(roots) == 1:
-                links.append((i, roots.pop()))
-        for i, j in links:
-            _union(parent, i, j)
+            people = index.person(name) - {i}
+            if len(people) == 1:
+                _union(parent, i, int(people.pop()))
         components: dict[int, list[int]] = defaultdict(list)
         for i in range(len(names)):
             components[_find(parent, i)].append(i)
         return list(components.values())
 
     def _create_clusters(self, names: list[_Name],
-                         tally: dict[_NameKey, Counter[tuple[str, str]]]) -> dict[_NameKey, str]:
+                         tally: dict[_NameKey, _Counts]) -> dict[_NameKey, str]:
         """Make one canonical entity per group of unmatched names; return each name's id."""
         owners: dict[_NameKey, str] = {}
         for component in self._cluster_new(names):
-            counts: Counter[tuple[str, str]] = Counter()
-            for i in component:
-                counts.update(tally[names[i].ident])
-            canonical, etype = _canonical_surface(counts)
+            canonical, etype = _canonical_surface(tally[names[i].ident] for i in component)
             canonical_id = entity_id(canonical, etype)
             if canonical_id not in self._clusters:
                 self._clusters[canonical_id] = _Cluster(canonical_id, canonical, etype, set())
