@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 
 from kgx.errors import ExtractionError
 from kgx.models import Chunk, ChunkExtraction, Entity, Provenance, Relation
@@ -41,6 +42,6 @@ class GazetteerExtractor:
                      provenance=Provenance(doc_id=chunk.doc_id, chunk_id=chunk.id,
                                            start=chunk.start, end=chunk.end, extractor=self.name,
                                            extractor_version=self.version, run_id=run_id))
-            for a, b in zip(entities, entities[1:], strict=False)
+            for a, b in pairwise(entities)
         ]
         return ChunkExtraction(chunk_id=chunk.id, entities=entities, relations=relations)
