@@ -6,6 +6,7 @@ a relationship a dict of its non-null properties plus `_type`, so the same query
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 _LADYBUG_INTERNAL = {"_ID", "_SRC", "_DST", "_LABEL", "_NODES", "_RELS"}
@@ -39,17 +40,19 @@ def _plain_mapping(value: dict[str, Any]) -> dict[str, Any]:
 
 def _neo4j_graph_value(value: Any) -> Any:
     """Nodes, relationships and paths of the neo4j driver, or None for anything else."""
-    kind = type(value).__name__
-    module = type(value).__module__
-    if not module.startswith("neo4j"):
+    graph = sys.modules.get("neo4j.graph")  # only loaded when the Neo4j store is in use
+    if graph is None:
         return None
-    if kind == "Node":
-        props = {k: plain_value(v) for k, v in dict(value).items() if v is not None}
-        return dict(sorted({**props, "_labels": sorted(value.labels)}.items()))
-    if kind == "Path":
+    if isinstance(value, graph.Node):
+        return _with_marker(value, "_labels", sorted(value.labels))
+    if isinstance(value, graph.Relationship):
+        return _with_marker(value, "_type", value.type)
+    if isinstance(value, graph.Path):
         return {"nodes": [plain_value(n) for n in value.nodes],
                 "relationships": [plain_value(r) for r in value.relationships]}
-    if hasattr(value, "type") and hasattr(value, "start_node"):  # a Relationship subclass
-        props = {k: plain_value(v) for k, v in dict(value).items() if v is not None}
-        return dict(sorted({**props, "_type": value.type}.items()))
     return None
+
+
+def _with_marker(entity, key: str, marker: Any) -> dict[str, Any]:
+    props = {k: plain_value(v) for k, v in dict(entity).items() if v is not None}
+    return dict(sorted({**props, key: marker}.items()))
