@@ -133,3 +133,13 @@ def test_cli_errors_are_one_line_with_exit_code_1(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("error: no kgx store at")
     assert "Traceback" not in result.stderr
+
+
+def test_cli_extract_with_no_readable_input_fails_clearly(runner, tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    result = runner.invoke(app, ["extract", str(tmp_path / "empty.txt"), str(tmp_path / "nope"),
+                                 "--store", str(tmp_path / "g")])
+    assert result.exit_code != 0
+    assert "no readable documents" in str(result.exception)
+    flat = "".join(result.output.split())  # the table folds long paths over lines
+    assert "empty.txt" in flat and "nope" in flat

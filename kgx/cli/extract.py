@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from kgx.cli.options import StoreOption
+from kgx.errors import InputError
 from kgx.graphdb import open_store
 from kgx.pipeline import ExtractConfig, ExtractReport, extract_corpus
 
@@ -44,6 +45,9 @@ def extract(
 
         report = extract_corpus(paths, graph, config, resume=resume, on_progress=advance)
     _print_summary(console, report, graph.uri)
+    if report.documents_seen == 0:
+        raise InputError("no readable documents in the given paths; the table above says why "
+                         "each input was skipped")
 
 
 def _progress(console: Console) -> Progress:
@@ -61,8 +65,8 @@ def _print_summary(console: Console, report: ExtractReport, uri: str) -> None:
     )
     if report.skipped:
         table = Table(title=f"{len(report.skipped)} inputs skipped")
-        table.add_column("input")
-        table.add_column("why")
+        table.add_column("input", overflow="fold")
+        table.add_column("why", overflow="fold")
         for item in report.skipped:
             table.add_row(item.source, item.reason)
         console.print(table)
