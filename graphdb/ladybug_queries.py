@@ -27,30 +27,50 @@ def schema_statements() -> list[str]:
     return [create_node_table(t) for t in NODES] + [create_rel_table(t) for t in RELATIONSHIPS]
 
 
+# Writes scan an Arrow table with LOAD FROM: measured on 2 cores it is 1.6× (320 rows) to 5×
+# (5k rows) faster than UNWIND over a Python list, and unlike COPY it adds nothing to COMMIT
+# (COPY costs about 50 ms a transaction). Columns of `$rows` are named after the properties.
+
+
 def existing_node_ids(label: str) -> str:
-    """Which of `$ids` are already nodes of `label` (primary-key lookups)."""
-    return f"UNWIND $ids AS i MATCH (n:{label} {{id: i}}) RETURN n.id"
+    """Which ids of `$rows` (a table with an `id` column) are already nodes of `label`."""
+    return f"LOAD FROM $rows MATCH (n:{label} {{id: id}}) RETURN n.id"
+
+
+ENTITY_ALIASES = "LOAD FROM $rows MATCH (e:Entity {id: id}) RETURN e.id, e.aliases"
+DOCUMENT_KEYS = "LOAD FROM $rows MATCH (d:Document {id: id}) RETURN d.id, d.extracted_with"
 
 
 def update_nodes(label: str, properties: list[str]) -> str:
-    """Set `properties` on existing nodes of `label` from `$rows`."""
-    sets = ", ".join(f"n.{name} = row.{name}" for name in properties)
-    return f"UNWIND $rows AS row MATCH (n:{label} {{id: row.id}}) SET {sets}"
+    """Set `properties` on the existing nodes of `label` listed in `$rows`."""
+    sets = ", ".join(f"n.{name} = {name}" for name in properties)
+    return f"LOAD FROM $rows MATCH (n:{label} {{id: id}}) SET {sets}"
+
+
+def create_nodes(table: NodeTable) -> str:
+    """Create a node per row of `$rows` (rows known to be new); returns how many."""
+    values = ", ".join(f"{name}: {name}" for name in table.properties)
+    return f"LOAD FROM $rows CREATE (n:{table.label} {{{values}}}) RETURN count(n)"
+
+
+def create_edges(table: RelTable) -> str:
+    """Create an edge per row of `$rows` (src, dst, properties); returns how many were made.
+
+    Both endpoints are bound by primary key in turn: the comma form `MATCH (a {…}), (b {…})`
+    plans a cross product on LadybugDB and runs about 600× slower.
+    """
+    carried = "".join(f", {name}" for name in table.properties)
+    values = ", ".join(f"{name}: {name}" for name in table.properties)
+    return (f"LOAD FROM $rows MATCH (a:{table.source} {{id: src}}) WITH a, dst{carried} "
+            f"MATCH (b:{table.target} {{id: dst}}) "
+            f"CREATE (a)-[r:{table.type} {{{values}}}]->(b) RETURN count(r)")
 
 
 def existing_edges(table: RelTable) -> str:
-    """Which `$rows` edges already exist; keyed by `id` if the type has one, else by endpoints.
-
-    Both endpoints are bound by primary key first: the comma form `MATCH (a {…}), (b {…})`
-    plans a cross product on LadybugDB and runs about 600× slower.
-    """
-    head = (f"UNWIND $rows AS row MATCH (a:{table.source} {{id: row.src}}) WITH a, row "
-            f"MATCH (a)-[r:{table.type}]->(b:{table.target} {{id: row.dst}})")
-    if "id" in table.properties:
-        return f"{head} WHERE r.id = row.id RETURN r.id"
+    """Which `$rows` edges exist; keyed by `id` if the type has one, else by endpoints."""
+    keyed = "id" in table.properties
+    head = (f"LOAD FROM $rows MATCH (a:{table.source} {{id: src}})-[r:{table.type}]->"
+            f"(b:{table.target}) WHERE b.id = dst")
+    if keyed:
+        return f"{head} AND r.id = id RETURN r.id"
     return f"{head} RETURN a.id, b.id"
-
-
-def document_keys() -> str:
-    """The `extracted_with` lists of the documents in `$ids`."""
-    return "UNWIND $ids AS i MATCH (d:Document {id: i}) RETURN d.id, d.extracted_with"

@@ -11,7 +11,6 @@ from kgx.models import GraphBatch
 
 from . import ladybug_queries as q
 from .base import SharedStoreMethods, mark_completed, merge_aliases
-from .cypher import ENTITY_ALIASES
 from .protocol import QueryResult
 from .readonly import write_clause
 from .rows import Row, batch_rows
@@ -96,7 +95,7 @@ class LadybugStore(SharedStoreMethods):
         return QueryResult(columns, rows)
 
     def upsert(self, batch: GraphBatch) -> None:
-        """Write a batch in one transaction: new rows by bulk COPY, existing ones updated."""
+        """Write a batch in one transaction: new rows created, existing ones updated."""
         if self.read_only:
             raise ReadOnlyQueryError("this store was opened read-only; reopen it for writing")
         rows = batch_rows(batch)
@@ -114,41 +113,57 @@ class LadybugStore(SharedStoreMethods):
     def _upsert_nodes(self, label: str, rows: list[Row]) -> None:
         if not rows:
             return
-        ids = [row["id"] for row in rows]
-        existing = {r[0] for r in self._execute(q.existing_node_ids(label), {"ids": ids}).get_all()}
+        table = NODE_BY_LABEL[label]
+        ids = _arrow_rows({"id": "STRING"}, rows)
+        if label == "Entity":  # one look-up tells which exist and what aliases they have
+            stored = dict(self._execute(q.ENTITY_ALIASES, {"rows": ids}).get_all())
+            existing = set(stored)
+        else:
+            existing = {r[0] for r in self._execute(q.existing_node_ids(label), {"rows": ids})
+                        .get_all()}
         old = [row for row in rows if row["id"] in existing]
-        if label == "Entity" and old:
-            stored = dict(self._execute(ENTITY_ALIASES, {"ids": [r["id"] for r in old]}).get_all())
-            merge_aliases(old, stored)
         if old:
-            properties = [name for name in old[0] if name != "id"]
-            self._execute(q.update_nodes(label, properties), {"rows": old})
-        self._copy(label, [row for row in rows if row["id"] not in existing])
+            if label == "Entity":
+                merge_aliases(old, stored)
+            columns = {name: table.properties[name] for name in old[0]}
+            self._execute(q.update_nodes(label, [n for n in columns if n != "id"]),
+                          {"rows": _arrow_rows(columns, old)})
+        new = [row for row in rows if row["id"] not in existing]
+        if new:
+            self._create(q.create_nodes(table), table.properties, new, label)
 
     def _insert_new_edges(self, rel_type: str, rows: list[Row]) -> None:
         if not rows:
             return
         table = REL_BY_TYPE[rel_type]
-        found = self._execute(q.existing_edges(table), {"rows": rows}).get_all()
-        if "id" in table.properties:
+        keyed = "id" in table.properties
+        probe = {"src": "STRING", "dst": "STRING", **({"id": "STRING"} if keyed else {})}
+        found = self._execute(q.existing_edges(table),
+                              {"rows": _arrow_rows(probe, rows)}).get_all()
+        if keyed:
             existing = {r[0] for r in found}
             new = [row for row in rows if row["id"] not in existing]
         else:
             existing = {(r[0], r[1]) for r in found}
             new = [row for row in rows if (row["src"], row["dst"]) not in existing]
-        self._copy(rel_type, new)
+        if new:
+            columns = {"src": "STRING", "dst": "STRING", **table.properties}
+            self._create(q.create_edges(table), columns, new, rel_type)
 
-    def _copy(self, table_name: str, rows: list[Row]) -> None:
-        """Bulk-insert rows that are known to be new (a duplicate key would abort the copy)."""
-        if not rows:
-            return
-        self._execute(f"COPY {table_name} FROM $arrow_rows",
-                      {"arrow_rows": _arrow_table(table_name, rows)})
+    def _create(self, cypher: str, columns: dict[str, str], rows: list[Row], what: str) -> None:
+        """Run a LOAD FROM … CREATE over rows known to be new, and check all were created."""
+        created = self._execute(cypher, {"rows": _arrow_rows(columns, rows)}).get_all()[0][0]
+        if created != len(rows):
+            raise StoreError(f"{len(rows) - created} {what} edges point at nodes that are "
+                             "neither in the batch nor in the store; nothing was written.")
 
     def _mark_completed(self, doc_ids: list[str], key: str) -> None:
-        current = dict(self._execute(q.document_keys(), {"ids": doc_ids}).get_all())
-        rows = mark_completed(doc_ids, current, key)
-        self._execute(q.update_nodes("Document", ["extracted_with"]), {"rows": rows})
+        found = self._execute(q.DOCUMENT_KEYS,
+                              {"rows": _arrow_rows({"id": "STRING"}, [{"id": i} for i in doc_ids])})
+        rows = mark_completed(doc_ids, dict(found.get_all()), key)
+        columns = {"id": "STRING", "extracted_with": "STRING[]"}
+        self._execute(q.update_nodes("Document", ["extracted_with"]),
+                      {"rows": _arrow_rows(columns, rows)})
 
 
 class _Transaction:
@@ -174,19 +189,12 @@ class _Transaction:
                 raise
 
 
-def _arrow_table(table_name: str, rows: list[Row]):
-    """An Arrow table whose columns follow the declared schema order (edges: src, dst first)."""
+def _arrow_rows(columns: dict[str, str], rows: list[Row]):
+    """An Arrow table of `rows` with one typed column per entry of `columns` (name → kind)."""
     import pyarrow as pa
 
-    if table_name in NODE_BY_LABEL:
-        properties = NODE_BY_LABEL[table_name].properties
-        names = list(properties)
-    else:
-        properties = REL_BY_TYPE[table_name].properties
-        names = ["src", "dst", *properties]
-    columns = {}
-    for name in names:
-        kind = properties.get(name, "STRING")
+    arrays = {}
+    for name, kind in columns.items():
         arrow_type = pa.list_(pa.string()) if kind == "STRING[]" else _ARROW_TYPES[kind]
-        columns[name] = pa.array([row.get(name) for row in rows], type=arrow_type)
-    return pa.table(columns)
+        arrays[name] = pa.array([row.get(name) for row in rows], type=arrow_type)
+    return pa.table(arrays)
