@@ -1,4 +1,4 @@
-"""Shared benchmark helpers: a seeded corpus of facts, and a Neo4j server to write it into.
+"""Shared benchmark helpers: a seeded corpus of facts, a Neo4j server to write it into, timing.
 
 The corpus states facts about people, organisations, places and works. Names are unique by
 `kgx.ids.normalize_name`, so every store keys them the same way, and each (subject, predicate,
@@ -9,11 +9,13 @@ object) triple occurs once, so stores that merge on the triple agree on counts.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import random
 import string
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -249,7 +251,7 @@ def neo4j_target() -> Iterator[Neo4jTarget]:
 
 
 def clear_database(driver, database: str | None) -> None:
-    """Delete everything in batches, drop every constraint and index but the lookups, checkpoint."""
+    """Delete everything in batches, then drop every constraint and index but the token lookups."""
     with driver.session(database=database) as session:
         for what in ("MATCH ()-[x]->()", "MATCH (x)"):
             session.run(f"{what} CALL (x) {{ DELETE x }} IN TRANSACTIONS OF 50000 ROWS").consume()
@@ -258,7 +260,6 @@ def clear_database(driver, database: str | None) -> None:
                         "AND owningConstraint IS NULL RETURN name", "DROP INDEX")):
         for record in driver.execute_query(show, database_=database).records:
             driver.execute_query(f"{drop} `{record['name']}`", database_=database)
-    driver.execute_query("CALL db.checkpoint()", database_=database)
 
 
 def neo4j_counts(driver, database: str | None) -> dict[str, int]:
@@ -276,3 +277,37 @@ def neo4j_version(driver, database: str | None) -> str:
     records = driver.execute_query("CALL dbms.components() YIELD versions RETURN versions[0] AS v",
                                    database_=database).records
     return records[0]["v"]
+
+
+# --- timing and checks ----------------------------------------------------------------------------
+
+
+def check_counts(writer: str, counts: dict[str, int], entities: int, relations: int) -> None:
+    """Fail the run unless the writer stored exactly the graph it was given."""
+    expected = {"nodes": entities, "named_nodes": entities, "relationships": relations,
+                "relationships_with_provenance": relations}
+    if counts != expected:
+        raise SystemExit(f"{writer} did not write the whole graph: found {counts}, "
+                         f"expected {expected}. Its timing would be meaningless.")
+
+
+def timed(label: str, write: Callable[[], object]) -> float:
+    """Seconds one write takes; the inputs, built beforehand, are frozen out of the GC's scans."""
+    gc.collect()
+    gc.freeze()
+    try:
+        start = time.perf_counter()
+        write()
+        seconds = time.perf_counter() - start
+    finally:
+        gc.unfreeze()
+    log(f"  {label:<44} {seconds:8.2f} s")
+    return seconds
+
+
+def driver_info() -> dict[str, object]:
+    """The neo4j driver's version, and whether its Rust packstream extension is installed."""
+    from importlib.metadata import version
+    from importlib.util import find_spec
+
+    return {"neo4j": version("neo4j"), "rust_ext": find_spec("neo4j._rust") is not None}
