@@ -23,11 +23,6 @@ _RUN_FIELDS = (
 ALL_RUNS = f"MATCH (r:Run) {_RUN_FIELDS}"
 EXTRACTOR_RUNS = f"MATCH (r:Run) WHERE r.extractor = $extractor {_RUN_FIELDS}"
 
-ENTITY_ALIASES = (
-    "UNWIND $ids AS i MATCH (e:Entity {id: i}) RETURN e.id, e.aliases"
-)
-
-
 def count_nodes(label: str) -> str:
     """Count the nodes of one label (a schema label, never user input)."""
     if label not in NODE_BY_LABEL:

@@ -33,26 +33,32 @@ AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
 
 def merge_nodes(label: str) -> str:
-    """Upsert `$rows` (maps with `id`) as nodes of `label`."""
+    """Upsert `$rows` (maps with `id`) as nodes of `label`; entity aliases are unioned, sorted."""
+    if label == "Entity":
+        return (
+            "UNWIND $rows AS row MERGE (n:Entity {id: row.id}) "
+            "SET n.name = row.name, n.type = row.type, n.aliases = COLLECT { "
+            "UNWIND coalesce(n.aliases, []) + row.aliases AS a RETURN DISTINCT a ORDER BY a }"
+        )
     return f"UNWIND $rows AS row MERGE (n:{label} {{id: row.id}}) SET n += row"
 
 
 def merge_edges(table: RelTable) -> str:
-    """Upsert `$rows` ({src, dst, props}) as edges; keyed by `id` if the type has one.
+    """Upsert `$rows` ({src, dst, …properties}) as edges; keyed by `id` if the type has one.
 
-    It returns how many rows found both endpoints, so a missing node is reported, not skipped.
+    The endpoints are dropped from the properties with a null in the map projection. It returns
+    how many rows found both endpoints, so a missing node is reported, not skipped.
     """
-    key = " {id: row.props.id}" if "id" in table.properties else ""
+    keyed = "id" in table.properties
+    merge = f"MERGE (a)-[r:{table.type}{' {id: row.id}' if keyed else ''}]->(b) "
+    properties = "SET r += row {.*, src: null, dst: null} " if table.properties else ""
     return (
         f"UNWIND $rows AS row "
         f"MATCH (a:{table.source} {{id: row.src}}) "
         f"MATCH (b:{table.target} {{id: row.dst}}) "
-        f"MERGE (a)-[r:{table.type}{key}]->(b) SET r += row.props "
-        f"RETURN count(r) AS written"
+        f"{merge}{properties}RETURN count(r) AS written"
     )
 
-
-ENTITY_ALIASES = "UNWIND $ids AS i MATCH (e:Entity {id: i}) RETURN e.id AS id, e.aliases AS aliases"
 
 DOCUMENT_KEYS = (
     "UNWIND $ids AS i MATCH (d:Document {id: i}) RETURN d.id AS id, d.extracted_with AS keys"

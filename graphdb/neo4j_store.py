@@ -10,13 +10,14 @@ from kgx.errors import ReadOnlyQueryError, StoreError, require
 from kgx.models import GraphBatch
 
 from . import neo4j_queries as q
-from .base import SharedStoreMethods, mark_completed, merge_aliases
+from .base import SharedStoreMethods, mark_completed
 from .protocol import QueryResult
 from .rows import Row, batch_rows
 from .schema import REL_BY_TYPE
 from .values import plain_value
 
 SUB_BATCH_ROWS = 10_000
+TX_ROWS = 50_000  # the default 1 GiB-heap test server runs out of transaction memory near 100k
 
 
 class Neo4jStore(SharedStoreMethods):
@@ -90,41 +91,62 @@ class Neo4jStore(SharedStoreMethods):
             raise StoreError(f"Neo4j rejected the query: {e.message}") from e
 
     def upsert(self, batch: GraphBatch) -> None:
-        """Write a batch in one transaction with `UNWIND $rows … MERGE`."""
-        rows = batch_rows(batch)
+        """Write a batch with `UNWIND $rows … MERGE`, in one transaction up to TX_ROWS rows.
+
+        A larger batch is split into several transactions and the documents' completion mark
+        is committed last, so after a crash the batch is replayed, idempotently, in full.
+        """
         neo4j = require("neo4j", "neo4j")
+        groups = _transactions(_steps(batch_rows(batch)))
         try:
-            self._run_write(lambda tx: self._write_batch(tx, rows, batch))
+            for i, steps in enumerate(groups):
+                done = batch if i == len(groups) - 1 else None
+                self._run_write(lambda tx, s=steps, d=done: _write_steps(tx, s, d))
         except neo4j.exceptions.Neo4jError as e:
-            raise StoreError(f"Neo4j rejected the batch, nothing was written: {e}") from e
+            raise StoreError(f"Neo4j rejected the batch: {e}. Its documents are not marked as "
+                             "extracted, so running the extraction again completes it.") from e
 
-    def _write_batch(self, tx, rows, batch: GraphBatch) -> None:
-        for label, node_rows in rows.nodes.items():
-            if label == "Entity" and node_rows:
-                ids = [row["id"] for row in node_rows]
-                stored = {r["id"]: r["aliases"] for r in tx.run(q.ENTITY_ALIASES, ids=ids)}
-                merge_aliases(node_rows, stored)
-            for part in _parts(node_rows):
-                tx.run(q.merge_nodes(label), rows=part).consume()
-        for rel_type, edge_rows in rows.edges.items():
-            self._merge_edges(tx, rel_type, edge_rows)
-        if batch.completed_key and batch.completed:
-            current = {r["id"]: r["keys"] for r in tx.run(q.DOCUMENT_KEYS, ids=batch.completed)}
-            rows = mark_completed(batch.completed, current, batch.completed_key)
-            tx.run(q.SET_DOCUMENT_KEYS, rows=rows).consume()
 
-    def _merge_edges(self, tx, rel_type: str, edge_rows: list[Row]) -> None:
-        cypher = q.merge_edges(REL_BY_TYPE[rel_type])
-        for part in _parts(edge_rows):
-            payload = [{"src": r["src"], "dst": r["dst"],
-                        "props": {k: v for k, v in r.items() if k not in ("src", "dst")}}
-                       for r in part]
-            written = tx.run(cypher, rows=payload).single()["written"]
-            if written != len(payload):
-                raise StoreError(f"{len(payload) - written} {rel_type} edges point at nodes that "
-                                 "are neither in the batch nor in the store; nothing was written.")
+Step = tuple[str, str, list[Row]]  # (table name, Cypher, rows)
+
+
+def _steps(rows) -> list[Step]:
+    """Every UNWIND statement of a batch, nodes before edges, at most SUB_BATCH_ROWS rows each."""
+    steps = [(label, q.merge_nodes(label), part)
+             for label, node_rows in rows.nodes.items() for part in _parts(node_rows)]
+    steps += [(rel_type, q.merge_edges(REL_BY_TYPE[rel_type]), part)
+              for rel_type, edge_rows in rows.edges.items() for part in _parts(edge_rows)]
+    return steps
+
+
+def _transactions(steps: list[Step]) -> list[list[Step]]:
+    """Consecutive steps grouped into transactions of about TX_ROWS rows (at least one group)."""
+    groups: list[list[Step]] = [[]]
+    size = 0
+    for step in steps:
+        if size and size + len(step[2]) > TX_ROWS:
+            groups.append([])
+            size = 0
+        groups[-1].append(step)
+        size += len(step[2])
+    return groups
+
+
+def _write_steps(tx, steps: list[Step], batch: GraphBatch | None) -> None:
+    for name, cypher, part in steps:
+        summary = tx.run(cypher, rows=part)
+        if name in REL_BY_TYPE:
+            written = summary.single()["written"]
+            if written != len(part):
+                raise StoreError(f"{len(part) - written} {name} edges point at nodes that are "
+                                 "neither in the batch nor in the store; nothing was written.")
+        else:
+            summary.consume()
+    if batch is not None and batch.completed_key and batch.completed:
+        current = {r["id"]: r["keys"] for r in tx.run(q.DOCUMENT_KEYS, ids=batch.completed)}
+        rows = mark_completed(batch.completed, current, batch.completed_key)
+        tx.run(q.SET_DOCUMENT_KEYS, rows=rows).consume()
 
 
 def _parts(rows: list[Row]) -> list[list[Row]]:
     return [rows[i:i + SUB_BATCH_ROWS] for i in range(0, len(rows), SUB_BATCH_ROWS)]
-

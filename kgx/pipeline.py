@@ -35,7 +35,7 @@ class ExtractConfig(BaseModel):
 
     extractor: str = "spacy"
     max_tokens: int = Field(default=256, ge=16, description="chunk token budget (SynthKG: 256)")
-    batch_documents: int = Field(default=32, ge=1, description="documents per store transaction")
+    batch_documents: int = Field(default=128, ge=1, description="documents per store write")
     max_bytes: int = Field(default=20_000_000, ge=1, description="larger input files are skipped")
     resolution_threshold: float = Field(default=90.0, ge=0, le=100)
 

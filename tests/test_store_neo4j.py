@@ -32,3 +32,18 @@ def test_neo4j_store_wrong_password_is_a_clear_error(neo4j_uri):
 def test_neo4j_store_unreachable_server_is_a_clear_error():
     with pytest.raises(StoreError, match="cannot reach Neo4j"):
         Neo4jStore("bolt://127.0.0.1:9", password="x").connect()
+
+
+def test_neo4j_store_large_batch_spans_transactions_and_marks_done_last(neo4j_store, monkeypatch):
+    from kgx.graphdb import neo4j_store as module
+    from kgx.testing.graphs import EXTRACTOR, ada_batch
+    from kgx.testing.store_contract import EXPECTED_COUNTS
+
+    monkeypatch.setattr(module, "SUB_BATCH_ROWS", 2)
+    monkeypatch.setattr(module, "TX_ROWS", 3)
+    batch = ada_batch()
+    assert len(module._transactions(module._steps(module.batch_rows(batch)))) > 3
+    neo4j_store.upsert(batch)
+    neo4j_store.upsert(batch)
+    assert neo4j_store.counts() == EXPECTED_COUNTS
+    assert neo4j_store.completed_documents(EXTRACTOR) == {d.id for d in batch.documents}

@@ -24,7 +24,7 @@ def extract(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the last unfinished run (same run id)")] = False,
     max_tokens: Annotated[int, typer.Option(help="Chunk token budget")] = 256,
-    batch_documents: Annotated[int, typer.Option(help="Documents per transaction")] = 32,
+    batch_documents: Annotated[int, typer.Option(help="Documents per store write")] = 128,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each batch")] = False,
 ) -> None:
     """Extract entities and relations from PATHS into the graph store.
