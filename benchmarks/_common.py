@@ -20,56 +20,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from names import ADJECTIVES, FIRST, INDUSTRY, INSTITUTIONS, LAST, NOUNS, place, place_word
+
 from kgx.ids import normalize_name
 
-FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
-    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
-    "Charles", "Karen", "Daniel", "Nancy", "Matthew", "Betty", "Anthony", "Margaret", "Mark",
-    "Sandra", "Paul", "Emily", "Andrew", "Donna", "Joshua", "Michelle", "Kevin", "Amanda", "Brian",
-    "Dorothy", "George", "Melissa", "Edward", "Rebecca", "Jason", "Sharon", "Laura", "Ryan",
-    "Cynthia", "Jacob", "Amy", "Nicholas", "Angela", "Eric", "Anna", "Stephen", "Helen", "Samuel",
-    "Katherine", "Gregory", "Rachel", "Henry", "Olivia", "Peter", "Lauren", "Hiroshi", "Yuki",
-    "Wei", "Mei", "Arjun", "Priya", "Olusegun", "Chiamaka", "Mateo", "Lucia", "Sven", "Astrid",
-    "Dmitri", "Olga", "Kwame", "Ama", "Rafael", "Camila", "Ingrid", "Lars", "Fatima", "Omar",
-    "Leila", "Tariq", "Noor", "Hana", "Kenji", "Aiko", "Chen", "Ravi", "Ananya", "Diego", "Sofia",
-    "Pierre", "Amelie", "Giulia", "Marco"]
-
-LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Taylor", "Moore",
-    "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark",
-    "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott",
-    "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera",
-    "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz",
-    "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy",
-    "Cook", "Rogers", "Morgan", "Cooper", "Peterson", "Bailey", "Reed", "Kelly", "Howard", "Kim",
-    "Ward", "Watson", "Brooks", "Wood", "Bennett", "Gray", "Hughes", "Price", "Patel", "Myers",
-    "Ross", "Foster", "Tanaka", "Suzuki", "Yamamoto", "Okafor", "Adeyemi", "Mensah", "Kowalski",
-    "Novak", "Horvat", "Lindqvist", "Johansson", "Petrov", "Ivanova", "Rossi", "Bianchi", "Dubois",
-    "Lefebvre", "Moreau", "Schneider", "Fischer", "Weber", "Becker", "Wang", "Zhang", "Liu",
-    "Huang", "Singh", "Kumar", "Sharma", "Gupta", "Haddad", "Nasser", "Sato", "Ito"]
-
-SYLLABLES = ["al", "an", "ar", "bel", "ber", "bro", "ca", "car", "ches", "clif", "dal", "den",
-    "dor", "el", "en", "fair", "field", "ford", "gate", "glen", "ham", "har", "hill", "holm",
-    "hurst", "kirk", "la", "lan", "ley", "lin", "mar", "mead", "mere", "mont", "mor", "nor", "oak",
-    "pen", "ridge", "ros", "sal", "shaw", "stan", "ton", "vale", "ver", "wes", "wick", "win",
-    "wood", "york"]
-PLACE_FORMS = ["{}", "{}", "{}", "New {}", "Port {}", "Lake {}", "{} Falls", "{} Springs",
-               "East {}", "West {}", "San {}", "Fort {}", "Mount {}"]
-INDUSTRY = ["Logistics", "Holdings", "Capital", "Partners", "Systems", "Technologies",
-    "Pharmaceuticals", "Energy", "Foods", "Motors", "Airlines", "Insurance", "Media", "Labs",
-    "Robotics", "Analytics", "Bank", "Semiconductors", "Shipping", "Mining", "Chemicals",
-    "Software", "Networks", "Biosciences", "Entertainment", "Construction", "Publishing"]
-ADJECTIVES = ["Global", "United", "National", "First", "Pacific", "Atlantic", "Northern",
-    "Southern", "Royal", "General", "Allied", "Advanced", "Premier", "Summit", "Pioneer",
-    "Sterling", "Quantum", "Apex", "Crown", "Liberty", "Horizon", "Evergreen", "Silver", "Golden",
-    "Blue", "Red", "Silent", "Hidden", "Last", "Broken", "Distant", "Burning", "Frozen", "Endless",
-    "Forgotten"]
-NOUNS = ["River", "Mountain", "Harbor", "Bridge", "Tower", "Star", "Falcon", "Eagle", "Lion",
-    "Oak", "Cedar", "Stone", "Iron", "Coast", "Valley", "Bay", "Peak", "Forest", "Delta", "Beacon",
-    "Compass", "Anchor", "Harvest", "Garden", "Mirror", "Shadow", "Winter", "Orchard", "Lantern",
-    "Voyage", "Crown", "Storm", "Letter", "Song", "Island", "Empire"]
-INSTITUTIONS = ["University", "General Hospital", "Museum of Art", "City Council",
-                "Public Library", "Institute of Technology", "Symphony Orchestra"]
 WORK_FORMS = ["The {adj} {noun}", "{noun} of {place}", "The {noun} at {place}",
               "{adj} {noun}s", "Letters from {place}", "A {noun} for {first}",
               "Symphony No. {n} \"{noun}\"", "The {noun} of {last}"]
@@ -106,9 +60,6 @@ class Corpus:
         return sum(len(doc) for doc in self.documents)
 
 
-def _place_word(rng: random.Random) -> str:
-    return "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3)))).capitalize()
-
 
 def _person(rng: random.Random) -> str:
     first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -128,22 +79,19 @@ def _org(rng: random.Random) -> str:
     if roll < 0.7:
         return f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(INDUSTRY)}"
     if roll < 0.9:
-        return f"{_place_word(rng)} {rng.choice(INSTITUTIONS)}"
-    return f"University of {_place_word(rng)}"
+        return f"{place_word(rng)} {rng.choice(INSTITUTIONS)}"
+    return f"University of {place_word(rng)}"
 
-
-def _place(rng: random.Random) -> str:
-    return rng.choice(PLACE_FORMS).format(_place_word(rng))
 
 
 def _work(rng: random.Random) -> str:
     return rng.choice(WORK_FORMS).format(
-        adj=rng.choice(ADJECTIVES), noun=rng.choice(NOUNS), place=_place_word(rng),
+        adj=rng.choice(ADJECTIVES), noun=rng.choice(NOUNS), place=place_word(rng),
         first=rng.choice(FIRST), last=rng.choice(LAST), n=rng.randint(1, 12))
 
 
 MAKERS: dict[str, Callable[[random.Random], str]] = {
-    "PERSON": _person, "ORG": _org, "GPE": _place, "WORK_OF_ART": _work}
+    "PERSON": _person, "ORG": _org, "GPE": place, "WORK_OF_ART": _work}
 
 
 def make_entities(rng: random.Random, total: int) -> list[tuple[str, str]]:

@@ -23,100 +23,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from names import ADJECTIVES, FIRST, INDUSTRY, INSTITUTIONS, LAST, NOUNS, place, place_word
+
 import kgx.resolution
 from kgx.ids import normalize_name
 from kgx.models import Entity
 from kgx.resolution import EntityResolver
 
-FIRST = [
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
-    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
-    "Charles", "Karen", "Christopher", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony",
-    "Margaret", "Mark", "Sandra", "Donald", "Ashley", "Steven", "Kimberly", "Paul", "Emily",
-    "Andrew", "Donna", "Joshua", "Michelle", "Kenneth", "Carol", "Kevin", "Amanda", "Brian",
-    "Dorothy", "George", "Melissa", "Timothy", "Deborah", "Ronald", "Stephanie", "Edward",
-    "Rebecca", "Jason", "Sharon", "Jeffrey", "Laura", "Ryan", "Cynthia", "Jacob", "Kathleen",
-    "Gary", "Amy", "Nicholas", "Angela", "Eric", "Shirley", "Jonathan", "Anna", "Stephen",
-    "Brenda", "Larry", "Pamela", "Justin", "Emma", "Scott", "Nicole", "Brandon", "Helen",
-    "Benjamin", "Samantha", "Samuel", "Katherine", "Gregory", "Christine", "Alexander", "Debra",
-    "Frank", "Rachel", "Patrick", "Carolyn", "Raymond", "Janet", "Jack", "Catherine", "Dennis",
-    "Maria", "Jerry", "Heather", "Tyler", "Diane", "Aaron", "Ruth", "Jose", "Julie", "Adam",
-    "Olivia", "Nathan", "Joyce", "Henry", "Virginia", "Douglas", "Victoria", "Zachary", "Kelly",
-    "Peter", "Lauren", "Kyle", "Christina", "Ethan", "Joan", "Walter", "Evelyn", "Noah", "Judith",
-    "Jeremy", "Megan", "Christian", "Andrea", "Keith", "Cheryl", "Roger", "Hannah", "Terry",
-    "Jacqueline", "Gerald", "Martha", "Harold", "Gloria", "Sean", "Teresa", "Austin", "Ann",
-    "Carl", "Sara", "Arthur", "Madison", "Lawrence", "Frances", "Dylan", "Kathryn", "Jesse",
-    "Janice", "Jordan", "Jean", "Bryan", "Abigail", "Billy", "Alice", "Joe", "Julia", "Bruce",
-    "Judy", "Gabriel", "Sophia", "Logan", "Grace", "Albert", "Denise", "Willie", "Amber", "Alan",
-    "Doris", "Juan", "Marilyn", "Wayne", "Danielle", "Elijah", "Beverly", "Randy", "Isabella",
-    "Roy", "Theresa", "Vincent", "Diana", "Ralph", "Natalie", "Eugene", "Brittany", "Russell",
-    "Charlotte", "Bobby", "Marie", "Mason", "Kayla", "Philip", "Alexis", "Louis", "Lori",
-    "Hiroshi", "Yuki", "Wei", "Mei", "Arjun", "Priya", "Olusegun", "Chiamaka", "Mateo", "Lucia",
-    "Sven", "Astrid", "Dmitri", "Olga", "Kwame", "Ama", "Rafael", "Camila"
-]
-
-LAST = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
-    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
-    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott",
-    "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera",
-    "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz",
-    "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy",
-    "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey", "Reed",
-    "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson", "Brooks", "Chavez",
-    "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez",
-    "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez", "Powell",
-    "Jenkins", "Perry", "Russell", "Sullivan", "Bell", "Coleman", "Butler", "Henderson", "Barnes",
-    "Gonzales", "Fisher", "Vasquez", "Simmons", "Romero", "Jordan", "Patterson", "Alexander",
-    "Hamilton", "Graham", "Reynolds", "Griffin", "Wallace", "Moreno", "West", "Cole", "Hayes",
-    "Bryant", "Herrera", "Gibson", "Ellis", "Tran", "Medina", "Aguilar", "Stevens", "Murray",
-    "Ford", "Castro", "Marshall", "Owens", "Harrison", "Fernandez", "McDonald", "Woods",
-    "Washington", "Kennedy", "Wells", "Vargas", "Henry", "Chen", "Freeman", "Webb", "Tucker",
-    "Guzman", "Burns", "Crawford", "Olson", "Simpson", "Porter", "Hunter", "Gordon", "Mendez",
-    "Silva", "Shaw", "Snyder", "Mason", "Dixon", "Munoz", "Hunt", "Hicks", "Holmes", "Palmer",
-    "Wagner", "Black", "Robertson", "Boyd", "Rose", "Stone", "Salazar", "Fox", "Warren", "Mills",
-    "Meyer", "Rice", "Schmidt", "Garza", "Daniels", "Ferguson", "Nichols", "Stephens", "Soto",
-    "Weaver", "Ryan", "Gardner", "Payne", "Grant", "Dunn", "Kelley", "Spencer", "Hawkins",
-    "Arnold", "Pierce", "Vazquez", "Hansen", "Peters", "Santos", "Hart", "Bradley", "Knight",
-    "Elliott", "Cunningham", "Duncan", "Armstrong", "Hudson", "Carroll", "Lane", "Riley",
-    "Andrews", "Alvarado", "Ray", "Delgado", "Berry", "Perkins", "Hoffman", "Johnston", "Matthews",
-    "Pena", "Richards", "Contreras", "Willis", "Carpenter", "Lawrence", "Sandoval", "Obama",
-    "Tanaka", "Suzuki", "Yamamoto", "Okafor", "Adeyemi", "Mensah", "Kowalski", "Novak", "Horvat",
-    "Lindqvist", "Johansson", "Petrov", "Ivanova", "Rossi", "Bianchi", "Ferrari", "Dubois",
-    "Lefebvre", "Moreau", "Schneider", "Fischer", "Weber", "Becker", "Kruger", "Wang", "Zhang",
-    "Liu", "Yang", "Huang", "Zhao", "Singh", "Kumar", "Sharma", "Gupta"
-]
-
-SYLLABLES = [
-    "al", "an", "ar", "bel", "ber", "bro", "by", "ca", "car", "ches", "clif", "dal", "den", "dor",
-    "el", "en", "fair", "field", "ford", "gate", "glen", "ham", "har", "hill", "holm", "hurst",
-    "ing", "kirk", "la", "lan", "ley", "lin", "mar", "mead", "mere", "mont", "mor", "nor", "oak",
-    "pen", "ridge", "ros", "sal", "shaw", "stan", "ton", "vale", "ver", "wes", "wick", "win",
-    "wood", "york"
-]
-PLACE_FORMS = ["{}", "{}", "{}", "New {}", "Port {}", "Lake {}", "{} Falls", "{} Springs",
-               "{} Heights", "East {}", "West {}", "San {}", "Fort {}", "Mount {}"]
-INDUSTRY = [
-    "Logistics", "Holdings", "Capital", "Partners", "Systems", "Technologies", "Pharmaceuticals",
-    "Energy", "Foods", "Motors", "Airlines", "Insurance", "Media", "Labs", "Robotics", "Analytics",
-    "Bank", "Semiconductors", "Textiles", "Shipping", "Mining", "Chemicals", "Software",
-    "Networks", "Biosciences", "Entertainment", "Construction"
-]
-ADJECTIVES = [
-    "Global", "United", "National", "First", "Pacific", "Atlantic", "Northern", "Southern",
-    "Eastern", "Western", "Royal", "General", "Allied", "Advanced", "Integrated", "Premier",
-    "Summit", "Pioneer", "Sterling", "Quantum", "Apex", "Crown", "Liberty", "Horizon", "Evergreen",
-    "Silver", "Golden", "Blue", "Red", "Green"
-]
-NOUNS = [
-    "River", "Mountain", "Harbor", "Bridge", "Tower", "Star", "Falcon", "Eagle", "Lion", "Oak",
-    "Cedar", "Maple", "Stone", "Iron", "Coast", "Valley", "Bay", "Peak", "Forest", "Delta",
-    "Beacon", "Compass", "Anchor", "Harvest"
-]
 SUFFIXES = ["Inc.", "Corp.", "Ltd.", "LLC", "plc", "Corporation", "Co."]
-INSTITUTIONS = ["University", "General Hospital", "Museum of Art", "City Council",
-                "Public Library", "Institute of Technology", "Symphony Orchestra"]
 EVENT_WORDS = ["Summit", "Marathon", "Film Festival", "Trade Fair", "Peace Accord", "Olympics",
                "Expo", "Championship"]
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X"]
@@ -149,14 +63,6 @@ def _person(rng: random.Random) -> str:
     return f"{first} {last}"
 
 
-def _place_word(rng: random.Random) -> str:
-    """A made-up single-word place name such as 'Norbridge'."""
-    return "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3)))).capitalize()
-
-
-def _place(rng: random.Random) -> str:
-    """A town, lake or region name."""
-    return rng.choice(PLACE_FORMS).format(_place_word(rng))
 
 
 def _org(rng: random.Random) -> str:
@@ -167,23 +73,23 @@ def _org(rng: random.Random) -> str:
     elif roll < 0.7:
         name = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(INDUSTRY)}"
     elif roll < 0.85:
-        return f"{_place_word(rng)} {rng.choice(INSTITUTIONS)}"
+        return f"{place_word(rng)} {rng.choice(INSTITUTIONS)}"
     else:
-        return f"University of {_place_word(rng)}"
+        return f"University of {place_word(rng)}"
     return f"{name} {rng.choice(SUFFIXES)}" if rng.random() < 0.4 else name
 
 
 def _event(rng: random.Random) -> str:
     """An event whose siblings differ only by a year or a numeral, e.g. 'Norbridge Expo 2019'."""
     if rng.random() < 0.6:
-        return f"{_place_word(rng)} {rng.choice(EVENT_WORDS)} {rng.randint(1950, 2024)}"
-    return f"{_place_word(rng)} {rng.choice(EVENT_WORDS)} {rng.choice(ROMAN)}"
+        return f"{place_word(rng)} {rng.choice(EVENT_WORDS)} {rng.randint(1950, 2024)}"
+    return f"{place_word(rng)} {rng.choice(EVENT_WORDS)} {rng.choice(ROMAN)}"
 
 
 def make_entities(rng: random.Random, total: int) -> list[tuple[str, str]]:
     """Ground-truth entities: 50% people, 25% organisations, 18% places, 7% events."""
     seen: set[tuple[str, str]] = set()
-    plan = [(_person, "PERSON", 0.50), (_org, "ORG", 0.25), (_place, "GPE", 0.18),
+    plan = [(_person, "PERSON", 0.50), (_org, "ORG", 0.25), (place, "GPE", 0.18),
             (_event, "EVENT", 0.07)]
     entities = []
     for make, etype, share in plan:
