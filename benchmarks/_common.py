@@ -60,7 +60,6 @@ class Corpus:
         return sum(len(doc) for doc in self.documents)
 
 
-
 def _person(rng: random.Random) -> str:
     first, last = rng.choice(FIRST), rng.choice(LAST)
     roll = rng.random()
@@ -81,7 +80,6 @@ def _org(rng: random.Random) -> str:
     if roll < 0.9:
         return f"{place_word(rng)} {rng.choice(INSTITUTIONS)}"
     return f"University of {place_word(rng)}"
-
 
 
 def _work(rng: random.Random) -> str:

@@ -63,8 +63,6 @@ def _person(rng: random.Random) -> str:
     return f"{first} {last}"
 
 
-
-
 def _org(rng: random.Random) -> str:
     """A company or institution name, sometimes with a corporate suffix."""
     roll = rng.random()

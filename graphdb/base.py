@@ -64,6 +64,13 @@ class SharedStoreMethods:
         return [RunRecord(**dict(zip(fields, row, strict=True))) for row in result.rows]
 
 
+def check_all_written(table: str, expected: int, written: int) -> None:
+    """Raise if a write made fewer rows than asked: an edge pointed at a node nobody has."""
+    if written != expected:
+        raise StoreError(f"{expected - written} {table} edges point at nodes that are neither in "
+                         "the batch nor in the store; nothing of this batch was committed.")
+
+
 def merge_aliases(rows: list[Row], stored: dict[str, list[str]]) -> list[Row]:
     """Entity rows whose aliases include those already stored, so a write never loses one."""
     for row in rows:

@@ -10,7 +10,7 @@ from kgx.errors import ReadOnlyQueryError, StoreError, require
 from kgx.models import GraphBatch
 
 from . import ladybug_queries as q
-from .base import SharedStoreMethods, mark_completed, merge_aliases
+from .base import SharedStoreMethods, check_all_written, mark_completed, merge_aliases
 from .protocol import QueryResult
 from .readonly import write_clause
 from .rows import Row, batch_rows
@@ -153,9 +153,7 @@ class LadybugStore(SharedStoreMethods):
     def _create(self, cypher: str, columns: dict[str, str], rows: list[Row], what: str) -> None:
         """Run a LOAD FROM … CREATE over rows known to be new, and check all were created."""
         created = self._execute(cypher, {"rows": _arrow_rows(columns, rows)}).get_all()[0][0]
-        if created != len(rows):
-            raise StoreError(f"{len(rows) - created} {what} edges point at nodes that are "
-                             "neither in the batch nor in the store; nothing was written.")
+        check_all_written(what, len(rows), created)
 
     def _mark_completed(self, doc_ids: list[str], key: str) -> None:
         found = self._execute(q.DOCUMENT_KEYS,

@@ -10,7 +10,7 @@ from kgx.errors import ReadOnlyQueryError, StoreError, require
 from kgx.models import GraphBatch
 
 from . import neo4j_queries as q
-from .base import SharedStoreMethods, mark_completed
+from .base import SharedStoreMethods, check_all_written, mark_completed
 from .protocol import QueryResult
 from .rows import Row, batch_rows
 from .schema import REL_BY_TYPE
@@ -136,10 +136,7 @@ def _write_steps(tx, steps: list[Step], batch: GraphBatch | None) -> None:
     for name, cypher, part in steps:
         summary = tx.run(cypher, rows=part)
         if name in REL_BY_TYPE:
-            written = summary.single()["written"]
-            if written != len(part):
-                raise StoreError(f"{len(part) - written} {name} edges point at nodes that are "
-                                 "neither in the batch nor in the store; nothing was written.")
+            check_all_written(name, len(part), summary.single()["written"])
         else:
             summary.consume()
     if batch is not None and batch.completed_key and batch.completed:

@@ -17,10 +17,6 @@ class BatchRows:
     nodes: dict[str, list[Row]] = field(default_factory=dict)
     edges: dict[str, list[Row]] = field(default_factory=dict)
 
-    def is_empty(self) -> bool:
-        """True when there is nothing to write."""
-        return not any(self.nodes.values()) and not any(self.edges.values())
-
 
 def provenance_row(p: Provenance) -> Row:
     """Provenance as the flat properties stored on facts."""
