@@ -38,6 +38,22 @@ class ExtractionError(KgxError):
     """An extractor failed on a chunk."""
 
 
+class LLMError(KgxError):
+    """An LLM backend failed; the subclass says whether to wait, fix the input or switch backend."""
+
+
+class LLMUnavailableError(LLMError):
+    """The LLM server is down, timing out or rate-limiting, and retries did not help."""
+
+
+class LLMOutputError(LLMError):
+    """The LLM's reply stayed malformed (not JSON, or not the schema) after the repair attempt."""
+
+
+class LLMCapabilityError(LLMError):
+    """The backend cannot do what was asked (log-prob scoring, structured output)."""
+
+
 def require(module: str, extra: str):
     """Import an optional dependency, or raise `MissingExtraError` naming the extra to install."""
     import importlib

@@ -39,3 +39,15 @@ def neo4j_store(neo4j_uri):
     with Neo4jStore(neo4j_uri) as store:
         store.query("MATCH (n) DETACH DELETE n", write=True)
         yield store
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    """A real llama-cpp-python OpenAI-compatible server with the bundled SmolLM2 on 127.0.0.1."""
+    from kgx.testing.llama_server import start_llama_server
+
+    server = start_llama_server(log_dir=tmp_path_factory.mktemp("llama"))
+    try:
+        yield server
+    finally:
+        server.stop()

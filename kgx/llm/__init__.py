@@ -1,0 +1,62 @@
+"""kgx's LLM layer: one `LLM` protocol over OpenAI-compatible servers, vLLM, transformers and
+llama.cpp, with structured output, log-prob scoring, a disk cache and token accounting.
+
+    from kgx.llm import LLMRequest, load_llm
+    llm = load_llm("local")                      # bundled SmolLM2 through llama.cpp
+    [reply] = llm.generate([LLMRequest.from_prompt("Name a river.", response_model=River)])
+    print(llm.meter.summary(llm.model))
+
+Backends import their heavy libraries on first use; importing this package loads none.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "LLM": "kgx.llm.protocol", "LLMBackend": "kgx.llm.protocol",
+    "LLMRequest": "kgx.llm.types", "LLMResponse": "kgx.llm.types", "Message": "kgx.llm.types",
+    "SamplingParams": "kgx.llm.types", "ScoreRequest": "kgx.llm.types",
+    "ScoredText": "kgx.llm.types", "Completion": "kgx.llm.types",
+    "ManagedLLM": "kgx.llm.managed", "LLMCache": "kgx.llm.cache",
+    "UsageMeter": "kgx.llm.usage", "Estimate": "kgx.llm.usage", "load_prices": "kgx.llm.usage",
+    "LLMSettings": "kgx.llm.spec", "load_llm": "kgx.llm.spec", "make_backend": "kgx.llm.spec",
+    "bundled_gguf": "kgx.llm.spec",
+    "OpenAICompatibleLLM": "kgx.llm.openai_http", "LlamaCppLLM": "kgx.llm.llamacpp",
+    "TransformersLLM": "kgx.llm.transformers_llm", "VLLMEngine": "kgx.llm.vllm_engine",
+}
+
+__all__ = [
+    "Completion", "Estimate", "LLM", "LLMBackend", "LLMCache", "LLMRequest", "LLMResponse",
+    "LLMSettings", "LlamaCppLLM", "ManagedLLM", "Message", "OpenAICompatibleLLM", "SamplingParams",
+    "ScoreRequest", "ScoredText", "TransformersLLM", "UsageMeter", "VLLMEngine", "bundled_gguf",
+    "load_llm", "load_prices", "make_backend",
+]
+
+if TYPE_CHECKING:
+    from kgx.llm.cache import LLMCache
+    from kgx.llm.llamacpp import LlamaCppLLM
+    from kgx.llm.managed import ManagedLLM
+    from kgx.llm.openai_http import OpenAICompatibleLLM
+    from kgx.llm.protocol import LLM, LLMBackend
+    from kgx.llm.spec import LLMSettings, bundled_gguf, load_llm, make_backend
+    from kgx.llm.transformers_llm import TransformersLLM
+    from kgx.llm.types import (
+        Completion,
+        LLMRequest,
+        LLMResponse,
+        Message,
+        SamplingParams,
+        ScoredText,
+        ScoreRequest,
+    )
+    from kgx.llm.usage import Estimate, UsageMeter, load_prices
+    from kgx.llm.vllm_engine import VLLMEngine
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first access (PEP 562)."""
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kgx.llm' has no attribute {name!r}")

@@ -1,0 +1,135 @@
+"""llama.cpp in process (llama-cpp-python): GGUF models, grammar-constrained JSON, log-probs.
+
+On CPU this is kgx's default generator: SmolLM2-135M runs at about 160 tokens/s here, against
+22 tokens/s for transformers in fp32. Requests run one after another on one model; llama.cpp
+already uses every core for each.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kgx.errors import ConfigError, LLMError, require
+from kgx.llm.types import Completion, LLMRequest, ScoredText, ScoreRequest
+
+DEFAULT_CONTEXT = 4096
+SCORE_CONTEXT = 1024
+
+
+class LlamaCppLLM:
+    """An `LLMBackend` running a GGUF file with llama-cpp-python.
+
+        backend = LlamaCppLLM(bundled_gguf())          # what the `local` spec gives
+        backend = LlamaCppLLM("models/qwen2.5-7b-instruct-q4_k_m.gguf", n_ctx=8192)
+    """
+
+    exact_token_counts = True
+
+    def __init__(self, model_path: str | Path, *, n_ctx: int = DEFAULT_CONTEXT,
+                 n_threads: int | None = None, score_ctx: int = SCORE_CONTEXT,
+                 name: str | None = None) -> None:
+        self.model_path = Path(model_path)
+        self.model = self.model_path.name
+        self.name = name or f"llamacpp:{self.model_path}"
+        self.n_ctx = n_ctx
+        self.score_ctx = score_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self._generator: Any = None
+        self._scorer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self, *, logits_all: bool, n_ctx: int) -> Any:
+        llama_cpp = require("llama_cpp", "local")
+        if not self.model_path.is_file():
+            raise ConfigError(f"No GGUF model at {self.model_path}; give the path of a .gguf "
+                              "file, or use the spec `local` for the bundled SmolLM2.")
+        try:
+            return llama_cpp.Llama(model_path=str(self.model_path), n_ctx=n_ctx,
+                                   n_threads=self.n_threads, logits_all=logits_all,
+                                   verbose=False)
+        except (ValueError, RuntimeError) as e:
+            raise ConfigError(f"llama.cpp cannot load {self.model_path}: {e}. Is it a GGUF "
+                              "file this llama-cpp-python version supports?") from e
+
+    @property
+    def generator(self) -> Any:
+        """The llama.cpp model used for generation, loaded on first use."""
+        if self._generator is None:
+            self._generator = self._load(logits_all=False, n_ctx=self.n_ctx)
+        return self._generator
+
+    def warm_up(self) -> None:
+        """Load the model now."""
+        _ = self.generator
+
+    def complete(self, requests: Sequence[LLMRequest]) -> list[Completion | LLMError]:
+        """Chat completions, JSON-schema-constrained where a schema is given."""
+        with self._lock:
+            return [self._complete_one(request) for request in requests]
+
+    def _complete_one(self, request: LLMRequest) -> Completion | LLMError:
+        params = request.params
+        kwargs: dict[str, Any] = {
+            "messages": [m.model_dump() for m in request.messages],
+            "temperature": params.temperature, "top_p": params.top_p,
+            "max_tokens": params.max_tokens, "stop": list(params.stop) or None,
+        }
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        schema = request.json_schema()
+        if schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        try:
+            out = self.generator.create_chat_completion(**kwargs)
+        except ValueError as e:  # e.g. the prompt is longer than the context window
+            return LLMError(f"{self.name}: {e}")
+        choice, usage = out["choices"][0], out["usage"]
+        return Completion(choice["message"].get("content") or "", usage["prompt_tokens"],
+                          usage["completion_tokens"], choice.get("finish_reason") or "stop")
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
+        """Log-probs from one forward pass per text, on a second model kept for scoring."""
+        with self._lock:
+            if self._scorer is None:
+                self._scorer = self._load(logits_all=True, n_ctx=self.score_ctx)
+            return [self._score_one(request) for request in requests]
+
+    def _score_one(self, request: ScoreRequest) -> ScoredText:
+        import numpy as np
+
+        scorer = self._scorer
+        text = (request.prompt + request.continuation).encode()
+        tokens = scorer.tokenize(text, add_bos=True, special=False)
+        if len(tokens) > self.score_ctx:
+            raise LLMError(f"{self.name}: a scored text has {len(tokens)} tokens, more than the "
+                           f"scoring context of {self.score_ctx}; raise score_ctx.")
+        pieces = [scorer.detokenize([t]) for t in tokens]
+        ends = np.cumsum([len(p) for p in pieces])
+        bos = 1 if pieces and not pieces[0] else 0  # BOS detokenizes to nothing
+        first = max(bos, int(np.searchsorted(ends, len(request.prompt.encode()), side="right")))
+        first = max(first, 1)  # the first token of a text has no conditional probability
+        scorer.reset()
+        scorer.eval(tokens)
+        logits = np.asarray(scorer.scores[:len(tokens)], dtype=np.float64)
+        rows = logits[first - 1:len(tokens) - 1]
+        shifted = rows - rows.max(axis=1, keepdims=True)
+        logsumexp = np.log(np.exp(shifted).sum(axis=1))
+        chosen = shifted[np.arange(len(rows)), tokens[first:]] - logsumexp
+        words = tuple(p.decode("utf-8", "replace") for p in pieces[first:])
+        return ScoredText(words, tuple(float(x) for x in chosen))
+
+    def count_tokens(self, text: str) -> int:
+        """Exact, with the model's tokenizer (loads the model)."""
+        return len(self.generator.tokenize(text.encode(), add_bos=False, special=False))
+
+    def close(self) -> None:
+        """Free both models."""
+        with self._lock:
+            for model in (self._generator, self._scorer):
+                if model is not None:
+                    model.close()
+            self._generator = self._scorer = None

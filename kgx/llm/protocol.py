@@ -1,0 +1,61 @@
+"""The two shapes of an LLM in kgx: a raw backend, and the managed `LLM` everything else calls.
+
+A backend (HTTP client, llama.cpp, transformers, vLLM, a fake) only turns requests into text
+and log-probs. `ManagedLLM` wraps any backend with what every caller needs and no backend
+should re-implement: the disk cache, JSON parsing with one repair, the `on_error` policy and
+token accounting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from kgx.llm.types import Completion, LLMRequest, LLMResponse, ScoredText, ScoreRequest
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """Turns requests into completions; constrained to `response_model`'s JSON schema if given.
+
+    Constructors do no I/O; models load or servers are contacted on first use (`warm_up`).
+    """
+
+    name: str
+    """A spec-like name without secrets, e.g. ``openai:gpt-4o-mini@https://api.openai.com/v1``."""
+
+    model: str
+
+    def warm_up(self) -> None:
+        """Load the model or contact the server now instead of on the first request."""
+
+    def complete(self, requests: Sequence[LLMRequest]) -> list[Completion]:
+        """One completion per request, in order; raises `LLMError` subclasses on failure."""
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
+        """Per-token log-probs of each continuation; `LLMCapabilityError` where unsupported."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` under this model's tokenizer (an estimate where none is at hand)."""
+
+    def close(self) -> None:
+        """Free the model or connections; safe to call twice."""
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """What extractors, harvesters and QA call: generation with validated output, and scoring.
+
+        llm = load_llm("local")
+        [reply] = llm.generate([LLMRequest.from_prompt("Say hi", response_model=Greeting)])
+        reply.parsed  # a Greeting, or an error under on_error="skip-and-record"
+    """
+
+    name: str
+    model: str
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """One response per request, in order."""
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
+        """Per-token log-probs of each continuation given its prompt."""

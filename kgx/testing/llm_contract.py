@@ -1,0 +1,97 @@
+"""The contract every LLM backend passes, against the real thing (server or model).
+
+Subclass it in a test module and provide a `backend` fixture:
+
+    class TestLlamaCppContract(LLMBackendContract):
+        @pytest.fixture(scope="class")
+        @classmethod
+        def backend(cls):
+            yield LlamaCppLLM(bundled_gguf())
+
+Set `scores = False` on backends that cannot score; the contract then checks for the clear
+`LLMCapabilityError` instead. The checks test machinery (schemas, order, accounting,
+truncation, scoring shape), not the quality of a 135M model.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import BaseModel
+
+from kgx.errors import LLMCapabilityError
+from kgx.llm.managed import ManagedLLM
+from kgx.llm.types import Completion, LLMRequest, SamplingParams, ScoreRequest
+
+COUNTRIES = ("France", "Japan", "Peru")
+
+
+class City(BaseModel):
+    """A tiny schema every model can fill."""
+
+    name: str
+    country: str
+
+
+def city_request(country: str, max_tokens: int = 48) -> LLMRequest:
+    """Ask for a city of `country` as a `City`."""
+    return LLMRequest.from_prompt(f"Name one city in {country}. Answer in JSON.",
+                                  response_model=City, key=country,
+                                  params=SamplingParams(max_tokens=max_tokens))
+
+
+class LLMBackendContract:
+    """Shared tests; subclasses provide a class-scoped `backend` fixture."""
+
+    scores = True
+
+    def test_contract_structured_batch_parses_in_order(self, backend):
+        llm = ManagedLLM(backend)
+        replies = llm.generate([city_request(c) for c in COUNTRIES])
+        assert [r.key for r in replies] == list(COUNTRIES)
+        for reply in replies:
+            assert isinstance(reply.parsed, City), reply
+            assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
+        usage = llm.meter.as_dict()
+        assert usage["llm_calls"] == len(COUNTRIES) + usage["repairs"]
+        assert usage["prompt_tokens"] >= sum(r.prompt_tokens for r in replies)
+
+    def test_contract_constrained_text_is_json_of_the_schema(self, backend):
+        [completion] = backend.complete([city_request("Kenya")])
+        assert isinstance(completion, Completion)
+        assert set(json.loads(completion.text)) >= {"name", "country"}
+
+    def test_contract_greedy_is_repeatable(self, backend):
+        request = LLMRequest.from_prompt("Say hello to Ada.", params=SamplingParams(max_tokens=12))
+        first, second = backend.complete([request]), backend.complete([request])
+        assert first[0].text == second[0].text and first[0].text.strip()
+
+    def test_contract_truncation_is_reported(self, backend):
+        request = LLMRequest.from_prompt("Write a long story about rivers.",
+                                         params=SamplingParams(max_tokens=3))
+        [completion] = backend.complete([request])
+        assert completion.finish_reason == "length"
+        assert completion.completion_tokens == 3
+
+    def test_contract_empty_batch(self, backend):
+        assert backend.complete([]) == []
+
+    def test_contract_counts_tokens(self, backend):
+        assert 0 < backend.count_tokens("Ada Lovelace wrote the first program.") < 20
+
+    def test_contract_scores_continuations(self, backend):
+        prompt = "The capital of France is"
+        requests = [ScoreRequest(prompt=prompt, continuation=" Paris"),
+                    ScoreRequest(prompt=prompt, continuation=" Tokyo"),
+                    ScoreRequest(prompt=prompt, continuation=" Paris, a city on the Seine.")]
+        if not self.scores:
+            with pytest.raises(LLMCapabilityError, match="not supported"):
+                backend.score(requests)
+            return
+        paris, tokyo, long = backend.score(requests)
+        assert paris.tokens == (" Paris",) and tokyo.tokens == (" Tokyo",)
+        assert paris.total > tokyo.total
+        assert len(long.tokens) > 5 and long.tokens[0] == " Paris"
+        assert long.logprobs[0] == pytest.approx(paris.logprobs[0], abs=1e-3)
+        assert all(value <= 0 for value in long.logprobs)

@@ -1,0 +1,49 @@
+"""The LLM backend contract against the real things: llama.cpp's HTTP server and in process."""
+
+from __future__ import annotations
+
+import pytest
+
+from kgx.llm.llamacpp import LlamaCppLLM
+from kgx.llm.openai_http import OpenAICompatibleLLM
+from kgx.llm.spec import bundled_gguf
+from kgx.testing.llm_contract import LLMBackendContract
+
+
+class TestOpenAIHTTPContract(LLMBackendContract):
+    """llama-cpp-python's OpenAI-compatible server; it cannot score (shifted echo log-probs)."""
+
+    scores = False
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def backend(cls, llama_server):
+        yield OpenAICompatibleLLM(llama_server.model, llama_server.url, concurrency=4)
+
+    def test_http_detects_the_llamacpp_dialect(self, backend):
+        backend.warm_up()
+        assert backend.dialect == "llamacpp"
+
+    def test_http_echo_logprobs_parse_when_trusted(self, llama_server):
+        """The /completions echo path, forced on: token selection works (values are the
+        server's, which llama-cpp-python shifts by one token)."""
+        backend = OpenAICompatibleLLM(llama_server.model, llama_server.url, dialect="openai")
+        from kgx.llm.types import ScoreRequest
+
+        [scored] = backend.score([ScoreRequest(prompt="The capital of France is",
+                                               continuation=" Paris, a city.")])
+        assert scored.tokens == (" Paris", ",", " a", " city", ".")
+
+
+class TestLlamaCppContract(LLMBackendContract):
+    """llama.cpp in process, the default CPU generator."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def backend(cls):
+        backend = LlamaCppLLM(bundled_gguf())
+        yield backend
+        backend.close()
+
+    def test_llamacpp_constructor_loads_nothing(self):
+        assert LlamaCppLLM(bundled_gguf())._generator is None
