@@ -28,10 +28,28 @@ _LAZY = {
 }
 
 __all__ = [
-    "Completion", "Estimate", "LLM", "LLMBackend", "LLMCache", "LLMRequest", "LLMResponse",
-    "LLMSettings", "LlamaCppLLM", "ManagedLLM", "Message", "OpenAICompatibleLLM", "SamplingParams",
-    "ScoreRequest", "ScoredText", "TransformersLLM", "UsageMeter", "VLLMEngine", "bundled_gguf",
-    "load_llm", "load_prices", "make_backend",
+    "LLM",
+    "Completion",
+    "Estimate",
+    "LLMBackend",
+    "LLMCache",
+    "LLMRequest",
+    "LLMResponse",
+    "LLMSettings",
+    "LlamaCppLLM",
+    "ManagedLLM",
+    "Message",
+    "OpenAICompatibleLLM",
+    "SamplingParams",
+    "ScoreRequest",
+    "ScoredText",
+    "TransformersLLM",
+    "UsageMeter",
+    "VLLMEngine",
+    "bundled_gguf",
+    "load_llm",
+    "load_prices",
+    "make_backend",
 ]
 
 if TYPE_CHECKING:

@@ -41,6 +41,8 @@ class FaultProxy:
         self.prefix = parts.path.rstrip("/")
         self.faults: deque[Fault] = deque()
         self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((HOST, 0), self._handler())
         self._server.daemon_threads = True
@@ -62,6 +64,15 @@ class FaultProxy:
             self.requests += 1
             return self.faults.popleft() if self.faults else None
 
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
@@ -77,6 +88,13 @@ class FaultProxy:
                 self._forward(self.rfile.read(length))
 
             def _forward(self, body: bytes | None) -> None:
+                proxy._enter()
+                try:
+                    self._forward_or_fail(body)
+                finally:
+                    proxy._leave()
+
+            def _forward_or_fail(self, body: bytes | None) -> None:
                 fault = proxy._next_fault()
                 if fault is not None and fault.status is not None:
                     self._reply(fault.status, b'{"error": {"message": "injected fault"}}',
