@@ -14,9 +14,9 @@ import pytest
 from kgx.errors import LLMError, LLMOutputError, LLMUnavailableError
 from kgx.llm.managed import ManagedLLM
 from kgx.llm.openai_http import OpenAICompatibleLLM
+from kgx.llm.probe import City, city_request
 from kgx.testing.fault_proxy import FaultProxy
 from kgx.testing.llama_server import start_llama_server
-from kgx.testing.llm_contract import City, city_request
 from kgx.testing.neo4j_server import free_port
 
 FAST_BACKOFF = (0.05, 0.2)

@@ -1,4 +1,4 @@
-"""The `kgx` command line: extract, query, stats, export. Each command group lives in its module."""
+"""The `kgx` command line: extract, query, stats, export, llm. Each group lives in its module."""
 
 from __future__ import annotations
 
@@ -25,11 +25,13 @@ def _register() -> None:
     if app.registered_commands:
         return
     from kgx.cli import export, extract, query
+    from kgx.cli.llm import llm_app
 
     app.command("extract")(extract.extract)
     app.command("query")(query.query)
     app.command("stats")(query.stats)
     app.command("export")(export.export)
+    app.add_typer(llm_app, name="llm")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,3 +13,29 @@ StoreOption = Annotated[
                  help="Folder of the embedded store, or a neo4j:// / bolt:// URI. "
                       "Default: ./kgx-store"),
 ]
+
+LLMOption = Annotated[
+    str,
+    typer.Option("--llm", envvar="KGX_LLM",
+                 help="LLM spec: local (bundled SmolLM2, llama.cpp), llamacpp:PATH.gguf, "
+                      "hf:PATH_OR_ID, hf:local, vllm:PATH_OR_ID, openai:MODEL[@URL], "
+                      "ollama:MODEL[@URL]. API keys come from OPENAI_API_KEY or "
+                      "KGX_LLM_API_KEY."),
+]
+ConcurrencyOption = Annotated[int, typer.Option(
+    "--llm-concurrency", min=1, help="Requests in flight at once (HTTP backends)")]
+TimeoutOption = Annotated[float, typer.Option(
+    "--llm-timeout", min=0.1, help="Seconds to wait for one reply before retrying")]
+RetriesOption = Annotated[int, typer.Option(
+    "--llm-retries", min=0, help="Retries on 429, 5xx, timeouts and refused connections")]
+OnErrorOption = Annotated[str, typer.Option(
+    "--on-error", help="A reply still malformed after one repair: raise (stop) or "
+                       "skip-and-record (record the error and go on)")]
+NoCacheOption = Annotated[bool, typer.Option(
+    "--no-cache", help="Do not read or write the LLM cache ($KGX_CACHE_DIR, ~/.cache/kgx)")]
+DryRunOption = Annotated[bool, typer.Option(
+    "--dry-run", help="Print the calls and tokens the run would spend, and stop")]
+PricesOption = Annotated[Path | None, typer.Option(
+    "--prices", envvar="KGX_PRICES",
+    help='JSON price table for dollar estimates: {"MODEL": {"prompt": $/1M, '
+         '"completion": $/1M}}')]

@@ -126,6 +126,20 @@ class LlamaCppLLM:
         """Exact, with the model's tokenizer (loads the model)."""
         return len(self.generator.tokenize(text.encode(), add_bos=False, special=False))
 
+    def count_prompt_tokens(self, request: LLMRequest) -> int:
+        """Exact prompt tokens of a request: its messages rendered by the model's chat template."""
+        model = self.generator
+        template = model.metadata.get("tokenizer.chat_template")
+        messages = [m.model_dump() for m in request.messages]
+        if not template:
+            return sum(self.count_tokens(m["content"]) + 4 for m in messages)
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        text = model._model.token_get_text
+        prompt = Jinja2ChatFormatter(template, eos_token=text(model.token_eos()),
+                                     bos_token=text(model.token_bos()))(messages=messages).prompt
+        return len(model.tokenize(prompt.encode(), add_bos=False, special=True))
+
     def close(self) -> None:
         """Free both models."""
         with self._lock:

@@ -14,7 +14,6 @@ from kgx.llm.types import Completion, LLMRequest, LLMResponse, ScoredText, Score
 from kgx.llm.usage import Estimate, Price, UsageMeter, price_for
 
 OnError = Literal["raise", "skip-and-record"]
-MESSAGE_OVERHEAD_TOKENS = 4  # chat-template tokens around each message, as OpenAI counts them
 
 
 class ManagedLLM:
@@ -180,8 +179,7 @@ class ManagedLLM:
         keys = [generation_key(self.name, self.model, r) for r in requests]
         hits = self.cache.get_many(keys) if self.cache is not None else {}
         todo = [r for r, key in zip(requests, keys, strict=True) if key not in hits]
-        prompt = sum(self.backend.count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS
-                     for r in todo for m in r.messages)
+        prompt = sum(self.backend.count_prompt_tokens(r) for r in todo)
         completion = sum(r.params.max_tokens for r in todo)
         price = price_for(self.model, prices or {})
         dollars = None if price is None else price.dollars(prompt, completion)

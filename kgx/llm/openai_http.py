@@ -36,6 +36,7 @@ Dialect = Literal["auto", "openai", "llamacpp"]
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 60.0
 CHARS_PER_TOKEN = 4  # the usual estimate for English when no tokenizer is at hand
+MESSAGE_OVERHEAD_TOKENS = 4  # chat-template tokens around each message, as OpenAI counts them
 _OWNERS = {"vllm": "openai", "me": "llamacpp", "llamacpp": "llamacpp", "library": "openai",
            "ollama": "openai", "openai": "openai", "system": "openai"}
 
@@ -91,6 +92,11 @@ class OpenAICompatibleLLM:
     def count_tokens(self, text: str) -> int:
         """An estimate (about four characters a token); servers do not all expose a tokenizer."""
         return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+    def count_prompt_tokens(self, request: LLMRequest) -> int:
+        """An estimate: message tokens plus the four a chat template adds around each."""
+        return sum(self.count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS
+                   for m in request.messages)
 
     def close(self) -> None:
         """Nothing is held between calls."""

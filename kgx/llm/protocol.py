@@ -38,6 +38,9 @@ class LLMBackend(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` under this model's tokenizer (an estimate where none is at hand)."""
 
+    def count_prompt_tokens(self, request: LLMRequest) -> int:
+        """Prompt tokens `request` will cost, chat template included (estimated where unknown)."""
+
     def close(self) -> None:
         """Free the model or connections; safe to call twice."""
 

@@ -100,6 +100,12 @@ class VLLMEngine:
         """Exact, with the engine's tokenizer."""
         return len(self.engine.get_tokenizer()(text, add_special_tokens=False)["input_ids"])
 
+    def count_prompt_tokens(self, request: LLMRequest) -> int:
+        """Exact: the messages through the model's chat template."""
+        tokenizer = self.engine.get_tokenizer()
+        return len(tokenizer.apply_chat_template([m.model_dump() for m in request.messages],
+                                                 add_generation_prompt=True, tokenize=True))
+
     def close(self) -> None:
         """Drop the engine (vLLM frees GPU memory when it is garbage-collected)."""
         self._engine = None

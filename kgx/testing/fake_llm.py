@@ -76,6 +76,10 @@ class FakeLLM:
         """Whitespace tokens."""
         return len(text.split())
 
+    def count_prompt_tokens(self, request: LLMRequest) -> int:
+        """Whitespace tokens of the messages, plus 4 per message."""
+        return sum(self.count_tokens(m.content) + 4 for m in request.messages)
+
     def close(self) -> None:
         """Nothing to free."""
 

@@ -18,27 +18,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import BaseModel
 
 from kgx.errors import LLMCapabilityError
 from kgx.llm.managed import ManagedLLM
+from kgx.llm.probe import City, city_request
 from kgx.llm.types import Completion, LLMRequest, SamplingParams, ScoreRequest
 
 COUNTRIES = ("France", "Japan", "Peru")
-
-
-class City(BaseModel):
-    """A tiny schema every model can fill."""
-
-    name: str
-    country: str
-
-
-def city_request(country: str, max_tokens: int = 48) -> LLMRequest:
-    """Ask for a city of `country` as a `City`."""
-    return LLMRequest.from_prompt(f"Name one city in {country}. Answer in JSON.",
-                                  response_model=City, key=country,
-                                  params=SamplingParams(max_tokens=max_tokens))
 
 
 class LLMBackendContract:
