@@ -60,7 +60,8 @@ class SharedStoreMethods:
             result = self.query(cypher.ALL_RUNS)
         else:
             result = self.query(cypher.EXTRACTOR_RUNS, {"extractor": extractor})
-        fields = ("id", "extractor", "status", "started_at", "config", "finished_at", "documents")
+        fields = ("id", "extractor", "status", "started_at", "config", "finished_at", "documents",
+                  "llm_usage")
         return [RunRecord(**dict(zip(fields, row, strict=True))) for row in result.rows]
 
 

@@ -13,11 +13,13 @@ ALL_ENTITIES = "MATCH (e:Entity) RETURN e.id, e.name, e.type, e.aliases ORDER BY
 SAVE_RUN = (
     "MERGE (r:Run {id: $id}) "
     "SET r.extractor = $extractor, r.status = $status, r.started_at = $started_at, "
-    "r.finished_at = $finished_at, r.config = $config, r.documents = $documents"
+    "r.finished_at = $finished_at, r.config = $config, r.documents = $documents, "
+    "r.llm_usage = $llm_usage"
 )
 
 _RUN_FIELDS = (
-    "RETURN r.id, r.extractor, r.status, r.started_at, r.config, r.finished_at, r.documents "
+    "RETURN r.id, r.extractor, r.status, r.started_at, r.config, r.finished_at, r.documents, "
+    "r.llm_usage "
     "ORDER BY r.started_at DESC, r.id DESC"
 )
 ALL_RUNS = f"MATCH (r:Run) {_RUN_FIELDS}"

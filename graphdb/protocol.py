@@ -38,6 +38,8 @@ class RunRecord:
     config: str = "{}"
     finished_at: str | None = None
     documents: int = 0
+    llm_usage: str = "{}"
+    """JSON of the LLM calls and tokens the run spent (see `kgx.llm.UsageMeter.as_dict`)."""
 
 
 @runtime_checkable

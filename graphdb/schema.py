@@ -54,7 +54,7 @@ NODES = (
     NodeTable("Proposition", {"id": STRING, "text": STRING, **PROVENANCE}),
     NodeTable("Run", {
         "id": STRING, "extractor": STRING, "status": STRING, "started_at": STRING,
-        "finished_at": STRING, "config": STRING, "documents": INT,
+        "finished_at": STRING, "config": STRING, "documents": INT, "llm_usage": STRING,
     }),
 )
 

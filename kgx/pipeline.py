@@ -9,6 +9,8 @@ a fact twice.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
 import uuid
@@ -53,6 +55,8 @@ class ExtractReport:
     relations: int = 0
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)
+    llm_usage: dict[str, int | float] = field(default_factory=dict)
+    """LLM calls and tokens this run spent, summed over resumed parts; empty without an LLM."""
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -66,15 +70,15 @@ def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
     ingested = read_documents(paths, max_bytes=config.max_bytes)
     extractor = extractor or _make_extractor(config.extractor)
     store.connect()
-    run_id = _start_run(store, extractor.name, config, resume)
-    report = ExtractReport(run_id, extractor.name, skipped=list(ingested.skipped))
+    run = _start_run(store, extractor.name, config, resume)
+    report = ExtractReport(run.id, extractor.name, skipped=list(ingested.skipped))
     todo = _pending(ingested.documents, store.completed_documents(extractor.name), report)
     if todo:
         extractor.warm_up()
         resolver = EntityResolver(threshold=config.resolution_threshold)
         resolver.add_known(store.entities())
-        _extract_batches(todo, store, extractor, resolver, config, report, on_progress)
-    _finish_run(store, run_id, extractor.name, config, report)
+        _extract_batches(todo, store, extractor, resolver, config, report, on_progress, run)
+    _save_run(store, run, extractor, report, status="complete")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -97,7 +101,8 @@ def _pending(documents: list[Document], done: set[str], report: ExtractReport) -
     return todo
 
 
-def _extract_batches(todo, store, extractor, resolver, config, report, on_progress) -> None:
+def _extract_batches(todo, store, extractor, resolver, config, report, on_progress,
+                     run) -> None:
     size = config.batch_documents
     for start in range(0, len(todo), size):
         docs = todo[start:start + size]
@@ -106,6 +111,8 @@ def _extract_batches(todo, store, extractor, resolver, config, report, on_progre
         report.documents_written += len(docs)
         report.chunks += len(batch.chunks)
         report.relations += len(batch.relations)
+        if _llm_usage(extractor):  # so that a crash loses no record of what was spent
+            _save_run(store, run, extractor, report, status="running")
         log.info("committed %d/%d documents", report.documents_written, len(todo))
         if on_progress:
             on_progress(report.documents_written, len(todo))
@@ -161,32 +168,41 @@ def _resolved_proposition(proposition: Proposition, canonical) -> Proposition:
     return proposition.model_copy(update={"entities": entities})
 
 
-def _start_run(store, extractor: str, config: ExtractConfig, resume: bool) -> str:
-    """The id of the run: the newest unfinished one when resuming, else a new one."""
+def _start_run(store, extractor: str, config: ExtractConfig, resume: bool):
+    """The run record: the newest unfinished one when resuming, else a new one."""
+    from kgx.graphdb import RunRecord
+
     if resume:
         unfinished = [r for r in store.runs(extractor) if r.status != "complete"]
         if unfinished:
             log.info("resuming run %s", unfinished[0].id)
-            return unfinished[0].id
-    from kgx.graphdb import RunRecord
-
+            return unfinished[0]
     run_id = f"run_{datetime.now(timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
-    store.save_run(RunRecord(id=run_id, extractor=extractor, status="running",
-                             started_at=_now(), config=config.model_dump_json()))
-    return run_id
+    run = RunRecord(id=run_id, extractor=extractor, status="running", started_at=_now(),
+                    config=config.model_dump_json())
+    store.save_run(run)
+    return run
 
 
-def _finish_run(store, run_id: str, extractor: str, config: ExtractConfig,
-                report: ExtractReport) -> None:
-    from kgx.graphdb import RunRecord
+def _save_run(store, run, extractor, report: ExtractReport, *, status: str) -> None:
+    """Record the run's progress: documents and LLM usage, added to what a resumed run had."""
+    report.llm_usage = _sum_usage(json.loads(run.llm_usage or "{}"), _llm_usage(extractor))
+    store.save_run(dataclasses.replace(
+        run, status=status, finished_at=_now() if status == "complete" else None,
+        documents=run.documents + report.documents_written,
+        llm_usage=json.dumps(report.llm_usage)))
 
-    previous = {r.id: r for r in store.runs(extractor)}.get(run_id)
-    store.save_run(RunRecord(
-        id=run_id, extractor=extractor, status="complete",
-        started_at=previous.started_at if previous else _now(), finished_at=_now(),
-        config=config.model_dump_json(),
-        documents=(previous.documents if previous else 0) + report.documents_written,
-    ))
+
+def _llm_usage(extractor) -> dict[str, int | float]:
+    """What the extractor's LLM spent, if it has one (LLM extractors expose it as `.llm`)."""
+    meter = getattr(getattr(extractor, "llm", None), "meter", None)
+    return meter.as_dict() if meter is not None else {}
+
+
+def _sum_usage(before: dict, now: dict) -> dict[str, int | float]:
+    """Counters of a resumed run: what earlier parts spent plus what this part spent."""
+    return {key: round(before.get(key, 0) + now.get(key, 0), 3)
+            for key in sorted(set(before) | set(now))}
 
 
 def _now() -> str:

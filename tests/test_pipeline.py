@@ -88,3 +88,36 @@ def test_pipeline_rejects_extractor_returning_wrong_count(tmp_path):
     (tmp_path / "ok.txt").write_text("Ada Lovelace met Charles Babbage.")
     with LadybugStore(tmp_path / "g") as store, pytest.raises(Exception, match="one per chunk"):
         extract_corpus([tmp_path / "ok.txt"], store, _config(), extractor=Broken(NAMES))
+
+
+class _LLMGazetteer(GazetteerExtractor):
+    """The gazetteer, plus one LLM call per chunk, as an LLM extractor would make."""
+
+    def __init__(self, names, llm, **kwargs) -> None:
+        super().__init__(names, **kwargs)
+        self.llm = llm
+
+    def extract(self, chunks, run_id):
+        from kgx.llm.types import LLMRequest
+
+        self.llm.generate([LLMRequest.from_prompt(chunk.text, key=chunk.id) for chunk in chunks])
+        return super().extract(chunks, run_id)
+
+
+def test_pipeline_stores_llm_usage_with_the_run_summed_over_resumes(tmp_path):
+    from kgx.llm.managed import ManagedLLM
+    from kgx.testing.fake_llm import FakeLLM
+
+    corpus = _corpus(tmp_path, n=6)
+    fake = FakeLLM(["ok"] * 9)
+    with LadybugStore(tmp_path / "g") as store:
+        crashing = _LLMGazetteer(NAMES, ManagedLLM(fake), fail_on_call=2)
+        with pytest.raises(ExtractionError):
+            extract_corpus([corpus], store, _config(), extractor=crashing)
+        resumed = _LLMGazetteer(NAMES, ManagedLLM(fake))
+        report = extract_corpus([corpus], store, _config(), resume=True, extractor=resumed)
+        [run] = store.runs()
+    # 3 calls for the batch the crash kept, 3 lost with the crashed batch, 3 on resume.
+    assert report.llm_usage["llm_calls"] == 6
+    assert json.loads(run.llm_usage) == report.llm_usage
+    assert run.status == "complete" and run.documents == 6

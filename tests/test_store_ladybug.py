@@ -47,3 +47,27 @@ def test_ladybug_store_path_that_is_a_file_is_refused(tmp_path):
 def test_ladybug_store_open_store_picks_backend(tmp_path):
     assert isinstance(open_store(str(tmp_path / "g")), LadybugStore)
     assert type(open_store("bolt://127.0.0.1:1")).__name__ == "Neo4jStore"
+
+
+def test_ladybug_store_upgrades_a_store_made_before_llm_usage(tmp_path):
+    import ladybug
+
+    from kgx.graphdb import RunRecord
+    from kgx.graphdb.ladybug_store import DB_FILE
+
+    (tmp_path / "old").mkdir()
+    db = ladybug.Database(str(tmp_path / "old" / DB_FILE))
+    old = ladybug.Connection(db)
+    old.execute("CREATE NODE TABLE Run(id STRING, extractor STRING, status STRING, "
+                "started_at STRING, finished_at STRING, config STRING, documents INT64, "
+                "PRIMARY KEY(id))")
+    old.execute("CREATE (:Run {id: 'r1', extractor: 'spacy', status: 'complete', "
+                "started_at: '2026-01-01', config: '{}', documents: 3})")
+    old.close()
+    db.close()
+    with LadybugStore(tmp_path / "old") as store:
+        [before] = store.runs()
+        assert (before.documents, before.llm_usage) == (3, None)
+        store.save_run(RunRecord(id="r2", extractor="spacy", status="running",
+                                 started_at="2026-02-01", llm_usage='{"llm_calls": 1}'))
+        assert store.runs()[0].llm_usage == '{"llm_calls": 1}'

@@ -63,6 +63,10 @@ def _print_summary(console: Console, report: ExtractReport, uri: str) -> None:
         f"done, {report.chunks} chunks, {report.relations} relations in {report.seconds:.1f}s",
         soft_wrap=True,
     )
+    if report.llm_usage:
+        from kgx.llm.usage import usage_line
+
+        console.print(usage_line(report.llm_usage), soft_wrap=True)
     if report.skipped:
         table = Table(title=f"{len(report.skipped)} inputs skipped")
         table.add_column("input", overflow="fold")

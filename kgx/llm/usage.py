@@ -93,14 +93,17 @@ class UsageMeter:
 
     def summary(self, model: str = "", prices: dict[str, Price] | None = None) -> str:
         """One line for the end of a command."""
-        data = self.as_dict()
-        line = (f"LLM usage: {data['llm_calls']} calls ({data['cached_calls']} from cache), "
-                f"{data['prompt_tokens']:,} prompt + {data['completion_tokens']:,} completion "
-                f"tokens, {data['failures']} failed, {data['llm_wall_s']:.1f} s in the LLM")
-        price = price_for(model, prices or {})
-        if price is not None:
-            line += f", ${price.dollars(self.prompt_tokens, self.completion_tokens):.4f}"
-        return line
+        return usage_line(self.as_dict(), price_for(model, prices or {}))
+
+
+def usage_line(data: dict[str, int | float], price: Price | None = None) -> str:
+    """`UsageMeter.as_dict()` figures as one line, with dollars when a price is known."""
+    line = (f"LLM usage: {data['llm_calls']} calls ({data['cached_calls']} from cache), "
+            f"{data['prompt_tokens']:,} prompt + {data['completion_tokens']:,} completion "
+            f"tokens, {data['failures']} failed, {data['llm_wall_s']:.1f} s in the LLM")
+    if price is not None:
+        line += f", ${price.dollars(int(data['prompt_tokens']), int(data['completion_tokens'])):.4f}"
+    return line
 
 
 @dataclass(frozen=True)
