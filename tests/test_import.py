@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "neo4j", "spacy", "vllm", "ray", "ladybug", "pyarrow")
+HEAVY = ("torch", "transformers", "neo4j", "spacy", "vllm", "ray", "ladybug", "pyarrow",
+         "llama_cpp", "xgrammar", "httpx", "tenacity")
 
 
 def _fresh_import(code: str) -> dict:
@@ -27,4 +28,11 @@ def test_import_kgx_is_light_and_fast():
 def test_import_data_model_and_extractor_registry_stay_light():
     result = _fresh_import("import kgx; kgx.Entity(name='Ada'); import kgx.extractors, "
                            "kgx.retrieval, kgx.graphdb")
+    assert not [m for m in HEAVY if m in result["modules"]]
+
+
+def test_import_llm_layer_loads_no_backend_library():
+    result = _fresh_import("import kgx.llm as m; m.LLMRequest; m.ManagedLLM; m.load_llm; "
+                           "m.make_backend('openai:gpt-4o-mini'); m.make_backend('local'); "
+                           "m.make_backend('hf:local'); m.make_backend('vllm:some/model')")
     assert not [m for m in HEAVY if m in result["modules"]]

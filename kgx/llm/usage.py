@@ -102,7 +102,8 @@ def usage_line(data: dict[str, int | float], price: Price | None = None) -> str:
             f"{data['prompt_tokens']:,} prompt + {data['completion_tokens']:,} completion "
             f"tokens, {data['failures']} failed, {data['llm_wall_s']:.1f} s in the LLM")
     if price is not None:
-        line += f", ${price.dollars(int(data['prompt_tokens']), int(data['completion_tokens'])):.4f}"
+        dollars = price.dollars(int(data["prompt_tokens"]), int(data["completion_tokens"]))
+        line += f", ${dollars:.4f}"
     return line
 
 
