@@ -81,3 +81,13 @@ class LLMBackendContract:
         assert len(long.tokens) > 5 and long.tokens[0] == " Paris"
         assert long.logprobs[0] == pytest.approx(paris.logprobs[0], abs=1e-3)
         assert all(value <= 0 for value in long.logprobs)
+
+    def test_contract_estimate_counts_the_prompt_exactly(self, backend):
+        if not getattr(backend, "exact_token_counts", False):
+            pytest.skip("this backend estimates tokens (no tokenizer at hand)")
+        llm = ManagedLLM(backend)
+        request = city_request("Chile")
+        estimate = llm.estimate([request])
+        [reply] = llm.generate([request])
+        assert estimate.prompt_tokens == reply.prompt_tokens
+        assert estimate.max_completion_tokens == request.params.max_tokens

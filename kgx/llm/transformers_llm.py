@@ -1,0 +1,285 @@
+"""transformers in process: any causal LM (a GGUF file or an HF model), batched, on CPU or GPU.
+
+Generation is batched `generate` calls with left padding, one per group of requests that share
+sampling params and schema; schemas are enforced token by token with xgrammar. Scoring is
+batched forward passes with right padding. A `.gguf` path is dequantized by transformers
+(needs `gguf` and `accelerate`), so it runs in full precision: slower than llama.cpp on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from kgx.errors import ConfigError, LLMError, require
+from kgx.llm.types import Completion, LLMRequest, SamplingParams, ScoredText, ScoreRequest
+
+LOAD_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError)
+
+
+class TransformersLLM:
+    """An `LLMBackend` running a causal LM with transformers.
+
+        backend = TransformersLLM(bundled_gguf())                   # what the `hf:local` spec gives
+        backend = TransformersLLM("Qwen/Qwen2.5-0.5B-Instruct", device="cuda")  # needs the hub
+
+    A `.gguf` path loads through `gguf_file`, with no hub access; anything else is an HF model
+    folder or hub id. `batch_size` bounds the rows of one `generate` call or forward pass.
+    """
+
+    exact_token_counts = True
+
+    def __init__(self, model: str | Path, *, device: str | None = None, dtype: str = "auto",
+                 batch_size: int = 8, name: str | None = None) -> None:
+        self.source = str(model)
+        self.gguf = self.source.endswith(".gguf")
+        self.model = Path(self.source).name if self.gguf else self.source
+        self.name = name or f"hf:{model}"
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = max(1, batch_size)
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._grammars: dict[str, Any] = {}
+        self._compiler: Any = None
+        self._lock = threading.Lock()
+
+    # -- loading --------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the tokenizer and model now."""
+        with self._lock:
+            self._ensure_loaded()
+
+    def _ensure_loaded(self) -> None:
+        if self._model is not None:
+            return
+        torch = require("torch", "local")
+        transformers = require("transformers", "local")
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        where, kwargs = self._location()
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(where, **kwargs)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                where, dtype=_torch_dtype(torch, self.dtype, device), **kwargs)
+            model = model.to(device).eval()
+        except LOAD_ERRORS as e:
+            raise ConfigError(f"transformers cannot load {self.source!r}: {e}. Give a .gguf file, "
+                              "a local model folder, or a hub id (needs network access), and "
+                              "check `device` and `dtype`.") from e
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._tokenizer, self._model = tokenizer, model
+
+    def _location(self) -> tuple[str, dict[str, Any]]:
+        """What to pass to `from_pretrained`: a folder plus `gguf_file`, or a path or hub id."""
+        if not self.gguf:
+            return self.source, {}
+        path = Path(self.source).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"No GGUF model at {path}; give the path of a .gguf file, or use "
+                              "the spec `hf:local` for the bundled SmolLM2.")
+        require("gguf", "local")
+        require("accelerate", "local")  # transformers refuses GGUF files without it
+        return str(path.parent), {"gguf_file": path.name}
+
+    # -- generation -----------------------------------------------------------------------
+
+    def complete(self, requests: Sequence[LLMRequest]) -> list[Completion | LLMError]:
+        """Chat completions, batched by shared params and schema; schema-constrained if given."""
+        results: list[Completion | LLMError | None] = [None] * len(requests)
+        with self._lock:
+            self._ensure_loaded()
+            for indices in self._groups(requests):
+                outcomes = self._generate([requests[i] for i in indices])
+                for i, outcome in zip(indices, outcomes, strict=True):
+                    results[i] = outcome
+        return [r for r in results if r is not None]
+
+    def _groups(self, requests: Sequence[LLMRequest]) -> Iterator[list[int]]:
+        """Indices of requests one `generate` call can serve together, at most `batch_size`."""
+        groups: dict[tuple[SamplingParams, str], list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault((request.params, _schema_key(request)), []).append(i)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.batch_size):
+                yield indices[start:start + self.batch_size]
+
+    def _generate(self, batch: list[LLMRequest]) -> list[Completion]:
+        torch = require("torch", "local")
+        tokenizer, params = self._tokenizer, batch[0].params
+        prompts = [tokenizer.apply_chat_template([m.model_dump() for m in r.messages],
+                                                 add_generation_prompt=True, tokenize=False)
+                   for r in batch]
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left",
+                            add_special_tokens=False).to(self._model.device)
+        if params.seed is not None and params.temperature > 0:
+            torch.manual_seed(params.seed)
+        with torch.inference_mode():
+            output = self._model.generate(**encoded, **self._generate_kwargs(batch))
+        new_tokens = output[:, encoded["input_ids"].shape[1]:].tolist()
+        prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
+        return [self._completion(row, int(n), params)
+                for row, n in zip(new_tokens, prompt_tokens, strict=True)]
+
+    def _generate_kwargs(self, batch: list[LLMRequest]) -> dict[str, Any]:
+        """`generate` arguments: greedy, or sampling with warpers placed after the grammar mask."""
+        transformers = require("transformers", "local")
+        params, schema = batch[0].params, batch[0].json_schema()
+        processors = [] if schema is None else [self._grammar_processor(schema, len(batch))]
+        kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "do_sample": False,
+                                  "pad_token_id": self._tokenizer.pad_token_id,
+                                  "temperature": None, "top_p": None, "top_k": None}
+        if params.temperature > 0:
+            # Custom processors run after generate's own warpers; top-p must run after the mask,
+            # or it can keep only forbidden tokens, so both warpers are passed here, in order.
+            processors.append(transformers.TemperatureLogitsWarper(params.temperature))
+            if params.top_p < 1.0:
+                processors.append(transformers.TopPLogitsWarper(params.top_p))
+            kwargs["do_sample"] = True
+        if params.stop and schema is None:
+            # Not with a schema: a row stopped early would feed the grammar a padding token.
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self._tokenizer)
+        kwargs["logits_processor"] = transformers.LogitsProcessorList(processors)
+        return kwargs
+
+    def _grammar_processor(self, schema: dict[str, Any], rows: int) -> Any:
+        """xgrammar's HF logits processor, one matcher per row; compiled grammars are cached."""
+        xgr = require("xgrammar", "local")
+        import xgrammar.contrib.hf  # noqa: F401  (a submodule `import xgrammar` leaves out)
+
+        key = json.dumps(schema)
+        if key not in self._grammars:
+            if self._compiler is None:
+                info = xgr.TokenizerInfo.from_huggingface(
+                    self._tokenizer, vocab_size=self._model.config.vocab_size)
+                self._compiler = xgr.GrammarCompiler(info)
+            # One-line JSON: free whitespace lets small models loop on newlines until max_tokens.
+            self._grammars[key] = self._compiler.compile_json_schema(key, any_whitespace=False)
+        return xgr.contrib.hf.LogitsProcessor([self._grammars[key]] * rows)
+
+    def _completion(self, row: list[int], prompt_tokens: int,
+                    params: SamplingParams) -> Completion:
+        """The text before EOS or the first stop string; counts tokens up to and including EOS."""
+        tokenizer = self._tokenizer
+        ends = set(_eos_ids(self._model)) | {tokenizer.pad_token_id}
+        end = next((i for i, token in enumerate(row) if token in ends), len(row))
+        text = tokenizer.decode(row[:end], skip_special_tokens=True)
+        cut = min((text.find(s) for s in params.stop if s in text), default=-1)
+        if cut >= 0:  # generation halted on the stop string; what follows is padding
+            return Completion(text[:cut], prompt_tokens, end, "stop")
+        if end < len(row):
+            return Completion(text, prompt_tokens, end + 1, "stop")
+        return Completion(text, prompt_tokens, end, "length")
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
+        """Log-probs of each continuation's tokens, from batched forward passes."""
+        results: list[ScoredText] = []
+        with self._lock:
+            self._ensure_loaded()
+            for start in range(0, len(requests), self.batch_size):
+                results.extend(self._score_batch(requests[start:start + self.batch_size]))
+        return results
+
+    def _score_batch(self, batch: Sequence[ScoreRequest]) -> list[ScoredText]:
+        torch = require("torch", "local")
+        rows = [self._score_tokens(request) for request in batch]
+        width = max(len(ids) for ids, _, _ in rows)
+        pad = self._tokenizer.pad_token_id
+        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _, _ in rows])
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _, _ in rows])
+        device = self._model.device
+        with torch.inference_mode():
+            logits = self._model(input_ids=input_ids.to(device),
+                                 attention_mask=mask.to(device)).logits
+            results = []
+            for row, (ids, first, pieces) in enumerate(rows):
+                # Position p's logits predict token p + 1.
+                logprobs = torch.log_softmax(logits[row, first - 1:len(ids) - 1].float(), dim=-1)
+                targets = torch.tensor(ids[first:], dtype=torch.long, device=device)
+                chosen = logprobs.gather(1, targets[:, None])
+                results.append(ScoredText(tuple(pieces), tuple(chosen.squeeze(1).tolist())))
+        return results
+
+    def _score_tokens(self, request: ScoreRequest) -> tuple[list[int], int, list[str]]:
+        """(token ids with any BOS, index of the first continuation token, continuation pieces)."""
+        text = request.prompt + request.continuation
+        ids, ends = _tokens_with_ends(self._tokenizer, text)
+        bos = self._bos()
+        limit = getattr(self._model.config, "max_position_embeddings", None)
+        if limit and len(ids) + len(bos) > limit:
+            raise LLMError(f"{self.name}: a scored text has {len(ids)} tokens, more than the "
+                           f"model's {limit}; score shorter texts.")
+        # A token straddling the prompt/continuation boundary belongs to the continuation.
+        first = next((i for i, end in enumerate(ends) if end > len(request.prompt)), len(ids))
+        first = max(first, 0 if bos else 1)  # without BOS the first token has no probability
+        starts = [0, *ends[:-1]]
+        pieces = [text[starts[i]:ends[i]] for i in range(first, len(ids))]
+        return bos + ids, first + len(bos), pieces
+
+    def _bos(self) -> list[int]:
+        """[BOS] if the tokenizer prepends it to a text, else []."""
+        bos = self._tokenizer.bos_token_id
+        with_special = self._tokenizer("a", add_special_tokens=True)["input_ids"]
+        return [bos] if bos is not None and with_special[:1] == [bos] else []
+
+    # -- the rest -------------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """Exact, with the model's tokenizer (loads the model)."""
+        with self._lock:
+            self._ensure_loaded()
+            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_prompt_tokens(self, request: LLMRequest) -> int:
+        """Exact: the messages rendered by the chat template, as `complete` sends them."""
+        with self._lock:
+            self._ensure_loaded()
+            prompt = self._tokenizer.apply_chat_template(
+                [m.model_dump() for m in request.messages], add_generation_prompt=True,
+                tokenize=False)
+            return len(self._tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    def close(self) -> None:
+        """Drop the model, tokenizer and compiled grammars."""
+        with self._lock:
+            self._model = self._tokenizer = self._compiler = None
+            self._grammars.clear()
+
+
+def _torch_dtype(torch: Any, dtype: str, device: str) -> Any:
+    """`auto` is float32 on CPU (bfloat16 matmuls are slow there) and bfloat16 on a GPU."""
+    if dtype == "auto":
+        return torch.float32 if device == "cpu" else torch.bfloat16
+    resolved = getattr(torch, dtype, None)
+    if not isinstance(resolved, torch.dtype):
+        raise ConfigError(f"Unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16.")
+    return resolved
+
+
+def _schema_key(request: LLMRequest) -> str:
+    schema = request.json_schema()
+    return "" if schema is None else json.dumps(schema)
+
+
+def _eos_ids(model: Any) -> list[int]:
+    """The token ids that end generation (the generation config may list several)."""
+    eos = model.generation_config.eos_token_id
+    return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+
+
+def _tokens_with_ends(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
+    """Token ids of `text` (no special tokens) and the character offset where each ends."""
+    if tokenizer.is_fast:
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return encoded["input_ids"], [end for _, end in encoded["offset_mapping"]]
+    # Slow tokenizers have no offsets: decode growing prefixes instead.
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ends = [len(tokenizer.decode(ids[:i + 1], clean_up_tokenization_spaces=False))
+            for i in range(len(ids))]
+    return ids, ends
