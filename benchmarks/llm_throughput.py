@@ -4,7 +4,8 @@ Workload: N passages of the bundled sample corpus, each sent as one extraction r
 ("entities and triples as JSON") with the bundled SmolLM2-135M-Instruct, greedy, at most
 --max-tokens tokens. Rows, all measured in this one run:
 
-- llama.cpp in process (kgx's default CPU generator), with and without the JSON schema;
+- llama.cpp in process (kgx's default CPU generator), with the JSON schema enforced by
+  xgrammar masks (the default) or llama.cpp's GBNF sampler, and without a schema;
 - transformers in process (fp32, batched), with and without the schema (xgrammar);
 - the HTTP client against llama-cpp-python's OpenAI-compatible server on 127.0.0.1 at
   concurrency 1, 4 and 8, and the official `openai` SDK sending the same requests one by one
@@ -119,7 +120,8 @@ def cache_row(batch: list[LLMRequest], rows: list[dict]) -> dict:
     from kgx.llm.llamacpp import LlamaCppLLM
 
     with tempfile.TemporaryDirectory() as folder:
-        llm = ManagedLLM(LlamaCppLLM(bundled_gguf()), cache=LLMCache(folder))
+        llm = ManagedLLM(LlamaCppLLM(bundled_gguf()), cache=LLMCache(folder),
+                         on_error="skip-and-record")
         started = time.perf_counter()
         llm.generate(batch)
         miss = time.perf_counter() - started
@@ -146,9 +148,13 @@ def run(chunks: int, max_tokens: int) -> dict:
     rows: list[dict] = []
     print("llama.cpp in process", file=sys.stderr)
     llama = LlamaCppLLM(bundled_gguf())
-    base = measure("llama.cpp in process, schema", llama, constrained, rows)
+    base = measure("llama.cpp in process, schema (xgrammar mask, default)", llama, constrained,
+                   rows)
     measure("llama.cpp in process, free text", llama, free, rows)
     llama.close()
+    gbnf = LlamaCppLLM(bundled_gguf(), grammar="gbnf")
+    measure("llama.cpp in process, schema (llama.cpp GBNF)", gbnf, constrained, rows)
+    gbnf.close()
     print("transformers in process", file=sys.stderr)
     hf = TransformersLLM(bundled_gguf(), batch_size=8)
     measure("transformers fp32 batch 8, schema (xgrammar)", hf, constrained, rows)

