@@ -11,6 +11,7 @@ from kgx.llm.llamacpp import LlamaCppLLM
 from kgx.llm.openai_http import OpenAICompatibleLLM
 from kgx.llm.spec import LLMSettings, bundled_gguf, load_llm, make_backend
 from kgx.llm.transformers_llm import TransformersLLM
+from kgx.llm.types import LLMRequest
 from kgx.llm.vllm_engine import VLLMEngine
 
 
@@ -84,3 +85,15 @@ def test_spec_load_llm_wraps_with_cache_and_policy(tmp_path):
                    LLMSettings(cache_dir=tmp_path, on_error="skip-and-record"))
     assert llm.on_error == "skip-and-record" and llm.cache.path.parent == tmp_path
     assert load_llm("local", LLMSettings(cache=False)).cache is None
+
+
+def test_spec_names_carry_no_credentials():
+    backend = make_backend("openai:m@http://user:s3cret@127.0.0.1:8000/v1")
+    assert "s3cret" not in backend.name and backend.name == "openai:m@http://127.0.0.1:8000/v1"
+
+
+def test_spec_openai_without_a_key_says_which_variable(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("KGX_LLM_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match=r"set \$OPENAI_API_KEY"):
+        make_backend("openai:gpt-4o-mini").complete([LLMRequest.from_prompt("hi")])

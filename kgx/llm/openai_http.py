@@ -23,7 +23,7 @@ import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, Literal
 
-from kgx.errors import LLMCapabilityError, LLMError, LLMUnavailableError
+from kgx.errors import ConfigError, LLMCapabilityError, LLMError, LLMUnavailableError
 from kgx.llm.types import (
     Completion,
     LLMRequest,
@@ -69,7 +69,7 @@ class OpenAICompatibleLLM:
                  extra_body: dict[str, Any] | None = None) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
-        self.name = f"openai:{model}@{self.base_url}"
+        self.name = f"openai:{model}@{_without_userinfo(self.base_url)}"
         self.api_key_env = api_key_env
         self.dialect = dialect
         self.concurrency = concurrency
@@ -114,6 +114,9 @@ class OpenAICompatibleLLM:
         key = os.environ.get(self.api_key_env) or os.environ.get("KGX_LLM_API_KEY")
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        elif "api.openai.com" in self.base_url:
+            raise ConfigError(f"{self.name} needs an API key: set ${self.api_key_env} (or "
+                              "$KGX_LLM_API_KEY) in the environment.")
         limits = httpx.Limits(max_connections=self.concurrency)
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits,
                                  timeout=httpx.Timeout(self.timeout_s, connect=10.0))
@@ -322,6 +325,16 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def _without_userinfo(url: str) -> str:
+    """`url` without user:password@, so that names, logs and cache keys carry no secret."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _retry_after(value: str | None) -> float | None:
