@@ -23,11 +23,17 @@ from kgx.errors import ConfigError
 
 from .protocol import Extractor
 
-__all__ = ["ENTRY_POINT_GROUP", "Extractor", "get_extractor", "known_extractors"]
+__all__ = ["ENTRY_POINT_GROUP", "Extractor", "get_extractor", "known_extractors", "takes_llm"]
 
 ENTRY_POINT_GROUP = "kgx.extractors"
-_BUILT_INS = {"spacy.svo.v1": "kgx.extractors.spacy_svo:SpacyExtractor"}
-_ALIASES = {"spacy": "spacy.svo.v1"}
+_BUILT_INS = {
+    "spacy.svo.v1": "kgx.extractors.spacy_svo:SpacyExtractor",
+    "synthkg.v1": "kgx.extractors.synthkg:SynthKGExtractor",
+    "direct.v1": "kgx.extractors.direct:DirectExtractor",
+    "aps.grouped.v1": "kgx.extractors.propositions:PropositionSegmenter",
+}
+_ALIASES = {"spacy": "spacy.svo.v1", "synthkg": "synthkg.v1", "direct": "direct.v1",
+            "propositions": "aps.grouped.v1"}
 
 
 def known_extractors() -> dict[str, str]:
@@ -54,6 +60,14 @@ def get_extractor(name: str, **options: Any) -> Extractor:
         raise ConfigError(f"extractor {name!r} does not take these options {sorted(options)}: "
                           f"{e}") from e
     return factory(**options)
+
+
+def takes_llm(name: str) -> bool:
+    """Whether the extractor registered as `name` needs an LLM (its factory takes `llm`)."""
+    known = known_extractors()
+    if name not in known:
+        return False
+    return "llm" in inspect.signature(_load(name, known[name])).parameters
 
 
 def _load(name: str, target: str) -> Any:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kgx.chunking import chunk_document
 from kgx.errors import ConfigError
 from kgx.ingest import Skipped, read_documents
+from kgx.llm.spec import LLMSettings
 from kgx.models import ChunkExtraction, Document, Entity, GraphBatch, Proposition, Relation
 from kgx.resolution import EntityResolver
 
@@ -40,6 +41,8 @@ class ExtractConfig(BaseModel):
     batch_documents: int = Field(default=128, ge=1, description="documents per store write")
     max_bytes: int = Field(default=20_000_000, ge=1, description="larger input files are skipped")
     resolution_threshold: float = Field(default=90.0, ge=0, le=100)
+    llm: LLMSettings = Field(default_factory=LLMSettings,
+                             description="the LLM of LLM extractors (synthkg, direct, ...)")
 
 
 @dataclass
@@ -55,6 +58,8 @@ class ExtractReport:
     relations: int = 0
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    """Prompt steps skipped under on_error="skip-and-record" (`StepFailure` records)."""
     llm_usage: dict[str, int | float] = field(default_factory=dict)
     """LLM calls and tokens this run spent, summed over resumed parts; empty without an LLM."""
 
@@ -68,7 +73,7 @@ def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
     """Extract a knowledge graph from `paths` into `store`; safe to interrupt and run again."""
     started = time.perf_counter()
     ingested = read_documents(paths, max_bytes=config.max_bytes)
-    extractor = extractor or _make_extractor(config.extractor)
+    extractor = extractor or make_extractor(config)
     store.connect()
     run = _start_run(store, extractor.name, config, resume)
     report = ExtractReport(run.id, extractor.name, skipped=list(ingested.skipped))
@@ -79,14 +84,39 @@ def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
         resolver.add_known(store.entities())
         _extract_batches(todo, store, extractor, resolver, config, report, on_progress, run)
     _save_run(store, run, extractor, report, status="complete")
+    report.failures = list(getattr(extractor, "failures", []))
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _make_extractor(name: str):
-    from kgx.extractors import get_extractor
+def make_extractor(config: ExtractConfig):
+    """The extractor `config` names, with its LLM when it takes one."""
+    from kgx.extractors import get_extractor, takes_llm
 
-    return get_extractor(name)
+    if takes_llm(config.extractor):
+        from kgx.llm.spec import load_llm
+
+        return get_extractor(config.extractor, llm=load_llm(config.llm.spec, config.llm))
+    return get_extractor(config.extractor)
+
+
+def estimate_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, extractor,
+                    prices=None):
+    """What extracting `paths` would cost in LLM calls and tokens, skipping finished documents.
+
+    Returns None for extractors without an LLM (nothing to estimate). `store` may be None for a
+    store that does not exist yet.
+    """
+    if not hasattr(extractor, "plan"):
+        return None
+    ingested = read_documents(paths, max_bytes=config.max_bytes)
+    done = set()
+    if store is not None:
+        store.connect()
+        done = store.completed_documents(extractor.name)
+    todo = _pending(ingested.documents, done, ExtractReport("dry-run", extractor.name))
+    chunks = [c for doc in todo for c in chunk_document(doc, max_tokens=config.max_tokens)]
+    return extractor.llm.estimate(extractor.plan(chunks), prices)
 
 
 def _pending(documents: list[Document], done: set[str], report: ExtractReport) -> list[Document]:

@@ -24,14 +24,17 @@ app = typer.Typer(
 def _register() -> None:
     if app.registered_commands:
         return
-    from kgx.cli import export, extract, query
+    from kgx.cli import export, extract, propositions, query
+    from kgx.cli.eval import eval_app
     from kgx.cli.llm import llm_app
 
     app.command("extract")(extract.extract)
     app.command("query")(query.query)
     app.command("stats")(query.stats)
     app.command("export")(export.export)
+    app.command("propositions")(propositions.propositions)
     app.add_typer(llm_app, name="llm")
+    app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:

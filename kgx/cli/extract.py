@@ -11,43 +11,124 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from kgx.cli.options import StoreOption
-from kgx.errors import InputError
+from kgx.cli.options import (
+    ConcurrencyOption,
+    DryRunOption,
+    LLMOption,
+    MaxTokensOption,
+    NoCacheOption,
+    OnErrorOption,
+    PricesOption,
+    RetriesOption,
+    StoreOption,
+    TimeoutOption,
+)
+from kgx.errors import ConfigError, InputError, StoreError
 from kgx.graphdb import open_store
-from kgx.pipeline import ExtractConfig, ExtractReport, extract_corpus
+from kgx.pipeline import (
+    ExtractConfig,
+    ExtractReport,
+    estimate_corpus,
+    extract_corpus,
+    make_extractor,
+)
 
 
 def extract(
     paths: Annotated[list[Path], typer.Argument(help=".txt, .md or .jsonl files, or folders")],
     store: StoreOption = None,
-    extractor: Annotated[str, typer.Option(help="Extractor name, e.g. spacy")] = "spacy",
+    extractor: Annotated[str, typer.Option(
+        help="spacy, synthkg, direct, propositions, or a plugin's name")] = "spacy",
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the last unfinished run (same run id)")] = False,
     max_tokens: Annotated[int, typer.Option(help="Chunk token budget")] = 256,
     batch_documents: Annotated[int, typer.Option(help="Documents per store write")] = 128,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each batch")] = False,
+    llm: LLMOption = "local",
+    llm_concurrency: ConcurrencyOption = 8,
+    llm_timeout: TimeoutOption = 120.0,
+    llm_retries: RetriesOption = 4,
+    on_error: OnErrorOption = "raise",
+    llm_max_tokens: MaxTokensOption = None,
+    no_cache: NoCacheOption = False,
+    dry_run: DryRunOption = False,
+    prices: PricesOption = None,
 ) -> None:
     """Extract entities and relations from PATHS into the graph store.
 
     Documents already extracted with the same extractor are skipped, so a killed run can simply
-    be started again; --resume also keeps the interrupted run's id on the new facts.
+    be started again; --resume also keeps the interrupted run's id on the new facts. LLM
+    extractors (synthkg, direct, propositions) use --llm and print their LLM usage at the end.
     """
     if verbose:
         logging.getLogger("kgx").setLevel(logging.INFO)
-    config = ExtractConfig(extractor=extractor, max_tokens=max_tokens,
-                           batch_documents=batch_documents)
+    config = extract_config(extractor, max_tokens, batch_documents, {
+        "spec": llm, "concurrency": llm_concurrency, "timeout_s": llm_timeout,
+        "max_retries": llm_retries, "on_error": on_error, "cache": not no_cache,
+        "max_tokens": llm_max_tokens})
     console = Console(stderr=True)
+    if dry_run:
+        dry_run_estimate(paths, store, config, prices)
+        return
+    report, uri = run_extraction(paths, store, config, resume, console)
+    print_summary(console, report, uri)
+    if report.documents_seen == 0:
+        raise InputError("no readable documents in the given paths; the table above says why "
+                         "each input was skipped")
+
+
+def extract_config(extractor: str, max_tokens: int, batch_documents: int,
+                   llm: dict) -> ExtractConfig:
+    """The run's settings from the command line; bad values are a ConfigError naming them."""
+    from pydantic import ValidationError
+
+    try:
+        return ExtractConfig(extractor=extractor, max_tokens=max_tokens,
+                             batch_documents=batch_documents, llm=llm)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise ConfigError(f"bad option {'.'.join(map(str, first['loc']))}: {first['msg']}"
+                          ) from e
+
+
+def run_extraction(paths, store, config: ExtractConfig, resume: bool, console: Console,
+                   extractor=None, after_batch=None) -> tuple[ExtractReport, str]:
+    """`extract_corpus` with a progress bar; the report and the store's URI.
+
+    `after_batch()` runs after each batch is committed to the store.
+    """
     with open_store(store) as graph, _progress(console) as progress:
         task = progress.add_task("extracting", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
+            if after_batch is not None:
+                after_batch()
 
-        report = extract_corpus(paths, graph, config, resume=resume, on_progress=advance)
-    _print_summary(console, report, graph.uri)
-    if report.documents_seen == 0:
-        raise InputError("no readable documents in the given paths; the table above says why "
-                         "each input was skipped")
+        report = extract_corpus(paths, graph, config, resume=resume, on_progress=advance,
+                                extractor=extractor)
+    return report, graph.uri
+
+
+def dry_run_estimate(paths, store, config: ExtractConfig, prices) -> None:
+    """Print what the run would spend on the LLM, for the documents not yet extracted."""
+    from kgx.llm.usage import load_prices
+
+    extractor = make_extractor(config)
+    try:
+        graph = open_store(store, read_only=True)
+        graph.connect()
+    except StoreError:  # no store yet: every document is still to do
+        graph = None
+    try:
+        estimate = estimate_corpus(paths, graph, config, extractor, load_prices(prices))
+    finally:
+        if graph is not None:
+            graph.close()
+    if estimate is None:
+        typer.echo(f"Dry run: {extractor.name} calls no LLM; nothing to estimate.")
+    else:
+        typer.echo(estimate.summary())
 
 
 def _progress(console: Console) -> Progress:
@@ -56,7 +137,7 @@ def _progress(console: Console) -> Progress:
                     disable=not console.is_terminal)
 
 
-def _print_summary(console: Console, report: ExtractReport, uri: str) -> None:
+def print_summary(console: Console, report: ExtractReport, uri: str) -> None:
     console.print(
         f"run {report.run_id} with {report.extractor} → {uri}: "
         f"{report.documents_written} documents written, {report.documents_already_done} already "
@@ -67,6 +148,13 @@ def _print_summary(console: Console, report: ExtractReport, uri: str) -> None:
         from kgx.llm.usage import usage_line
 
         console.print(usage_line(report.llm_usage), soft_wrap=True)
+    if report.failures:
+        table = Table(title=f"{len(report.failures)} prompt steps failed and were skipped")
+        for column in ("chunk", "step", "error"):
+            table.add_column(column, overflow="fold")
+        for failure in report.failures:
+            table.add_row(failure.chunk_id, failure.step, failure.error)
+        console.print(table)
     if report.skipped:
         table = Table(title=f"{len(report.skipped)} inputs skipped")
         table.add_column("input", overflow="fold")

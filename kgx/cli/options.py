@@ -31,6 +31,9 @@ RetriesOption = Annotated[int, typer.Option(
 OnErrorOption = Annotated[str, typer.Option(
     "--on-error", help="A reply still malformed after one repair: raise (stop) or "
                        "skip-and-record (record the error and go on)")]
+MaxTokensOption = Annotated[int | None, typer.Option(
+    "--llm-max-tokens", min=1, help="Cap on the tokens of every LLM reply (cost control; small "
+                                    "models that repeat themselves)")]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Do not read or write the LLM cache ($KGX_CACHE_DIR, ~/.cache/kgx)")]
 DryRunOption = Annotated[bool, typer.Option(

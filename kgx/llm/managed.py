@@ -31,8 +31,10 @@ class ManagedLLM:
 
     def __init__(self, backend: LLMBackend, *, cache: LLMCache | None = None,
                  on_error: OnError = "raise", repair: bool = True,
-                 meter: UsageMeter | None = None) -> None:
+                 meter: UsageMeter | None = None, max_tokens: int | None = None) -> None:
         self.backend = backend
+        self.max_tokens = max_tokens
+        """A cap on every request's max_tokens (cost control, and small models that loop)."""
         self.cache = cache
         self.on_error: OnError = on_error
         self.repair = repair
@@ -68,7 +70,7 @@ class ManagedLLM:
                  on_error: OnError | None = None) -> list[LLMResponse]:
         """One response per request, in order; see the class docstring for `on_error`."""
         policy = on_error or self.on_error
-        requests = list(requests)
+        requests = [self._capped(r) for r in requests]
         outcomes = self._complete(requests)
         responses = [self._read(request, outcome) for request, outcome in zip(
             requests, outcomes, strict=True)]
@@ -81,6 +83,12 @@ class ManagedLLM:
             for i, outcome in zip(retry, repaired, strict=True):
                 responses[i] = self._read(requests[i], outcome, previous=responses[i])
         return [self._apply_policy(response, policy) for response in responses]
+
+    def _capped(self, request: LLMRequest) -> LLMRequest:
+        if self.max_tokens is None or request.params.max_tokens <= self.max_tokens:
+            return request
+        params = request.params.model_copy(update={"max_tokens": self.max_tokens})
+        return request.model_copy(update={"params": params})
 
     def _repairable(self, request: LLMRequest, response: LLMResponse) -> bool:
         """A reply came back but does not fit the schema (a refused request is not repaired)."""
@@ -175,7 +183,7 @@ class ManagedLLM:
     def estimate(self, requests: Sequence[LLMRequest],
                  prices: dict[str, Price] | None = None) -> Estimate:
         """Calls and tokens `generate(requests)` would spend, counting cache hits as free."""
-        requests = list(requests)
+        requests = [self._capped(r) for r in requests]
         keys = [generation_key(self.name, self.model, r) for r in requests]
         hits = self.cache.get_many(keys) if self.cache is not None else {}
         todo = [r for r, key in zip(requests, keys, strict=True) if key not in hits]

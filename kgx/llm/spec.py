@@ -42,6 +42,7 @@ class LLMSettings(BaseModel):
     cache_dir: Path | None = None
     on_error: Literal["raise", "skip-and-record"] = "raise"
     repair: bool = True
+    max_tokens: int | None = Field(None, ge=1, description="cap on every reply's tokens")
 
 
 def bundled_gguf() -> Path:
@@ -124,4 +125,5 @@ def load_llm(spec: str | LLMBackend = "local", settings: LLMSettings | None = No
     settings = settings or LLMSettings(spec=spec if isinstance(spec, str) else "local")
     backend = make_backend(spec, settings) if isinstance(spec, str) else spec
     cache = LLMCache(settings.cache_dir) if settings.cache else None
-    return ManagedLLM(backend, cache=cache, on_error=settings.on_error, repair=settings.repair)
+    return ManagedLLM(backend, cache=cache, on_error=settings.on_error, repair=settings.repair,
+                      max_tokens=settings.max_tokens)

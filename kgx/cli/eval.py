@@ -1,0 +1,278 @@
+"""`kgx eval kg|propositions|teacher|mine-essays`: score graphs and propositions, write reports.
+
+Each evaluation writes NAME.json (every figure), NAME.md (a markdown table) and, where a curve
+helps, NAME.png into --out, and prints the markdown table at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from kgx.cli.options import ConcurrencyOption, LLMOption, NoCacheOption, StoreOption, TimeoutOption
+from kgx.errors import ConfigError, InputError
+from kgx.graphdb import GraphStore, open_store
+
+eval_app = typer.Typer(help="Evaluate graphs and propositions: SynthKG KG metrics, MINE fact "
+                            "recall, teacher agreement and APS proposition metrics.",
+                       no_args_is_help=True)
+
+OutDirOption = Annotated[Path, typer.Option(
+    "--out", "-o", help="Folder for the reports (NAME.json, NAME.md, NAME.png)")]
+JudgeOption = Annotated[str, typer.Option(
+    "--judge", help="Entailment judge: embedding (MiniLM cosine fallback, not NLI), lexical "
+                    "(token containment fallback, not NLI) or llm (asks --llm)")]
+JudgeThresholdOption = Annotated[float | None, typer.Option(
+    "--judge-threshold", min=0.0, max=1.0,
+    help="Score from which the judge counts a pair as entailed (default: embedding 0.8, "
+         "lexical 0.75, llm 0.5)")]
+LimitOption = Annotated[int | None, typer.Option(
+    "--limit", min=1, help="Evaluate only the first N questions / essays / documents")]
+
+
+@eval_app.command("kg")
+def kg(
+    out: OutDirOption,
+    store: StoreOption = None,
+    gold: Annotated[Path | None, typer.Option(
+        help="2WikiMultihopQA questions JSONL with gold_triples: SynthKG semantic score, "
+             "coverage and token F1 per question, over the triples of its gold passages")] = None,
+    threshold: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Cosine from which a gold triple counts as covered")] = 0.7,
+    mine: Annotated[Path | None, typer.Option(
+        help="MINE folder (essays.json, facts.json): fact recall of the essays' KGs; "
+             "extract `kgx eval mine-essays` output into the store first")] = None,
+    teacher: Annotated[Path | None, typer.Option(
+        help="Teacher OpenIE JSON (docs[].extracted_entities/extracted_triples): entity and "
+             "triple F1 of the store's documents against it")] = None,
+    limit: LimitOption = None,
+    judge: JudgeOption = "embedding",
+    judge_threshold: JudgeThresholdOption = None,
+    llm: LLMOption = "local",
+    concurrency: ConcurrencyOption = 8,
+    timeout: TimeoutOption = 120.0,
+    no_cache: NoCacheOption = False,
+) -> None:
+    """Evaluate the graph in --store against 2Wiki gold triples, MINE facts or a teacher.
+
+    Give at least one of --gold, --mine and --teacher. Reports go to --out as synthkg.*,
+    mine.* and teacher.*; --judge and --llm choose how MINE facts are judged.
+    """
+    if not (gold or mine or teacher):
+        raise ConfigError("Nothing to evaluate: give --gold QUESTIONS.jsonl, --mine FOLDER "
+                          "or --teacher TEACHER.json.")
+    for path in (gold, teacher, mine and mine / "essays.json", mine and mine / "facts.json"):
+        _require_file(path)
+    console, tables = Console(stderr=True), []
+    with open_store(store, read_only=True) as graph:
+        if gold:
+            tables.append(_synthkg(graph, gold, out, threshold, limit, console))
+        if mine:
+            with _scorer(console, judge, judge_threshold,
+                         _llm_settings(judge, llm, concurrency, timeout, no_cache)) as scorer:
+                tables.append(_mine(graph, mine, out, scorer, limit, console))
+        if teacher:
+            tables.append(_teacher_from_store(graph, teacher, out, limit, console))
+    typer.echo("\n".join(tables))
+
+
+@eval_app.command("propositions")
+def propositions(
+    predicted: Annotated[Path, typer.Argument(
+        help='JSONL of {"sentence", "propositions": [...]} per line (optionally "passage"); '
+             "`kgx propositions` output works as is")],
+    out: OutDirOption,
+    reference: Annotated[Path | None, typer.Option(
+        help="PropSegmEnt JSONL (sentence, reference_propositions) for reference-based P/R; "
+             "sentences are matched by text")] = None,
+    judge: JudgeOption = "embedding",
+    judge_threshold: JudgeThresholdOption = None,
+    llm: LLMOption = "local",
+    concurrency: ConcurrencyOption = 8,
+    timeout: TimeoutOption = 120.0,
+    no_cache: NoCacheOption = False,
+) -> None:
+    """Score predicted propositions: reference-free precision and recall, and reference-based
+    precision/recall/F1 against --reference, written to --out as propositions.*.
+
+    Precision: does the sentence (or passage) entail each proposition? Recall: do a sentence's
+    propositions together entail it? Reference-based: a predicted and a gold proposition match
+    when each entails the other.
+    """
+    from kgx.evaluation.aps import (
+        evaluate_propositions,
+        load_predicted_propositions,
+        load_reference_propositions,
+    )
+    from kgx.evaluation.reports import aps_markdown, write_report
+
+    items = load_predicted_propositions(_require_file(predicted))
+    references = load_reference_propositions(_require_file(reference)) if reference else None
+    console = Console(stderr=True)
+    with _scorer(console, judge, judge_threshold,
+                         _llm_settings(judge, llm, concurrency, timeout, no_cache)) as scorer, \
+            _status(console, f"judging {len(items)} sentences"):
+        report = evaluate_propositions(items, scorer, references)
+    markdown = aps_markdown(report)
+    _written(console, write_report(out, "propositions", report, markdown))
+    typer.echo(markdown)
+
+
+@eval_app.command("teacher")
+def teacher(
+    teacher_file: Annotated[Path, typer.Argument(
+        help="Teacher OpenIE JSON: docs[].{title, text, extracted_entities, "
+             "extracted_triples}")],
+    out: OutDirOption,
+    store: StoreOption = None,
+    predictions: Annotated[Path | None, typer.Option(
+        help='JSONL of {"id" or "title"[, "text"], "entities": [...], "triples": '
+             "[[s, p, o], ...]}; without it the documents in --store are compared")] = None,
+    limit: LimitOption = None,
+) -> None:
+    """Agreement with a teacher: entity and triple P/R/F1 under exact, normalised, fuzzy and
+    embedding matching, micro-averaged over documents, written to --out as teacher.*.
+
+    Documents are paired by passage text, else by title.
+    """
+    _require_file(teacher_file)
+    console = Console(stderr=True)
+    if predictions is None:
+        with open_store(store, read_only=True) as graph:
+            typer.echo(_teacher_from_store(graph, teacher_file, out, limit, console))
+        return
+    from kgx.evaluation.teacher import load_predicted_documents
+
+    documents = load_predicted_documents(_require_file(predictions))
+    typer.echo(_agreement(teacher_file, documents, out, limit, console))
+
+
+@eval_app.command("mine-essays")
+def mine_essays(
+    folder: Annotated[Path, typer.Argument(help="MINE folder with essays.json and facts.json")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write")],
+    limit: LimitOption = None,
+) -> None:
+    """Write MINE essays as kgx input lines ({"id": topic, "title": topic, "text": ...}), for
+    `kgx extract OUT --store ...` before `kgx eval kg --mine FOLDER`."""
+    from kgx.evaluation.mine import load_mine_essays, write_essays_jsonl
+
+    _require_file(folder / "essays.json")
+    count = write_essays_jsonl(load_mine_essays(folder, limit), out)
+    typer.echo(f"{count} essays written to {out}")
+
+
+# -- the evaluations ---------------------------------------------------------------------------
+
+def _synthkg(graph: GraphStore, gold: Path, out: Path, threshold: float, limit: int | None,
+             console: Console) -> str:
+    from kgx.evaluation.multihop import evaluate_multihop, load_multihop_questions
+    from kgx.evaluation.reports import coverage_plot, multihop_markdown, write_report
+
+    questions = load_multihop_questions(gold, limit)
+    with _progress(console, "embedding triples") as advance:
+        report = evaluate_multihop(graph, questions, threshold=threshold, on_progress=advance)
+    markdown = multihop_markdown(report)
+    _written(console, write_report(out, "synthkg", report, markdown, coverage_plot(report)))
+    return markdown
+
+
+def _mine(graph: GraphStore, folder: Path, out: Path, scorer, limit: int | None,
+          console: Console) -> str:
+    from kgx.evaluation.mine import evaluate_mine, load_mine_essays
+    from kgx.evaluation.reports import mine_markdown, write_report
+
+    essays = load_mine_essays(folder, limit)
+    with _progress(console, "essays") as advance:
+        report = evaluate_mine(graph, essays, scorer, on_progress=advance)
+    markdown = mine_markdown(report)
+    _written(console, write_report(out, "mine", report, markdown))
+    return markdown
+
+
+def _teacher_from_store(graph: GraphStore, teacher_file: Path, out: Path, limit: int | None,
+                        console: Console) -> str:
+    from kgx.evaluation.teacher import documents_from_store
+
+    return _agreement(teacher_file, documents_from_store(graph), out, limit, console)
+
+
+def _agreement(teacher_file: Path, documents, out: Path, limit: int | None,
+               console: Console) -> str:
+    from kgx.evaluation.reports import agreement_markdown, write_report
+    from kgx.evaluation.teacher import agreement, load_teacher, pair_documents
+
+    loaded = load_teacher(teacher_file)
+    pairs = pair_documents(loaded.documents, documents, limit)
+    with _progress(console, "embedding entities and triples") as advance:
+        report = agreement(pairs, malformed_triples=loaded.malformed_triples,
+                           on_progress=advance)
+    markdown = agreement_markdown(report)
+    _written(console, write_report(out, "teacher", report, markdown))
+    return markdown
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _llm_settings(judge: str, llm: str, concurrency: int, timeout: float, no_cache: bool):
+    """LLM settings for --judge llm (a failed reply is recorded, not fatal); None otherwise."""
+    if judge != "llm":
+        return None
+    from kgx.llm.spec import LLMSettings
+
+    return LLMSettings(spec=llm, concurrency=concurrency, timeout_s=timeout,
+                       cache=not no_cache, on_error="skip-and-record")
+
+
+@contextmanager
+def _scorer(console: Console, judge: str, threshold: float | None, settings) -> Iterator:
+    """The entailment scorer `judge` names; with "llm", the model is closed afterwards."""
+    from kgx.evaluation.entailment import make_scorer
+
+    if settings is None:
+        yield make_scorer(judge, threshold=threshold)
+        return
+    from kgx.llm.spec import load_llm
+
+    with load_llm(settings.spec, settings) as client:
+        scorer = make_scorer("llm", client, threshold=threshold)
+        yield scorer
+        console.print(client.meter.summary(client.model), soft_wrap=True)
+        if scorer.failures:
+            console.print(f"[yellow]{len(scorer.failures)} judge replies failed and scored 0; "
+                          f"first: {scorer.failures[0]}[/yellow]", soft_wrap=True)
+
+
+@contextmanager
+def _progress(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar (hidden when stderr is not a terminal) and its update callback."""
+    bar = Progress(f"[progress.description]{label}", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=console, disable=not console.is_terminal)
+    with bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@contextmanager
+def _status(console: Console, label: str) -> Iterator[None]:
+    if console.is_terminal:
+        with console.status(label):
+            yield
+    else:
+        yield
+
+
+def _require_file(path: Path | None) -> Path | None:
+    if path is not None and not path.is_file():
+        raise InputError(f"{path} does not exist or is not a file; check the path.")
+    return path
+
+
+def _written(console: Console, paths: list[Path]) -> None:
+    console.print("wrote " + ", ".join(str(p) for p in paths), soft_wrap=True)
