@@ -134,7 +134,7 @@ def test_synthkg_skip_and_record_goes_on_and_raise_stops(tmp_path):
 
     fake = FakeLLM([broken_entities] * 7)
     extractor = SynthKGExtractor(ManagedLLM(fake, on_error="skip-and-record"))
-    first, second = extractor.extract(two_chunks(), run_id="r1")
+    first, _ = extractor.extract(two_chunks(), run_id="r1")
     assert [f.step for f in extractor.failures] == [SYNTHKG_ENTITIES.name] * 2
     assert len(fake.requests) == 7  # each broken reply got one repair turn
     assert first.relations and first.relations[0].subject.type == "ENTITY"  # untyped, kept
