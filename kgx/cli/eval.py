@@ -62,20 +62,21 @@ def kg(
     """Evaluate the graph in --store against 2Wiki gold triples, MINE facts or a teacher.
 
     Give at least one of --gold, --mine and --teacher. Reports go to --out as synthkg.*,
-    mine.* and teacher.*; --judge and --llm choose how MINE facts are judged.
+    mine.* and teacher.*; --judge and --llm choose how MINE facts are judged. --teacher
+    compares the store's documents; `kgx eval teacher` also takes a predictions file.
     """
     if not (gold or mine or teacher):
         raise ConfigError("Nothing to evaluate: give --gold QUESTIONS.jsonl, --mine FOLDER "
                           "or --teacher TEACHER.json.")
     for path in (gold, teacher, mine and mine / "essays.json", mine and mine / "facts.json"):
         _require_file(path)
+    settings = _llm_settings(judge, llm, concurrency, timeout, no_cache) if mine else None
     console, tables = Console(stderr=True), []
     with open_store(store, read_only=True) as graph:
         if gold:
             tables.append(_synthkg(graph, gold, out, threshold, limit, console))
         if mine:
-            with _scorer(console, judge, judge_threshold,
-                         _llm_settings(judge, llm, concurrency, timeout, no_cache)) as scorer:
+            with _scorer(console, judge, judge_threshold, settings) as scorer:
                 tables.append(_mine(graph, mine, out, scorer, limit, console))
         if teacher:
             tables.append(_teacher_from_store(graph, teacher, out, limit, console))
@@ -98,12 +99,11 @@ def propositions(
     timeout: TimeoutOption = 120.0,
     no_cache: NoCacheOption = False,
 ) -> None:
-    """Score predicted propositions: reference-free precision and recall, and reference-based
-    precision/recall/F1 against --reference, written to --out as propositions.*.
+    """Score predicted propositions (APS): reference-free, and against --reference if given.
 
-    Precision: does the sentence (or passage) entail each proposition? Recall: do a sentence's
-    propositions together entail it? Reference-based: a predicted and a gold proposition match
-    when each entails the other.
+    Reports go to --out as propositions.*. Precision: does the sentence (or passage) entail
+    each proposition? Recall: do a sentence's propositions together entail it?
+    Reference-based: a predicted and a gold proposition match when each entails the other.
     """
     from kgx.evaluation.aps import (
         evaluate_propositions,
@@ -115,8 +115,8 @@ def propositions(
     items = load_predicted_propositions(_require_file(predicted))
     references = load_reference_propositions(_require_file(reference)) if reference else None
     console = Console(stderr=True)
-    with _scorer(console, judge, judge_threshold,
-                         _llm_settings(judge, llm, concurrency, timeout, no_cache)) as scorer, \
+    settings = _llm_settings(judge, llm, concurrency, timeout, no_cache)
+    with _scorer(console, judge, judge_threshold, settings) as scorer, \
             _status(console, f"judging {len(items)} sentences"):
         report = evaluate_propositions(items, scorer, references)
     markdown = aps_markdown(report)
@@ -136,10 +136,11 @@ def teacher(
              "[[s, p, o], ...]}; without it the documents in --store are compared")] = None,
     limit: LimitOption = None,
 ) -> None:
-    """Agreement with a teacher: entity and triple P/R/F1 under exact, normalised, fuzzy and
-    embedding matching, micro-averaged over documents, written to --out as teacher.*.
+    """Agreement with a teacher's entities and triples, from --predictions or --store.
 
-    Documents are paired by passage text, else by title.
+    Entity and triple P/R/F1 under exact, normalised, fuzzy and embedding matching,
+    micro-averaged over documents, go to --out as teacher.*. Documents are paired by passage
+    text, else by title.
     """
     _require_file(teacher_file)
     console = Console(stderr=True)
@@ -159,8 +160,11 @@ def mine_essays(
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write")],
     limit: LimitOption = None,
 ) -> None:
-    """Write MINE essays as kgx input lines ({"id": topic, "title": topic, "text": ...}), for
-    `kgx extract OUT --store ...` before `kgx eval kg --mine FOLDER`."""
+    """Write MINE essays as kgx input JSONL, ready for `kgx extract`.
+
+    Each line is {"id": topic, "title": topic, "text": essay}; run `kgx extract OUT --store
+    ...` and then `kgx eval kg --mine FOLDER --store ...`.
+    """
     from kgx.evaluation.mine import load_mine_essays, write_essays_jsonl
 
     _require_file(folder / "essays.json")
@@ -208,11 +212,9 @@ def _agreement(teacher_file: Path, documents, out: Path, limit: int | None,
     from kgx.evaluation.reports import agreement_markdown, write_report
     from kgx.evaluation.teacher import agreement, load_teacher, pair_documents
 
-    loaded = load_teacher(teacher_file)
-    pairs = pair_documents(loaded.documents, documents, limit)
+    pairs = pair_documents(load_teacher(teacher_file), documents, limit)
     with _progress(console, "embedding entities and triples") as advance:
-        report = agreement(pairs, malformed_triples=loaded.malformed_triples,
-                           on_progress=advance)
+        report = agreement(pairs, on_progress=advance)
     markdown = agreement_markdown(report)
     _written(console, write_report(out, "teacher", report, markdown))
     return markdown
@@ -222,6 +224,10 @@ def _agreement(teacher_file: Path, documents, out: Path, limit: int | None,
 
 def _llm_settings(judge: str, llm: str, concurrency: int, timeout: float, no_cache: bool):
     """LLM settings for --judge llm (a failed reply is recorded, not fatal); None otherwise."""
+    from kgx.evaluation.entailment import JUDGE_KINDS
+
+    if judge not in JUDGE_KINDS:
+        raise ConfigError(f"Unknown --judge {judge!r}; use one of: {', '.join(JUDGE_KINDS)}.")
     if judge != "llm":
         return None
     from kgx.llm.spec import LLMSettings
