@@ -66,7 +66,10 @@ def measure(name: str, corpus: Path, words: int, folder: Path, max_reply: int) -
            "relations_per_1000_words": round(report.relations * per_k, 1)}
     if estimate is not None:
         row |= {"estimated_calls": estimate.calls,
+                "estimated_calls_worst": estimate.calls + estimate.repair_calls,
                 "estimated_prompt_tokens": estimate.prompt_tokens,
+                "estimated_prompt_tokens_worst": estimate.prompt_tokens
+                + estimate.repair_prompt_tokens,
                 "actual_prompt_tokens": usage["prompt_tokens"]}
     print(f"  {row['extractor']}: {row['calls_per_1000_words']} calls and "
           f"{row['prompt_tokens_per_1000_words']} prompt tokens per 1,000 words "
@@ -78,15 +81,16 @@ def print_table(result: dict) -> None:
     print(f"\nExtraction cost on {result['essays']} MINE essays ({result['words']} words), "
           f"SmolLM2-135M in llama.cpp, replies capped at {result['max_reply']} tokens\n")
     print("| extractor | calls / 1k words | vs paper's SynthKG (12) | prompt tok / 1k words "
-          "| completion tok / 1k words | relations / 1k words | dry-run calls (actual) "
-          "| dry-run prompt tok (actual) | seconds |")
+          "| completion tok / 1k words | relations / 1k words | dry-run calls, first pass / "
+          "worst case (actual) | dry-run prompt tok, first pass / worst case (actual) "
+          "| seconds |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in result["rows"]:
         ratio = row["calls_per_1000_words"] / PAPER_CALLS_PER_1000_WORDS
-        estimate = (f"{row['estimated_calls']} ({row['calls']})" if "estimated_calls" in row
-                    else "–")
-        tokens = (f"{row['estimated_prompt_tokens']:,} ({row['actual_prompt_tokens']:,})"
-                  if "estimated_calls" in row else "–")
+        estimate = (f"{row['estimated_calls']} / {row['estimated_calls_worst']} "
+                    f"({row['calls']})" if "estimated_calls" in row else "–")
+        tokens = (f"{row['estimated_prompt_tokens']:,} / {row['estimated_prompt_tokens_worst']:,}"
+                  f" ({row['actual_prompt_tokens']:,})" if "estimated_calls" in row else "–")
         print(f"| {row['extractor']} | {row['calls_per_1000_words']} | {ratio:.2f}× | "
               f"{row['prompt_tokens_per_1000_words']:,} | "
               f"{row['completion_tokens_per_1000_words']:,} | "

@@ -117,3 +117,18 @@ def test_managed_score_is_cached(tmp_path):
     [again] = llm.score([ScoreRequest(prompt="Paris is in", continuation=" France now")])
     assert again.cached and again.logprobs == scored.logprobs
     assert len(fake.scored) == 1
+
+
+def test_managed_estimate_bounds_the_repair_turns():
+    from kgx.llm.structured import repair_request
+
+    fake = FakeLLM()
+    llm = ManagedLLM(fake)
+    requests = [ask("a", "one two three"), LLMRequest.from_prompt("free text", key="b")]
+    estimate = llm.estimate(requests)
+    repair = repair_request(requests[0], "", "the reply is not valid JSON")
+    assert estimate.repair_calls == 1  # free text gets no repair turn
+    assert estimate.repair_prompt_tokens == fake.count_prompt_tokens(repair) + 512
+    assert estimate.repair_completion_tokens == 512
+    assert "up to 3 calls" in estimate.summary()
+    assert ManagedLLM(fake, repair=False).estimate(requests).repair_calls == 0

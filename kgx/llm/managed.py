@@ -189,8 +189,18 @@ class ManagedLLM:
         todo = [r for r, key in zip(requests, keys, strict=True) if key not in hits]
         prompt = sum(self.backend.count_prompt_tokens(r) for r in todo)
         completion = sum(r.params.max_tokens for r in todo)
+        # Worst case: every structured reply is malformed and gets its repair turn, which
+        # resends the conversation plus the bad reply (at most max_tokens) and the schema.
+        repairs = [repair_request(r, "", "the reply is not valid JSON") for r in todo
+                   if self.repair and r.response_model is not None]
+        repair_prompt = sum(self.backend.count_prompt_tokens(r) + r.params.max_tokens
+                            for r in repairs)
+        repair_completion = sum(r.params.max_tokens for r in repairs)
         price = price_for(self.model, prices or {})
-        dollars = None if price is None else price.dollars(prompt, completion)
         exact = bool(getattr(self.backend, "exact_token_counts", False))
-        return Estimate(len(todo), len(hits), prompt, completion, exact, dollars)
+        return Estimate(len(todo), len(hits), prompt, completion, exact,
+                        None if price is None else price.dollars(prompt, completion),
+                        len(repairs), repair_prompt, repair_completion,
+                        None if price is None else price.dollars(prompt + repair_prompt,
+                                                                 completion + repair_completion))
 

@@ -117,16 +117,31 @@ class Estimate:
     max_completion_tokens: int
     tokens_exact: bool
     dollars: float | None = None
+    repair_calls: int = 0
+    """Structured requests that may need one repair turn each (the worst case)."""
+    repair_prompt_tokens: int = 0
+    repair_completion_tokens: int = 0
+    dollars_with_repairs: float | None = None
 
     def summary(self) -> str:
-        """One line for `--dry-run`."""
+        """`--dry-run`'s lines: the first pass, then the worst case with every repair turn."""
         approx = "" if self.tokens_exact else "~"
         line = (f"Dry run: {self.calls} LLM calls ({self.cached_calls} already cached, free), "
                 f"{approx}{self.prompt_tokens:,} prompt tokens, at most "
                 f"{self.max_completion_tokens:,} completion tokens")
         if self.dollars is not None:
             line += f", at most ${self.dollars:.4f}"
-        return line + ". Nothing was sent."
+        line += ". Nothing was sent."
+        if self.repair_calls:
+            line += (f"\nIf every structured reply needed its repair turn: up to "
+                     f"{self.calls + self.repair_calls} calls, {approx}"
+                     f"{self.prompt_tokens + self.repair_prompt_tokens:,} prompt and "
+                     f"{self.max_completion_tokens + self.repair_completion_tokens:,} "
+                     "completion tokens")
+            if self.dollars_with_repairs is not None:
+                line += f", ${self.dollars_with_repairs:.4f}"
+            line += "."
+        return line
 
     def as_dict(self) -> dict[str, int | float | bool | None]:
         """The figures, for JSON output."""
