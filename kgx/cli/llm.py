@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +30,7 @@ from kgx.cli.options import (
     TimeoutOption,
 )
 from kgx.errors import ConfigError, InputError, LLMCapabilityError
+from kgx.jsonfiles import read_jsonl
 from kgx.llm.types import LLMRequest, Message, SamplingParams, ScoreRequest
 
 llm_app = typer.Typer(help="Run LLM backends directly: batch generation, log-prob scoring and "
@@ -166,28 +167,10 @@ def check(llm: LLMOption = "local", timeout: TimeoutOption = 120.0) -> None:
 
 # -- input -------------------------------------------------------------------------------------
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"Cannot read {path}: {e}") from e
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{number}: not valid JSON ({e.msg}); fix or remove that "
-                             "line.") from e
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object per line.")
-        yield number, record
-
-
 def _read_requests(path: Path, system: str | None, model: type[BaseModel] | None,
                    params: SamplingParams) -> list[LLMRequest]:
     requests, seen = [], set()
-    for number, record in _jsonl(path):
+    for number, record in read_jsonl(path):
         key = str(record.get("id", f"line-{number}"))
         if key in seen:
             raise InputError(f"{path}:{number}: id {key!r} appears twice; ids must be unique.")
@@ -212,7 +195,7 @@ def _messages(record: dict[str, Any], system: str | None) -> tuple[Message, ...]
 
 def _read_scores(path: Path) -> list[tuple[str, ScoreRequest]]:
     items = []
-    for number, record in _jsonl(path):
+    for number, record in read_jsonl(path):
         try:
             request = ScoreRequest(prompt=record.get("prompt", ""),
                                    continuation=record.get("continuation", ""))
@@ -241,7 +224,7 @@ def _done_ids(out: Path, resume: bool) -> set[str]:
     if not resume:
         raise ConfigError(f"{out} already exists; pass --resume to continue it, or choose "
                           "another --out (nothing was overwritten).")
-    return {str(record.get("id")) for _, record in _jsonl(out)}
+    return {str(record.get("id")) for _, record in read_jsonl(out)}
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kgx.errors import InputError
 from kgx.evaluation.entailment import EntailmentScorer, Pair
-from kgx.evaluation.inputs import read_jsonl, string_list
+from kgx.jsonfiles import read_jsonl, string_list
 
 
 class SegmentedSentence(BaseModel):

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict
 from kgx.errors import InputError
 from kgx.evaluation.embeddings import Progress, SentenceEncoder, cosine_matrix, triple_text
 from kgx.evaluation.entailment import EntailmentScorer
-from kgx.evaluation.inputs import read_json
 from kgx.evaluation.store_queries import documents_by_key, entities_by_document, relation_rows
 from kgx.graphdb import GraphStore
+from kgx.jsonfiles import read_json
 
 TOP_K = 8
 HOPS = 2

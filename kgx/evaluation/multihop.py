@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kgx.errors import InputError
 from kgx.evaluation.embeddings import Progress, SentenceEncoder, encode_unique, triple_text
-from kgx.evaluation.inputs import read_jsonl
 from kgx.evaluation.kg_metrics import (
     DEFAULT_THRESHOLD,
     KGScores,
@@ -31,6 +30,7 @@ from kgx.evaluation.kg_metrics import (
 )
 from kgx.evaluation.store_queries import documents_by_key, triples_by_document
 from kgx.graphdb import GraphStore
+from kgx.jsonfiles import read_jsonl
 
 
 class MultihopQuestion(BaseModel):

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict
 
 from kgx.errors import InputError
 from kgx.evaluation.embeddings import Progress, SentenceEncoder, encode_unique, triple_text
-from kgx.evaluation.inputs import read_json, read_jsonl, string_list
 from kgx.evaluation.matching import (
     MATCH_MODES,
     PRF,
@@ -29,6 +28,7 @@ from kgx.evaluation.matching import (
 )
 from kgx.evaluation.store_queries import all_documents, entities_by_document, triples_by_document
 from kgx.graphdb import GraphStore
+from kgx.jsonfiles import read_json, read_jsonl, string_list
 
 Triple = tuple[str, str, str]
 

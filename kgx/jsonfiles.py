@@ -1,4 +1,4 @@
-"""Reading the evaluation files (JSON and JSONL), with errors that name the file and line."""
+"""Reading JSON and JSONL files (kgx llm, kgx eval) with errors that name the file and line."""
 
 from __future__ import annotations
 
