@@ -62,6 +62,8 @@ class ExtractReport:
     """Prompt steps skipped under on_error="skip-and-record" (`StepFailure` records)."""
     llm_usage: dict[str, int | float] = field(default_factory=dict)
     """LLM calls and tokens this run spent, summed over resumed parts; empty without an LLM."""
+    run_documents: int = 0
+    """Documents the run wrote, over all its resumed parts (what `llm_usage` was spent on)."""
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -217,6 +219,7 @@ def _start_run(store, extractor: str, config: ExtractConfig, resume: bool):
 def _save_run(store, run, extractor, report: ExtractReport, *, status: str) -> None:
     """Record the run's progress: documents and LLM usage, added to what a resumed run had."""
     report.llm_usage = _sum_usage(json.loads(run.llm_usage or "{}"), _llm_usage(extractor))
+    report.run_documents = run.documents + report.documents_written
     store.save_run(dataclasses.replace(
         run, status=status, finished_at=_now() if status == "complete" else None,
         documents=run.documents + report.documents_written,

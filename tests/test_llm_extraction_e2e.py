@@ -63,6 +63,7 @@ def _run_record(store_uri: str):
 def test_e2e_synthkg(runner, corpus, store_uri, llama_server):
     output = _extract(runner, corpus, store_uri, llama_server, "synthkg")
     assert "2 documents written" in output and "LLM usage:" in output
+    assert "per document: " in output and " LLM calls, " in output
     run, usage = _run_record(store_uri)
     # one chunk a document: entities + propositions, no decontextualization; plus repairs
     assert usage["llm_calls"] == 2 * 2 + usage["repairs"]

@@ -148,6 +148,12 @@ def print_summary(console: Console, report: ExtractReport, uri: str) -> None:
         from kgx.llm.usage import usage_line
 
         console.print(usage_line(report.llm_usage), soft_wrap=True)
+        if report.run_documents:
+            usage, docs = report.llm_usage, report.run_documents
+            console.print(f"per document: {usage['llm_calls'] / docs:.1f} LLM calls, "
+                          f"{usage['prompt_tokens'] / docs:,.0f} prompt + "
+                          f"{usage['completion_tokens'] / docs:,.0f} completion tokens",
+                          soft_wrap=True)
     if report.failures:
         table = Table(title=f"{len(report.failures)} prompt steps failed and were skipped")
         for column in ("chunk", "step", "error"):
