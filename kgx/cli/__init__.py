@@ -24,7 +24,7 @@ app = typer.Typer(
 def _register() -> None:
     if app.registered_commands:
         return
-    from kgx.cli import export, extract, propositions, query
+    from kgx.cli import export, extract, harvest, propositions, query
     from kgx.cli.eval import eval_app
     from kgx.cli.llm import llm_app
 
@@ -33,6 +33,7 @@ def _register() -> None:
     app.command("stats")(query.stats)
     app.command("export")(export.export)
     app.command("propositions")(propositions.propositions)
+    app.command("harvest")(harvest.harvest)
     app.add_typer(llm_app, name="llm")
     app.add_typer(eval_app, name="eval")
 
