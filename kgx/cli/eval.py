@@ -282,3 +282,52 @@ def _require_file(path: Path | None) -> Path | None:
 
 def _written(console: Console, paths: list[Path]) -> None:
     console.print("wrote " + ", ".join(str(p) for p in paths), soft_wrap=True)
+
+
+# -- kgx eval harvest ---------------------------------------------------------------------------
+
+@eval_app.command("harvest")
+def harvest(
+    harvest_file: Annotated[Path, typer.Argument(
+        help='`kgx harvest` JSONL: {"relation", "entities", "score", "rank", "prompts", '
+             '"model"} per line')],
+    out: OutDirOption,
+    relations: Annotated[Path | None, typer.Option(
+        help="BertNet relation file the harvest was run with (conceptnet.json, lama.json); "
+             "read for its held-out seeds")] = None,
+    heldout_seeds: Annotated[int | None, typer.Option(
+        "--heldout-seeds", min=1,
+        help="Take the last N seeds of each relation in --relations as gold: the N given to "
+             "`kgx harvest --holdout`, seeds the harvest did not get")] = None,
+    gold: Annotated[Path | None, typer.Option(
+        help='More gold: JSONL of {"relation", "entities": [...]} per line')] = None,
+    kb: Annotated[Path | None, typer.Option(
+        help='KB for novelty: JSONL of {"relation", "entities"}, or BertNet JSON '
+             "(ent_tuples or seed_ent_tuples)")] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        help="BertNet results JSON to compare with side by side, e.g. "
+             "baseline_roberta_large/conceptnet.json")] = None,
+    k: Annotated[str, typer.Option(
+        "--k", help="Cut-offs for precision@k, comma-separated")] = "10,50,100",
+) -> None:
+    """Score a BertNet harvest: precision@k, recall, novelty, diversity, baseline table.
+
+    Precision and recall are against the held-out seeds (--relations with --heldout-seeds)
+    plus --gold; novelty against --kb. Entities are compared normalised (underscores to
+    spaces, casefolded). Reports go to --out as harvest.json, harvest.md and, with gold,
+    harvest.png.
+    """
+    from kgx.evaluation.harvest import HarvestSources, evaluate_sources, parse_cutoffs
+    from kgx.evaluation.harvest_report import harvest_markdown, precision_plot
+    from kgx.evaluation.reports import write_report
+
+    for path in (harvest_file, relations, gold, kb, baseline):
+        _require_file(path)
+    sources = HarvestSources(harvest=harvest_file, relations=relations,
+                             heldout_seeds=heldout_seeds, gold=gold, kb=kb, baseline=baseline,
+                             ks=parse_cutoffs(k))
+    report = evaluate_sources(sources)
+    markdown = harvest_markdown(report)
+    _written(Console(stderr=True), write_report(out, "harvest", report, markdown,
+                                                precision_plot(report)))
+    typer.echo(markdown)
