@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from kgx.ids import normalize_name
 
 from .relation import SLOT, Relation, slots_of
 from .scoring import LEAD
@@ -23,6 +26,9 @@ i you we me my our your is are was were be been being am do does did has have ha
 to for from by with and or but not no yes so as if then than there here what which who whom
 whose when where why how all any some each every other such one ones thing things something
 anything nothing someone people person way kind lot lots""".split())  # noqa: SIM905
+
+
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 
 
 @dataclass
@@ -63,14 +69,14 @@ class CandidateSearch:
         self.order = list(dict.fromkeys(slots_of(self.weighted[0][0])))
         words = " ".join(SLOT.sub(" ", p) for p, _ in self.weighted).lower().split()
         self._prompt_words = {w.strip(".,;:!?'\"") for w in words}
-        self._found: dict[tuple[str, ...], float] = {}
+        self._found: dict[tuple[str, ...], tuple[tuple[str, ...], float]] = {}
         self._best: list[float] = []  # min-heap of the top_n scores
 
     def run(self) -> list[tuple[tuple[str, ...], float]]:
         """The `top_n` candidate tuples with their search scores, best first."""
         self._grow({}, 0, "", 0, 0.0)
         self.stats.candidates = len(self._found)
-        ranked = sorted(self._found.items(), key=lambda item: item[1], reverse=True)
+        ranked = sorted(self._found.values(), key=lambda item: item[1], reverse=True)
         return ranked[:self.top_n]
 
     def _threshold(self) -> float:
@@ -98,7 +104,7 @@ class CandidateSearch:
                 self._grow(filled, position, partial + token, length + 1, min(running, logprob))
 
     def _finish(self, filled: dict[int, str], position: int, partial: str, score: float) -> None:
-        entity = " ".join(partial.split())
+        entity = _LEADING_ARTICLE.sub("", " ".join(partial.split()))
         if score < self._threshold() or not self._usable(entity, filled):
             return
         done = {**filled, self.order[position]: entity}
@@ -106,8 +112,9 @@ class CandidateSearch:
             self._grow(done, position + 1, "", 0, score)
             return
         entities = tuple(done[i] for i in range(len(self.order)))
-        if score > self._found.get(entities, -math.inf):
-            self._found[entities] = score
+        key = tuple(normalize_name(e) for e in entities)  # "Boat" and "boat" are one tuple
+        if score > self._found.get(key, (entities, -math.inf))[1]:
+            self._found[key] = (entities, score)
             heapq.heappush(self._best, score)
             if len(self._best) > self.top_n:
                 heapq.heappop(self._best)
@@ -115,7 +122,7 @@ class CandidateSearch:
     def _usable(self, entity: str, filled: dict[int, str]) -> bool:
         key = entity.lower()
         return (len(key) >= 2 and key not in STOPWORDS and key not in self._prompt_words
-                and key not in {e.lower() for e in filled.values()})
+                and normalize_name(entity) not in {normalize_name(e) for e in filled.values()})
 
     def _views(self, filled: dict[int, str], slot: int, partial: str) -> list[_View]:
         """The prompts that can read `slot` now: their prefix up to it and the text after it."""

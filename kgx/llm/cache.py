@@ -43,6 +43,12 @@ def score_key(backend: str, model: str, request: ScoreRequest) -> str:
                     "prompt": request.prompt, "continuation": request.continuation})
 
 
+def next_tokens_key(backend: str, model: str, prefix: str, k: int) -> str:
+    """The cache key of one prefix's k likeliest next tokens."""
+    return _digest({"kind": "next_tokens", "backend": backend, "model": model,
+                    "prefix": prefix, "k": k})
+
+
 def _digest(payload: dict) -> str:
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -2,7 +2,9 @@
 
 On CPU this is kgx's default generator. Requests run one after another on one model; llama.cpp
 already uses every core for each. JSON schemas are enforced with xgrammar masks where xgrammar
-is installed (1.4× faster than llama.cpp's GBNF sampler here), else with GBNF.
+is installed (1.4× faster than llama.cpp's GBNF sampler here), else with GBNF. Scoring and next
+tokens run on a second instance with `logits_all` (on CPU both map the same weights file), so
+they never disturb generation.
 """
 
 from __future__ import annotations
@@ -113,19 +115,27 @@ class LlamaCppLLM:
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
         """Log-probs from one forward pass per text, on a second model kept for scoring."""
         with self._lock:
-            if self._scorer is None:
-                self._scorer = self._load(logits_all=True, n_ctx=self.score_ctx)
             return [self._score_one(request) for request in requests]
+
+    def _scoring_model(self) -> Any:
+        """The model with `logits_all`, for scoring and next tokens; call with the lock held."""
+        if self._scorer is None:
+            self._scorer = self._load(logits_all=True, n_ctx=self.score_ctx)
+        return self._scorer
+
+    def _scoring_tokens(self, text: str) -> list[int]:
+        """`text`'s tokens (with BOS where the model adds one), within the scoring context."""
+        tokens = self._scoring_model().tokenize(text.encode(), add_bos=True, special=False)
+        if len(tokens) > self.score_ctx:
+            raise LLMError(f"{self.name}: a scored text has {len(tokens)} tokens, more than the "
+                           f"scoring context of {self.score_ctx}; raise score_ctx.")
+        return tokens
 
     def _score_one(self, request: ScoreRequest) -> ScoredText:
         import numpy as np
 
-        scorer = self._scorer
-        text = (request.prompt + request.continuation).encode()
-        tokens = scorer.tokenize(text, add_bos=True, special=False)
-        if len(tokens) > self.score_ctx:
-            raise LLMError(f"{self.name}: a scored text has {len(tokens)} tokens, more than the "
-                           f"scoring context of {self.score_ctx}; raise score_ctx.")
+        scorer = self._scoring_model()
+        tokens = self._scoring_tokens(request.prompt + request.continuation)
         pieces = [scorer.detokenize([t]) for t in tokens]
         ends = np.cumsum([len(p) for p in pieces])
         bos = 1 if pieces and not pieces[0] else 0  # BOS detokenizes to nothing
@@ -140,6 +150,31 @@ class LlamaCppLLM:
         chosen = shifted[np.arange(len(rows)), tokens[first:]] - logsumexp
         words = tuple(p.decode("utf-8", "replace") for p in pieces[first:])
         return ScoredText(words, tuple(float(x) for x in chosen))
+
+    def next_tokens(self, prefixes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """The k likeliest next tokens of each prefix, from the scoring model's last logits."""
+        with self._lock:
+            return [self._next_tokens_one(prefix, k) for prefix in prefixes]
+
+    def _next_tokens_one(self, prefix: str, k: int) -> list[tuple[str, float]]:
+        import numpy as np
+
+        scorer = self._scoring_model()
+        tokens = self._scoring_tokens(prefix)
+        if not tokens:
+            raise LLMError(f"{self.name}: this model adds no BOS token, so an empty prefix has "
+                           "no next-token distribution; give a non-empty prefix.")
+        scorer.reset()
+        scorer.eval(tokens)
+        logits = np.asarray(scorer.scores[len(tokens) - 1], dtype=np.float64)
+        shifted = logits - logits.max()
+        logprobs = shifted - np.log(np.exp(shifted).sum())
+        k = min(k, len(logprobs))
+        top = np.argpartition(-logprobs, k - 1)[:k]
+        top = top[np.argsort(-logprobs[top], kind="stable")]
+        # special=True: an end-of-turn token reads "<|im_end|>", as transformers decodes it.
+        return [(scorer.detokenize([int(t)], special=True).decode("utf-8", "replace"),
+                 float(logprobs[t])) for t in top]
 
     def count_tokens(self, text: str) -> int:
         """Exact, with the model's tokenizer (loads the model)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Literal
 
-from kgx.errors import LLMError, LLMOutputError
-from kgx.llm.cache import LLMCache, generation_key, score_key
+from kgx.errors import ConfigError, LLMError, LLMOutputError
+from kgx.llm.cache import LLMCache, generation_key, next_tokens_key, score_key
 from kgx.llm.protocol import LLMBackend
 from kgx.llm.structured import parse_reply, repair_request
 from kgx.llm.types import Completion, LLMRequest, LLMResponse, ScoredText, ScoreRequest
@@ -177,6 +178,30 @@ class ManagedLLM:
         scored = {i: ScoredText.from_json(hits[key]) for i, key in enumerate(keys) if key in hits}
         scored.update(zip(misses, fresh, strict=True))
         return [scored[i] for i in range(len(keys))]
+
+    def next_tokens(self, prefixes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """For each prefix, the k likeliest next tokens as (text, log-prob); cached like scores.
+
+        A prefix that comes twice in one call costs one backend call (the second counts as cached).
+        """
+        if k < 1 or isinstance(prefixes, str):
+            raise ConfigError(f"next_tokens takes a list of prefixes and k >= 1 (got "
+                              f"{type(prefixes).__name__} and k={k}).")
+        keys = [next_tokens_key(self.name, self.model, prefix, k) for prefix in prefixes]
+        hits = self.cache.get_many(keys) if self.cache is not None else {}
+        todo = {key: prefix for key, prefix in zip(keys, prefixes, strict=True)
+                if key not in hits}
+        started = time.perf_counter()
+        fresh = self.backend.next_tokens(list(todo.values()), k) if todo else []
+        self.meter.record(calls=len(todo), cached=len(keys) - len(todo),
+                          wall_s=time.perf_counter() - started if todo else 0.0)
+        answers = {key: [(str(text), float(logprob)) for text, logprob in pairs]
+                   for key, pairs in zip(todo, fresh, strict=True)}
+        if self.cache is not None:
+            self.cache.put_many([(key, json.dumps(pairs)) for key, pairs in answers.items()])
+        answers.update({key: [(text, logprob) for text, logprob in json.loads(value)]
+                        for key, value in hits.items()})
+        return [answers[key] for key in keys]
 
     # -- estimates ------------------------------------------------------------------------
 

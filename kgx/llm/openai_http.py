@@ -9,6 +9,9 @@ the server's own dialect:
 - ``llamacpp`` (llama-cpp-python and llama.cpp servers): ``{"type": "json_object",
   "schema": ...}``; llama-cpp-python 0.3.36 answers ``json_schema`` with HTTP 500.
 
+Next-token log-probs come from ``/completions`` with ``logprobs=k`` on every dialect: measured
+on llama-cpp-python 0.3.36, its non-echo top log-probs equal llama.cpp's in process.
+
 The dialect is detected from ``GET /models`` unless given. ``extra_body`` is merged into every
 request, e.g. ``{"structured_outputs": {...}}`` for vLLM's own structured-output options.
 The API key is read from the environment only (``api_key_env``) and never logged.
@@ -17,6 +20,7 @@ The API key is read from the environment only (``api_key_env``) and never logged
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import threading
@@ -93,6 +97,14 @@ class OpenAICompatibleLLM:
         """Prompt log-probs via ``/completions`` with ``echo`` and ``logprobs``."""
         return _run(self._score_all(list(requests)))
 
+    def next_tokens(self, prefixes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """Top log-probs of one greedy token, via ``/completions`` with ``logprobs=k``.
+
+        Servers cap k (OpenAI at 5, vLLM at its ``max_logprobs``), and key the answer by token
+        text, so tokens that decode alike come back as one and a prefix may get fewer than k.
+        """
+        return _run(self._next_tokens_all(list(prefixes), k))
+
     def count_tokens(self, text: str) -> int:
         """An estimate (about four characters a token); servers do not all expose a tokenizer."""
         return math.ceil(len(text) / CHARS_PER_TOKEN)
@@ -121,16 +133,20 @@ class OpenAICompatibleLLM:
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits,
                                  timeout=httpx.Timeout(self.timeout_s, connect=10.0))
 
+    async def _each(self, items: list[Any], call: Any) -> list[Any]:
+        """`await call(client, item)` for every item, `concurrency` at a time, in order."""
+        gate = asyncio.Semaphore(self.concurrency)
+        async with self._client() as client:
+            async def one(item: Any) -> Any:
+                async with gate:
+                    return await call(client, item)
+            return list(await asyncio.gather(*(one(item) for item in items)))
+
     async def _complete_all(self, requests: list[LLMRequest]) -> list[Completion | LLMError]:
         if not requests:
             return []
         await self._settle_dialect()
-        gate = asyncio.Semaphore(self.concurrency)
-        async with self._client() as client:
-            async def one(request: LLMRequest) -> Completion | LLMError:
-                async with gate:
-                    return await self._chat(client, request)
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+        return await self._each(requests, self._chat)
 
     async def _chat(self, client, request: LLMRequest) -> Completion | LLMError:
         try:
@@ -281,12 +297,7 @@ class OpenAICompatibleLLM:
                 "llama-cpp-python's server returns echo log-probs shifted by one token, and "
                 "llama.cpp's own server has no echo. Score in process instead (`local`, "
                 "`llamacpp:PATH.gguf` or `hf:`), or through vLLM.")
-        gate = asyncio.Semaphore(self.concurrency)
-        async with self._client() as client:
-            async def one(request: ScoreRequest) -> ScoredText:
-                async with gate:
-                    return await self._score_one(client, request)
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+        return await self._each(requests, self._score_one)
 
     async def _score_one(self, client, request: ScoreRequest) -> ScoredText:
         text = request.prompt + request.continuation
@@ -303,6 +314,33 @@ class OpenAICompatibleLLM:
                 "needs /completions with echo and logprobs, as vLLM offers. Or score in "
                 "process: hf:, llamacpp: or local.") from e
         return continuation_tokens(tokens, values, offsets, len(request.prompt), len(text))
+
+    # -- next tokens ------------------------------------------------------------------------
+
+    async def _next_tokens_all(self, prefixes: list[str], k: int) -> list[list[tuple[str, float]]]:
+        if not prefixes:
+            return []
+        await self._settle_dialect()
+        return await self._each(prefixes, functools.partial(self._next_tokens_one, k=k))
+
+    async def _next_tokens_one(self, client, prefix: str, k: int) -> list[tuple[str, float]]:
+        body = {"model": self.model, "prompt": prefix, "max_tokens": 1, "temperature": 0.0,
+                "echo": False, "logprobs": k, **self.extra_body}
+        try:
+            data = await self._post(client, "/completions", body)
+            top = data["choices"][0]["logprobs"]["top_logprobs"][0]
+            pairs = [(str(text), float(logprob)) for text, logprob in top.items()]
+        except (_RequestRefused, KeyError, IndexError, TypeError, AttributeError,
+                ValueError) as e:
+            raise LLMCapabilityError(
+                f"{self.name}: next-token log-probs are not supported by this server ({e}). "
+                f"They need /completions with logprobs={k}, as vLLM and llama.cpp servers "
+                "offer. Or run the model in process: hf:, llamacpp: or local.") from e
+        if self.dialect == "llamacpp":
+            # llama-cpp-python decodes tokens that are part of a UTF-8 character to "" and keys
+            # top_logprobs by text, so "" holds whichever of them came last: not one token.
+            pairs = [(text, logprob) for text, logprob in pairs if text]
+        return sorted(pairs, key=lambda pair: pair[1], reverse=True)[:k]
 
 
 def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:

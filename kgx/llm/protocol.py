@@ -35,6 +35,9 @@ class LLMBackend(Protocol):
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
         """Per-token log-probs of each continuation; `LLMCapabilityError` where unsupported."""
 
+    def next_tokens(self, prefixes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """For each prefix, the k likeliest next tokens as (text, log-prob), likeliest first."""
+
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` under this model's tokenizer (an estimate where none is at hand)."""
 
@@ -47,7 +50,7 @@ class LLMBackend(Protocol):
 
 @runtime_checkable
 class LLM(Protocol):
-    """What extractors, harvesters and QA call: generation with validated output, and scoring.
+    """What extractors, harvesters and QA call: validated generation, scoring, next tokens.
 
         llm = load_llm("local")
         [reply] = llm.generate([LLMRequest.from_prompt("Say hi", response_model=Greeting)])
@@ -62,3 +65,9 @@ class LLM(Protocol):
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
         """Per-token log-probs of each continuation given its prompt."""
+
+    def next_tokens(self, prefixes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """For each prefix, the k likeliest next tokens as (text, log-prob), likeliest first.
+
+        A token's text is what it adds to the prefix, e.g. " Paris" with its leading space.
+        """

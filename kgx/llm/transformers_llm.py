@@ -2,8 +2,9 @@
 
 Generation is batched `generate` calls with left padding, one per group of requests that share
 sampling params and schema; schemas are enforced token by token with xgrammar. Scoring is
-batched forward passes with right padding. A `.gguf` path is dequantized by transformers
-(needs `gguf` and `accelerate`), so it runs in full precision: slower than llama.cpp on CPU.
+batched forward passes with right padding, next tokens with left padding. A `.gguf` path is
+dequantized by transformers (needs `gguf` and `accelerate`), so it runs in full precision:
+slower than llama.cpp on CPU.
 """
 
 from __future__ import annotations
@@ -222,6 +223,48 @@ class TransformersLLM:
         pieces = [text[starts[i]:ends[i]] for i in range(first, len(ids))]
         return bos + ids, first + len(bos), pieces
 
+    # -- next tokens ----------------------------------------------------------------------
+
+    def next_tokens(self, prefixes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """The k likeliest next tokens of each prefix, from batched forward passes."""
+        results: list[list[tuple[str, float]]] = []
+        with self._lock:
+            self._ensure_loaded()
+            for start in range(0, len(prefixes), self.batch_size):
+                results.extend(self._next_tokens_batch(prefixes[start:start + self.batch_size], k))
+        return results
+
+    def _next_tokens_batch(self, batch: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        torch = require("torch", "local")
+        bos = self._bos()
+        rows = [self._prefix_ids(bos, prefix) for prefix in batch]
+        width = max(len(ids) for ids in rows)
+        pad = self._tokenizer.pad_token_id
+        # Left padding puts every prefix's last token in the last column.
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in rows])
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in rows])
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        device = self._model.device
+        with torch.inference_mode():
+            logits = self._model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                                 position_ids=positions.to(device)).logits[:, -1]
+            top = torch.log_softmax(logits.float(), dim=-1).topk(min(k, logits.shape[-1]))
+        return [list(zip(_added_texts(self._tokenizer, ids, candidates), values, strict=True))
+                for ids, candidates, values in zip(rows, top.indices.tolist(),
+                                                   top.values.tolist(), strict=True)]
+
+    def _prefix_ids(self, bos: list[int], prefix: str) -> list[int]:
+        """A prefix's token ids with any BOS; raises where the model cannot take them."""
+        ids = bos + self._tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise LLMError(f"{self.name}: this model adds no BOS token, so an empty prefix has "
+                           "no next-token distribution; give a non-empty prefix.")
+        limit = getattr(self._model.config, "max_position_embeddings", None)
+        if limit and len(ids) > limit:
+            raise LLMError(f"{self.name}: a prefix has {len(ids)} tokens, more than the model's "
+                           f"{limit}; give shorter prefixes.")
+        return ids
+
     def _bos(self) -> list[int]:
         """[BOS] if the tokenizer prepends it to a text, else []."""
         bos = self._tokenizer.bos_token_id
@@ -271,6 +314,21 @@ def _eos_ids(model: Any) -> list[int]:
     """The token ids that end generation (the generation config may list several)."""
     eos = model.generation_config.eos_token_id
     return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+
+
+def _added_texts(tokenizer: Any, ids: list[int], candidates: list[int]) -> list[str]:
+    """The text each candidate token adds after `ids` (" Paris", its leading space kept).
+
+    Decoding a token alone loses that space with SentencePiece tokenizers, so each candidate is
+    decoded after the last few prefix tokens and the prefix's own text is cut off.
+    """
+    tail = ids[-4:]
+    base = tokenizer.decode(tail, clean_up_tokenization_spaces=False)
+    texts = tokenizer.batch_decode([[*tail, c] for c in candidates],
+                                   clean_up_tokenization_spaces=False)
+    return [text[len(base):] if text.startswith(base)
+            else tokenizer.decode([c], clean_up_tokenization_spaces=False)
+            for c, text in zip(candidates, texts, strict=True)]
 
 
 def _tokens_with_ends(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:

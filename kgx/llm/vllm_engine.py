@@ -96,6 +96,25 @@ class VLLMEngine:
                 tuple(row[token].logprob for row, token in zip(rows, chosen, strict=True))))
         return scored
 
+    def next_tokens(self, prefixes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """Top log-probs (`logprobs=k`) of one greedy token after each prefix, in one call."""
+        from vllm import SamplingParams
+
+        if not prefixes:
+            return []
+        params = SamplingParams(max_tokens=1, logprobs=k, temperature=0.0)
+        outputs = self.engine.generate(list(prefixes), params, lora_request=self._lora(),
+                                       use_tqdm=False)
+        results = []
+        for output in outputs:
+            steps = output.outputs[0].logprobs
+            if not steps:
+                raise LLMCapabilityError(f"{self.name}: vLLM returned no next-token log-probs.")
+            # The sampled token is added to the top k; greedy, it is already among them.
+            ranked = sorted(steps[0].values(), key=lambda lp: lp.logprob, reverse=True)[:k]
+            results.append([(lp.decoded_token or "", float(lp.logprob)) for lp in ranked])
+        return results
+
     def count_tokens(self, text: str) -> int:
         """Exact, with the engine's tokenizer."""
         return len(self.engine.get_tokenizer()(text, add_special_tokens=False)["input_ids"])

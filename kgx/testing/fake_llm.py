@@ -7,6 +7,8 @@ contract tests against a real llama.cpp server and in-process models.
     llm = ManagedLLM(fake, on_error="skip-and-record")
     llm.generate(requests)      # consumes the replies in order
     fake.requests               # what was asked, for assertions
+
+    FakeLLM(next_tokens=lambda prefix, k: [(" Paris", -0.1), (" Lyon", -2.3)][:k])
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from kgx.errors import KgxError, LLMCapabilityError, LLMError
 from kgx.llm.types import Completion, LLMRequest, ScoredText, ScoreRequest
 
 Reply = str | LLMError | Callable[[LLMRequest], str]
+NextTokens = Callable[[str, int], list[tuple[str, float]]]
 
 
 class FakeLLM:
@@ -28,13 +31,16 @@ class FakeLLM:
 
     def __init__(self, replies: Iterable[Reply] = (), *, model: str = "fake",
                  scores: Callable[[ScoreRequest], list[float]] | None = None,
+                 next_tokens: NextTokens | None = None,
                  fail_with: KgxError | None = None) -> None:
         self.name = f"fake:{model}"
         self.model = model
         self.replies: deque[Reply] = deque(replies)
         self.requests: list[LLMRequest] = []
         self.scored: list[ScoreRequest] = []
+        self.next_token_prefixes: list[str] = []
         self._scores = scores
+        self._next_tokens = next_tokens
         self.fail_with = fail_with
         """Raised by every call while set: simulates a server that stays down."""
 
@@ -71,6 +77,16 @@ class FakeLLM:
         self.scored.extend(requests)
         return [ScoredText(tuple(r.continuation.split()), tuple(self._scores(r)))
                 for r in requests]
+
+    def next_tokens(self, prefixes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """Next tokens from the `next_tokens` function; unsupported without one."""
+        if self.fail_with is not None:
+            raise self.fail_with
+        if self._next_tokens is None:
+            raise LLMCapabilityError("next-token log-probs are not supported by this FakeLLM; "
+                                     "pass next_tokens=... to give some.")
+        self.next_token_prefixes.extend(prefixes)
+        return [list(self._next_tokens(prefix, k)) for prefix in prefixes]
 
     def count_tokens(self, text: str) -> int:
         """Whitespace tokens."""

@@ -8,9 +8,10 @@ Subclass it in a test module and provide a `backend` fixture:
         def backend(cls):
             yield LlamaCppLLM(bundled_gguf())
 
-Set `scores = False` on backends that cannot score; the contract then checks for the clear
-`LLMCapabilityError` instead. The checks test machinery (schemas, order, accounting,
-truncation, scoring shape), not the quality of a 135M model.
+Set `scores = False` on backends that cannot score, and `predicts_next_tokens = False` on those
+without next-token log-probs; the contract then checks for the clear `LLMCapabilityError`
+instead. The checks test machinery (schemas, order, accounting, truncation, scoring shape), not
+the quality of a 135M model.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from kgx.llm.probe import City, city_request
 from kgx.llm.types import Completion, LLMRequest, SamplingParams, ScoreRequest
 
 COUNTRIES = ("France", "Japan", "Peru")
+PREFIX = "The capital of France is"
 
 
 class LLMBackendContract:
     """Shared tests; subclasses provide a class-scoped `backend` fixture."""
 
     scores = True
+    predicts_next_tokens = True
+    """Whether the backend gives next-token log-probs (llama.cpp servers do, but cannot score)."""
 
     def test_contract_structured_batch_parses_in_order(self, backend):
         llm = ManagedLLM(backend)
@@ -81,6 +85,25 @@ class LLMBackendContract:
         assert len(long.tokens) > 5 and long.tokens[0] == " Paris"
         assert long.logprobs[0] == pytest.approx(paris.logprobs[0], abs=1e-3)
         assert all(value <= 0 for value in long.logprobs)
+
+    def test_contract_next_tokens_are_ranked_log_probs(self, backend):
+        if not self.predicts_next_tokens:
+            with pytest.raises(LLMCapabilityError, match="not supported"):
+                backend.next_tokens([PREFIX], 5)
+            return
+        [top] = backend.next_tokens([PREFIX], 5)
+        logprobs = [logprob for _, logprob in top]
+        assert len(top) == 5 and logprobs == sorted(logprobs, reverse=True)
+        assert all(logprob <= 0 for logprob in logprobs)
+        assert " Paris" in dict(top)
+        assert backend.next_tokens([], 5) == []
+
+    def test_contract_next_tokens_agree_with_score(self, backend):
+        if not (self.scores and self.predicts_next_tokens):
+            pytest.skip("this backend cannot both score and give next tokens")
+        [top] = backend.next_tokens([PREFIX], 5)
+        [paris] = backend.score([ScoreRequest(prompt=PREFIX, continuation=" Paris")])
+        assert dict(top)[" Paris"] == pytest.approx(paris.logprobs[0], abs=1e-3)
 
     def test_contract_estimate_counts_the_prompt_exactly(self, backend):
         if not getattr(backend, "exact_token_counts", False):
