@@ -121,7 +121,9 @@ class CandidateSearch:
 
     def _usable(self, entity: str, filled: dict[int, str]) -> bool:
         key = entity.lower()
-        return (len(key) >= 2 and key not in STOPWORDS and key not in self._prompt_words
+        words = key.split()
+        return (len(key) >= 2 and bool(words) and words[-1] not in STOPWORDS
+                and words[0] not in STOPWORDS and key not in self._prompt_words
                 and normalize_name(entity) not in {normalize_name(e) for e in filled.values()})
 
     def _views(self, filled: dict[int, str], slot: int, partial: str) -> list[_View]:
