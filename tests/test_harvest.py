@@ -116,6 +116,8 @@ def test_harvest_search_finds_tuples_and_prunes():
     assert dict(best_two.run()) == {("Paris", "France"): -0.3, ("Paris", "Italy"): -0.4}
     assert best_two.stats.pruned > everything.stats.pruned  # Rome's branch fell below the 2nd
     assert 0 < best_two.stats.pruned_share < 1
+    one_each = CandidateSearch(lm, CAPITAL, weighted, top_n=4, k=4, max_per_entity=1)
+    assert set(dict(one_each.run())) == {("Paris", "France"), ("Rome", "France")}
     assert LEAD + "Paris is the capital of" in lm.prefixes  # the next slot: entity filled in
 
 

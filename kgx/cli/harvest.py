@@ -33,6 +33,8 @@ def harvest(
     max_entity_tokens: Annotated[int, typer.Option(min=1)] = 3,
     max_expansions: Annotated[int, typer.Option(
         min=1, help="Budget of next-token calls per relation")] = 2000,
+    max_per_entity: Annotated[int, typer.Option(
+        min=1, help="Tuples kept per first entity (spreads the search budget)")] = 3,
     no_cache: NoCacheOption = False,
 ) -> None:
     """Harvest entity tuples of each relation from the LLM (BertNet with a causal LM).
@@ -56,7 +58,8 @@ def harvest(
             result = harvest_relation(client, spec, top_n=top_n, holdout=holdout,
                                       paraphrase=paraphrase, max_prompts=max_prompts, k=k,
                                       max_entity_tokens=max_entity_tokens,
-                                      max_expansions=max_expansions)
+                                      max_expansions=max_expansions,
+                                      max_per_entity=max_per_entity)
             results.append(result)
         console.print(client.meter.summary(client.model), soft_wrap=True)
     write_jsonl(results, out)

@@ -47,7 +47,8 @@ class HarvestResult:
 
 def harvest_relation(llm, relation: RelationSpec, *, top_n: int = 100, holdout: int = 0,
                      paraphrase: bool = True, max_prompts: int = 10, k: int = 10,
-                     max_entity_tokens: int = 3, max_expansions: int = 2000) -> HarvestResult:
+                     max_entity_tokens: int = 3, max_expansions: int = 2000,
+                     max_per_entity: int = 3) -> HarvestResult:
     """Harvest `relation`; the last `holdout` seeds are kept out of prompt weighting."""
     started = time.perf_counter()
     seeds = list(relation.seeds)
@@ -56,7 +57,8 @@ def harvest_relation(llm, relation: RelationSpec, *, top_n: int = 100, holdout: 
     prompts = prompt_set(llm, relation, max_prompts=max_prompts, paraphrase=paraphrase)
     weighted = weigh_prompts(llm, prompts, seeds)
     search = CandidateSearch(llm, relation, weighted, top_n=top_n, k=k,
-                             max_entity_tokens=max_entity_tokens, max_expansions=max_expansions)
+                             max_entity_tokens=max_entity_tokens, max_expansions=max_expansions,
+                             max_per_entity=max_per_entity)
     candidates = [entities for entities, _ in search.run()]
     tuples = rescore(llm, weighted, candidates)[:top_n]
     return HarvestResult(relation.name, llm.model, weighted, tuples, search.stats,

@@ -63,6 +63,9 @@ class CandidateSearch:
     k: int = 10
     max_entity_tokens: int = 3
     max_expansions: int = 2000
+    max_per_entity: int = 3
+    """Tuples kept per first entity: without a cap, depth-first search spends its whole budget
+    completing the first entity it finds with every possible partner."""
     stats: SearchStats = field(default_factory=SearchStats)
 
     def __post_init__(self) -> None:
@@ -71,6 +74,7 @@ class CandidateSearch:
         self._prompt_words = {w.strip(".,;:!?'\"") for w in words}
         self._found: dict[tuple[str, ...], tuple[tuple[str, ...], float]] = {}
         self._best: list[float] = []  # min-heap of the top_n scores
+        self._per_entity: dict[str, int] = {}
 
     def run(self) -> list[tuple[tuple[str, ...], float]]:
         """The `top_n` candidate tuples with their search scores, best first."""
@@ -84,7 +88,7 @@ class CandidateSearch:
 
     def _grow(self, filled: dict[int, str], position: int, partial: str, length: int,
               running: float) -> None:
-        if self.stats.expansions >= self.max_expansions:
+        if self.stats.expansions >= self.max_expansions or self._full(filled):
             return
         slot = self.order[position]
         views = self._views(filled, slot, partial)
@@ -115,9 +119,15 @@ class CandidateSearch:
         key = tuple(normalize_name(e) for e in entities)  # "Boat" and "boat" are one tuple
         if score > self._found.get(key, (entities, -math.inf))[1]:
             self._found[key] = (entities, score)
+            first = done[self.order[0]]
+            self._per_entity[first] = self._per_entity.get(first, 0) + 1
             heapq.heappush(self._best, score)
             if len(self._best) > self.top_n:
                 heapq.heappop(self._best)
+
+    def _full(self, filled: dict[int, str]) -> bool:
+        first = filled.get(self.order[0])
+        return first is not None and self._per_entity.get(first, 0) >= self.max_per_entity
 
     def _usable(self, entity: str, filled: dict[int, str]) -> bool:
         key = entity.lower()
