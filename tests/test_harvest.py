@@ -117,7 +117,8 @@ def test_harvest_search_finds_tuples_and_prunes():
     assert best_two.stats.pruned > everything.stats.pruned  # Rome's branch fell below the 2nd
     assert 0 < best_two.stats.pruned_share < 1
     one_each = CandidateSearch(lm, CAPITAL, weighted, top_n=4, k=4, max_per_entity=1)
-    assert set(dict(one_each.run())) == {("Paris", "France"), ("Rome", "France")}
+    firsts = [entities[0] for entities, _ in one_each.run()]
+    assert len(firsts) == len(set(firsts)) and {"Paris", "Rome"} <= set(firsts)
     assert LEAD + "Paris is the capital of" in lm.prefixes  # the next slot: entity filled in
 
 
