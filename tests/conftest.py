@@ -51,3 +51,16 @@ def llama_server(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["ladybug", "neo4j"])
+def each_store_uri(request, tmp_path):
+    """The URI of an empty store, once for each backend: a LadybugDB folder, then Neo4j."""
+    if request.param == "ladybug":
+        return str(tmp_path / "store")
+    from kgx.graphdb import open_store
+
+    uri = request.getfixturevalue("neo4j_uri")
+    with open_store(uri) as store:
+        store.query("MATCH (n) DETACH DELETE n", write=True)
+    return uri

@@ -15,24 +15,14 @@ from kgx.ids import normalize_name
 RELATIONS = Path(__file__).parent / "fixtures" / "harvest_rel" / "conceptnet_2.json"
 
 
-@pytest.fixture(params=["ladybug", "neo4j"])
-def store_uri(request, tmp_path):
-    if request.param == "ladybug":
-        return str(tmp_path / "store")
-    uri = request.getfixturevalue("neo4j_uri")
-    with open_store(uri) as store:
-        store.query("MATCH (n) DETACH DELETE n", write=True)
-    return uri
-
-
 @pytest.mark.slow
-def test_harvest_real_model_end_to_end(store_uri, tmp_path, monkeypatch):
+def test_harvest_real_model_end_to_end(each_store_uri, tmp_path, monkeypatch):
     monkeypatch.setenv("KGX_CACHE_DIR", str(tmp_path / "cache"))
     _register()
     out = tmp_path / "harvest.jsonl"
     result = CliRunner().invoke(app, [
         "harvest", str(RELATIONS), "--relation", "AtLocation", "--llm", "local",
-        "--top-n", "5", "--store", store_uri, "--out", str(out), "--holdout", "1",
+        "--top-n", "5", "--store", each_store_uri, "--out", str(out), "--holdout", "1",
         "--no-paraphrase", "--max-prompts", "3", "--k", "5", "--max-expansions", "40"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -42,7 +32,7 @@ def test_harvest_real_model_end_to_end(store_uri, tmp_path, monkeypatch):
                for line in lines)
     scores = [line["score"] for line in lines]
     assert scores == sorted(scores, reverse=True) and all(s < 0 for s in scores)
-    with open_store(store_uri, read_only=True) as store:
+    with open_store(each_store_uri, read_only=True) as store:
         stored = store.query(
             "MATCH (a:Entity)-[r:RELATION]->(b:Entity) WHERE r.predicate = $p "
             "RETURN a.name AS a, b.name AS b, r.extractor AS x, r.confidence AS c",

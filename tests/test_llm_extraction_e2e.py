@@ -35,40 +35,30 @@ def corpus(tmp_path, monkeypatch):
     return path
 
 
-@pytest.fixture(params=["ladybug", "neo4j"])
-def store_uri(request, tmp_path):
-    if request.param == "ladybug":
-        return str(tmp_path / "store")
-    uri = request.getfixturevalue("neo4j_uri")
-    with open_store(uri) as store:
-        store.query("MATCH (n) DETACH DELETE n", write=True)
-    return uri
-
-
-def _extract(runner, corpus, store_uri, server, extractor: str, *extra: str) -> str:
+def _extract(runner, corpus, each_store_uri, server, extractor: str, *extra: str) -> str:
     spec = f"openai:{server.model}@{server.url}"
-    result = runner.invoke(app, ["extract", str(corpus), "--store", store_uri, "--extractor",
+    result = runner.invoke(app, ["extract", str(corpus), "--store", each_store_uri, "--extractor",
                                  extractor, "--llm", spec, "--on-error", "skip-and-record",
                                  "--llm-max-tokens", CAP, *extra])
     assert result.exit_code == 0, result.output
     return result.output
 
 
-def _run_record(store_uri: str):
-    with open_store(store_uri) as store:
+def _run_record(each_store_uri: str):
+    with open_store(each_store_uri) as store:
         [run] = store.runs()
         return run, json.loads(run.llm_usage)
 
 
-def test_e2e_synthkg(runner, corpus, store_uri, llama_server):
-    output = _extract(runner, corpus, store_uri, llama_server, "synthkg")
+def test_e2e_synthkg(runner, corpus, each_store_uri, llama_server):
+    output = _extract(runner, corpus, each_store_uri, llama_server, "synthkg")
     assert "2 documents written" in output and "LLM usage:" in output
     assert "per document: " in output and " LLM calls, " in output
-    run, usage = _run_record(store_uri)
+    run, usage = _run_record(each_store_uri)
     # one chunk a document: entities + propositions, no decontextualization; plus repairs
     assert usage["llm_calls"] == 2 * 2 + usage["repairs"]
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
-    with open_store(store_uri, read_only=True) as store:
+    with open_store(each_store_uri, read_only=True) as store:
         facts = store.query(
             "MATCH (a:Entity)-[r:RELATION]->(b:Entity) RETURN r.extractor AS extractor, "
             "r.model AS model, r.prompt_version AS prompt, r.proposition_id AS pid, "
@@ -83,32 +73,32 @@ def test_e2e_synthkg(runner, corpus, store_uri, llama_server):
                         "prompt": "synthkg.relations.v1", "pid": fact["pid"], "run": run.id}
         assert fact["pid"] in ids
     assert usage["failures"] < usage["llm_calls"]  # some replies parsed; none lost silently
-    again = _extract(runner, corpus, store_uri, llama_server, "synthkg")
+    again = _extract(runner, corpus, each_store_uri, llama_server, "synthkg")
     assert "0 documents written, 2 already done" in again
 
 
-def test_e2e_direct_dry_run_then_run(runner, corpus, store_uri, llama_server):
-    dry = _extract(runner, corpus, store_uri, llama_server, "direct", "--dry-run")
+def test_e2e_direct_dry_run_then_run(runner, corpus, each_store_uri, llama_server):
+    dry = _extract(runner, corpus, each_store_uri, llama_server, "direct", "--dry-run")
     assert "Dry run: 2 LLM calls" in dry
-    _extract(runner, corpus, store_uri, llama_server, "direct")
-    _, usage = _run_record(store_uri)
+    _extract(runner, corpus, each_store_uri, llama_server, "direct")
+    _, usage = _run_record(each_store_uri)
     assert usage["llm_calls"] == 2 + usage["repairs"]
-    with open_store(store_uri, read_only=True) as store:
+    with open_store(each_store_uri, read_only=True) as store:
         extractors = store.query("MATCH ()-[r:RELATION]->() RETURN DISTINCT r.extractor AS x"
                                  ).rows
         documents = store.query("MATCH (d:Document) RETURN count(d) AS n").scalar()
     assert extractors in ([], [["direct.v1"]]) and documents == 2
 
 
-def test_e2e_propositions(runner, corpus, store_uri, llama_server, tmp_path):
+def test_e2e_propositions(runner, corpus, each_store_uri, llama_server, tmp_path):
     out = tmp_path / "props.jsonl"
     spec = f"openai:{llama_server.model}@{llama_server.url}"
     result = runner.invoke(app, ["propositions", str(corpus), "-o", str(out), "--store",
-                                 store_uri, "--llm", spec, "--on-error", "skip-and-record",
+                                 each_store_uri, "--llm", spec, "--on-error", "skip-and-record",
                                  "--llm-max-tokens", CAP])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    with open_store(store_uri, read_only=True) as store:
+    with open_store(each_store_uri, read_only=True) as store:
         stored = store.query("MATCH (p:Proposition)-[:FROM_CHUNK]->(c:Chunk) "
                              "RETURN p.text AS text, p.start_char AS start").records()
     assert sum(len(line["propositions"]) for line in lines) == len(stored)
@@ -117,5 +107,5 @@ def test_e2e_propositions(runner, corpus, store_uri, llama_server, tmp_path):
         assert any(line["sentence"] in text for text in texts)
         assert set(line) == {"doc_id", "chunk_id", "sentence_index", "sentence", "start",
                              "end", "propositions"}
-    _, usage = _run_record(store_uri)
+    _, usage = _run_record(each_store_uri)
     assert usage["llm_calls"] == 2 + usage["repairs"]
