@@ -15,7 +15,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from kgx.cli.options import ConcurrencyOption, LLMOption, NoCacheOption, StoreOption, TimeoutOption
+from kgx.cli.options import (
+    ConcurrencyOption,
+    LLMOption,
+    NoCacheOption,
+    StoreOption,
+    TimeoutOption,
+    llm_settings,
+)
 from kgx.errors import ConfigError, InputError
 from kgx.graphdb import GraphStore, open_store
 
@@ -230,10 +237,8 @@ def _llm_settings(judge: str, llm: str, concurrency: int, timeout: float, no_cac
         raise ConfigError(f"Unknown --judge {judge!r}; use one of: {', '.join(JUDGE_KINDS)}.")
     if judge != "llm":
         return None
-    from kgx.llm.spec import LLMSettings
-
-    return LLMSettings(spec=llm, concurrency=concurrency, timeout_s=timeout,
-                       cache=not no_cache, on_error="skip-and-record")
+    return llm_settings(llm, concurrency=concurrency, timeout=timeout,
+                        on_error="skip-and-record", no_cache=no_cache)
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from kgx.cli.options import (
     RetriesOption,
     StoreOption,
     TimeoutOption,
+    llm_settings,
 )
 from kgx.errors import ConfigError, InputError, StoreError
 from kgx.graphdb import open_store
@@ -62,10 +63,9 @@ def extract(
     """
     if verbose:
         logging.getLogger("kgx").setLevel(logging.INFO)
-    config = extract_config(extractor, max_tokens, batch_documents, {
-        "spec": llm, "concurrency": llm_concurrency, "timeout_s": llm_timeout,
-        "max_retries": llm_retries, "on_error": on_error, "cache": not no_cache,
-        "max_tokens": llm_max_tokens})
+    config = extract_config(extractor, max_tokens, batch_documents, llm_settings(
+        llm, concurrency=llm_concurrency, timeout=llm_timeout, retries=llm_retries,
+        on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache))
     console = Console(stderr=True)
     if dry_run:
         dry_run_estimate(paths, store, config, prices)
@@ -78,7 +78,7 @@ def extract(
 
 
 def extract_config(extractor: str, max_tokens: int, batch_documents: int,
-                   llm: dict) -> ExtractConfig:
+                   llm) -> ExtractConfig:
     """The run's settings from the command line; bad values are a ConfigError naming them."""
     from pydantic import ValidationError
 

@@ -28,6 +28,7 @@ from kgx.cli.options import (
     PricesOption,
     RetriesOption,
     TimeoutOption,
+    llm_settings,
 )
 from kgx.errors import ConfigError, InputError, LLMCapabilityError
 from kgx.jsonfiles import read_jsonl
@@ -39,18 +40,6 @@ OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file"
 ResumeOption = Annotated[bool, typer.Option(
     "--resume", help="Continue into an existing --out, skipping the ids it already has")]
 BatchOption = Annotated[int, typer.Option(help="Requests sent per batch (progress step)", min=1)]
-
-
-def _settings(spec: str, concurrency: int, timeout: float, retries: int, on_error: str,
-              no_cache: bool):
-    from kgx.llm.spec import LLMSettings
-
-    try:
-        return LLMSettings(spec=spec, concurrency=concurrency, timeout_s=timeout,
-                           max_retries=retries, on_error=on_error, cache=not no_cache)
-    except ValidationError as e:
-        raise ConfigError(f"bad LLM option: {e.errors()[0]['msg']} "
-                          f"({'.'.join(map(str, e.errors()[0]['loc']))})") from e
 
 
 def _open_llm(settings):
@@ -83,7 +72,8 @@ def generate(
     """Answer every request in REQUESTS_FILE and write one JSON line per answer to --out."""
     from kgx.llm.usage import load_prices
 
-    settings = _settings(llm, concurrency, timeout, retries, on_error, no_cache)
+    settings = llm_settings(llm, concurrency=concurrency, timeout=timeout, retries=retries,
+                            on_error=on_error, no_cache=no_cache)
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature)
     model = _import_schema(schema) if schema else None
     done = _done_ids(out, resume)
@@ -116,7 +106,8 @@ def score(
     batch_size: BatchOption = 64,
 ) -> None:
     """Log-probs of each continuation given its prompt, one JSON line each, to --out."""
-    settings = _settings(llm, concurrency, timeout, retries, "raise", no_cache)
+    settings = llm_settings(llm, concurrency=concurrency, timeout=timeout, retries=retries,
+                            no_cache=no_cache)
     done = _done_ids(out, resume)
     items = [(key, r) for key, r in _read_scores(requests_file) if key not in done]
     console = Console(stderr=True)
@@ -141,7 +132,8 @@ def check(llm: LLMOption = "local", timeout: TimeoutOption = 120.0) -> None:
     """Load the model or reach the server, then try one structured reply and one score."""
     from kgx.llm.probe import City, city_request
 
-    settings = _settings(llm, 1, timeout, 1, "skip-and-record", True)
+    settings = llm_settings(llm, concurrency=1, timeout=timeout, retries=1,
+                            on_error="skip-and-record", no_cache=True)
     with _open_llm(settings) as client:
         started = time.perf_counter()
         client.warm_up()

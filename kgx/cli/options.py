@@ -14,6 +14,24 @@ StoreOption = Annotated[
                       "Default: ./kgx-store"),
 ]
 
+def llm_settings(spec: str, *, concurrency: int = 8, timeout: float = 120.0, retries: int = 4,
+                 on_error: str = "raise", max_tokens: int | None = None, no_cache: bool = False):
+    """`LLMSettings` from the command line's LLM options; a bad value is a `ConfigError`."""
+    from pydantic import ValidationError
+
+    from kgx.errors import ConfigError
+    from kgx.llm.spec import LLMSettings
+
+    try:
+        return LLMSettings(spec=spec, concurrency=concurrency, timeout_s=timeout,
+                           max_retries=retries, on_error=on_error, max_tokens=max_tokens,
+                           cache=not no_cache)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise ConfigError(f"bad LLM option: {first['msg']} "
+                          f"({'.'.join(map(str, first['loc']))})") from e
+
+
 LLMOption = Annotated[
     str,
     typer.Option("--llm", envvar="KGX_LLM",

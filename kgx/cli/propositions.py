@@ -21,6 +21,7 @@ from kgx.cli.options import (
     RetriesOption,
     StoreOption,
     TimeoutOption,
+    llm_settings,
 )
 from kgx.errors import ConfigError
 
@@ -50,10 +51,9 @@ def propositions(
     Proposition nodes linked to their chunk (FROM_CHUNK) and the entities they name (ABOUT).
     Lines are written once their batch is committed to the store, so the two agree after a crash.
     """
-    config = extract_config("propositions", max_tokens, batch_documents, {
-        "spec": llm, "concurrency": llm_concurrency, "timeout_s": llm_timeout,
-        "max_retries": llm_retries, "on_error": on_error, "cache": not no_cache,
-        "max_tokens": llm_max_tokens})
+    config = extract_config("propositions", max_tokens, batch_documents, llm_settings(
+        llm, concurrency=llm_concurrency, timeout=llm_timeout, retries=llm_retries,
+        on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache))
     if dry_run:
         dry_run_estimate(paths, store, config, prices)
         return
