@@ -10,8 +10,9 @@ transformers, spaCy, the neo4j driver) only inside the code that needs them.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kgx.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -45,8 +46,4 @@ if TYPE_CHECKING:
     from kgx.pipeline import ExtractConfig, extract_corpus
 
 
-def __getattr__(name: str) -> Any:
-    """Import public names on first access (PEP 562)."""
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kgx' has no attribute {name!r}")
+__getattr__ = lazy_exports("kgx", _LAZY)

@@ -13,8 +13,7 @@ loads on first use; importing this package loads nothing heavy.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from kgx.lazy import lazy_exports
 
 _LAZY = {
     "SentenceEncoder": "embeddings", "shared_encoder": "embeddings", "triple_text": "embeddings",
@@ -43,8 +42,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    """Import public names on first access (PEP 562)."""
-    if name in _LAZY:
-        return getattr(import_module(f"kgx.evaluation.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'kgx.evaluation' has no attribute {name!r}")
+__getattr__ = lazy_exports("kgx.evaluation", _LAZY)

@@ -11,8 +11,7 @@ tuple score through the LLM layer's `score`), `harvest` (the whole run, JSONL an
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from kgx.lazy import lazy_exports
 
 _LAZY = {
     "Relation": "relation", "load_relations": "relation",
@@ -26,8 +25,4 @@ __all__ = ["CandidateSearch", "HarvestResult", "Relation", "harvest_batch", "har
            "write_jsonl"]
 
 
-def __getattr__(name: str) -> Any:
-    """Import public names on first access (PEP 562)."""
-    if name in _LAZY:
-        return getattr(import_module(f"kgx.harvest.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'kgx.harvest' has no attribute {name!r}")
+__getattr__ = lazy_exports("kgx.harvest", _LAZY)

@@ -11,8 +11,9 @@ Backends import their heavy libraries on first use; importing this package loads
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kgx.lazy import lazy_exports
 
 _LAZY = {
     "LLM": "kgx.llm.protocol", "LLMBackend": "kgx.llm.protocol",
@@ -73,8 +74,4 @@ if TYPE_CHECKING:
     from kgx.llm.vllm_engine import VLLMEngine
 
 
-def __getattr__(name: str) -> Any:
-    """Import public names on first access (PEP 562)."""
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kgx.llm' has no attribute {name!r}")
+__getattr__ = lazy_exports("kgx.llm", _LAZY)
