@@ -37,3 +37,21 @@ def count_edges(rel_type: str) -> str:
     if rel_type not in REL_BY_TYPE:
         raise ValueError(f"unknown relationship type {rel_type!r}")
     return f"MATCH ()-[r:{rel_type}]->() RETURN count(r)"
+
+
+# -- distillation: what a teacher extractor stored, per chunk ----------------------------------
+TEACHER_CHUNKS = (
+    "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) "
+    "RETURN d.id AS doc, c.id AS chunk, c.position AS position, c.text AS text"
+)
+TEACHER_RELATIONS = (
+    "MATCH (s:Entity)-[r:RELATION]->(o:Entity) WHERE r.extractor = $extractor "
+    "RETURN r.chunk_id AS chunk, s.name AS s, r.predicate AS p, o.name AS o"
+)
+TEACHER_PROPOSITIONS = (
+    "MATCH (p:Proposition) WHERE p.extractor = $extractor "
+    "RETURN p.chunk_id AS chunk, p.text AS text"
+)
+TEACHER_MENTIONS = (
+    "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) RETURN c.id AS chunk, e.name AS name"
+)
