@@ -23,7 +23,14 @@ from kgx.errors import ConfigError
 
 from .protocol import Extractor
 
-__all__ = ["ENTRY_POINT_GROUP", "Extractor", "get_extractor", "known_extractors", "takes_llm"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Extractor",
+    "default_llm",
+    "get_extractor",
+    "known_extractors",
+    "takes_llm",
+]
 
 ENTRY_POINT_GROUP = "kgx.extractors"
 _BUILT_INS = {
@@ -31,9 +38,10 @@ _BUILT_INS = {
     "synthkg.v1": "kgx.extractors.synthkg:SynthKGExtractor",
     "direct.v1": "kgx.extractors.direct:DirectExtractor",
     "aps.grouped.v1": "kgx.extractors.propositions:PropositionSegmenter",
+    "student.v1": "kgx.extractors.student:StudentExtractor",
 }
 _ALIASES = {"spacy": "spacy.svo.v1", "synthkg": "synthkg.v1", "direct": "direct.v1",
-            "propositions": "aps.grouped.v1"}
+            "propositions": "aps.grouped.v1", "student": "student.v1"}
 
 
 def known_extractors() -> dict[str, str]:
@@ -68,6 +76,12 @@ def takes_llm(name: str) -> bool:
     if name not in known:
         return False
     return "llm" in inspect.signature(_load(name, known[name])).parameters
+
+
+def default_llm(name: str) -> str | None:
+    """The LLM spec the extractor registered as `name` uses when the user names none."""
+    known = known_extractors()
+    return getattr(_load(name, known[name]), "default_llm", None) if name in known else None
 
 
 def _load(name: str, target: str) -> Any:

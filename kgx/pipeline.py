@@ -93,12 +93,16 @@ def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
 
 def make_extractor(config: ExtractConfig):
     """The extractor `config` names, with its LLM when it takes one."""
-    from kgx.extractors import get_extractor, takes_llm
+    from kgx.extractors import default_llm, get_extractor, takes_llm
 
     if takes_llm(config.extractor):
         from kgx.llm.spec import load_llm
 
-        return get_extractor(config.extractor, llm=load_llm(config.llm.spec, config.llm))
+        settings = config.llm
+        own = default_llm(config.extractor)
+        if own and settings.spec == "local":  # "local" is the CLI default: the extractor's own
+            settings = settings.model_copy(update={"spec": own})
+        return get_extractor(config.extractor, llm=load_llm(settings.spec, settings))
     return get_extractor(config.extractor)
 
 

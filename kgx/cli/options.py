@@ -37,8 +37,9 @@ LLMOption = Annotated[
     typer.Option("--llm", envvar="KGX_LLM",
                  help="LLM spec: local (bundled SmolLM2, llama.cpp), llamacpp:PATH.gguf, "
                       "hf:PATH_OR_ID, hf:local, vllm:PATH_OR_ID, openai:MODEL[@URL], "
-                      "ollama:MODEL[@URL]. API keys come from OPENAI_API_KEY or "
-                      "KGX_LLM_API_KEY."),
+                      "ollama:MODEL[@URL], student[:PATH] (the distilled student; what "
+                      "--extractor student uses when --llm is left at local). API keys come "
+                      "from OPENAI_API_KEY or KGX_LLM_API_KEY."),
 ]
 ConcurrencyOption = Annotated[int, typer.Option(
     "--llm-concurrency", min=1, help="Requests in flight at once (HTTP backends)")]

@@ -108,15 +108,20 @@ def examples_from_store(store: Any, extractor: str) -> list[Example]:
     Entities are those the chunk MENTIONS together with the endpoints of the extractor's
     relations; triples and propositions are the extractor's own (by provenance).
     """
-    from graphdb.cypher import TEACHER_CHUNKS, TEACHER_MENTIONS, TEACHER_PROPOSITIONS, \
-        TEACHER_RELATIONS
+    from graphdb.cypher import (
+        TEACHER_CHUNKS,
+        TEACHER_MENTIONS,
+        TEACHER_PROPOSITIONS,
+        TEACHER_RELATIONS,
+    )
 
     params = {"extractor": extractor}
     done = store.completed_documents(extractor)
     chunks = [row for row in store.query(TEACHER_CHUNKS).records() if row["doc"] in done]
     if not chunks:
-        raise InputError(f"the store {store.uri} has no chunks extracted by {extractor!r}; run "
-                         f"`kgx extract --extractor ...` first, or check the name with `kgx stats`.")
+        raise InputError(f"the store {store.uri} has no chunks extracted by {extractor!r}; "
+                         f"run `kgx extract --extractor ...` first, or check the name with "
+                         f"`kgx query \"MATCH (r:Run) RETURN r.extractor AS e\"`.")
     entities: dict[str, list[str]] = {}
     triples: dict[str, list[list[str]]] = {}
     propositions: dict[str, list[str]] = {}

@@ -8,6 +8,8 @@
     hf:local                      the bundled SmolLM2-135M-Instruct through transformers
     llamacpp:PATH.gguf            llama.cpp in process
     local                         the bundled SmolLM2-135M-Instruct through llama.cpp
+    student                       the distilled student shipped with kgx (transformers, CPU)
+    student:PATH                  a student trained with `kgx distill train` (adapter or model)
 
 Other backends plug in through the entry-point group ``kgx.llms``: a callable taking the text
 after ``NAME:`` and the `LLMSettings`, returning an `LLMBackend`.
@@ -26,7 +28,7 @@ from kgx.llm.protocol import LLMBackend
 
 ENTRY_POINT_GROUP = "kgx.llms"
 OLLAMA_URL = "http://127.0.0.1:11434/v1"
-BUILTIN_SCHEMES = ("openai", "ollama", "vllm", "hf", "llamacpp", "local")
+BUILTIN_SCHEMES = ("openai", "ollama", "vllm", "hf", "llamacpp", "local", "student")
 
 
 class LLMSettings(BaseModel):
@@ -68,6 +70,8 @@ def make_backend(spec: str, settings: LLMSettings | None = None) -> LLMBackend:
         from kgx.llm.llamacpp import LlamaCppLLM
 
         return LlamaCppLLM(bundled_gguf(), name="local")
+    if scheme == "student":
+        return _student_backend(rest)
     if not rest:
         raise ConfigError(f"LLM spec {spec!r} has nothing after {scheme!r}:; " + _spec_help())
     if scheme in ("openai", "ollama"):
@@ -100,6 +104,23 @@ def _http_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:
                                timeout_s=settings.timeout_s, max_retries=settings.max_retries)
 
 
+def _student_backend(path: str) -> LLMBackend:
+    """The shipped student, or the adapter (PEFT folder) or full model a training run saved."""
+    from kgx.llm.transformers_llm import TransformersLLM
+
+    if not path:
+        from kgx.distill.shipped import shipped_adapter
+
+        return TransformersLLM(bundled_gguf(), adapter=shipped_adapter(), name="student")
+    folder = Path(path).expanduser()
+    if (folder / "adapter_config.json").is_file():
+        return TransformersLLM(bundled_gguf(), adapter=folder, name=f"student:{folder}")
+    if (folder / "config.json").is_file():
+        return TransformersLLM(folder, name=f"student:{folder}")
+    raise ConfigError(f"{folder} holds neither a LoRA adapter (adapter_config.json) nor a model "
+                      f"(config.json); give the --out folder of `kgx distill train`.")
+
+
 def _plugin_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:
     from importlib.metadata import entry_points
 
@@ -111,7 +132,8 @@ def _plugin_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend
 
 def _spec_help() -> str:
     return ("use one of: openai:MODEL[@URL], ollama:MODEL[@URL], vllm:PATH_OR_ID, "
-            "hf:PATH_OR_ID, hf:local, llamacpp:PATH.gguf, local (or a kgx.llms plugin).")
+            "hf:PATH_OR_ID, hf:local, llamacpp:PATH.gguf, local, student[:PATH] (or a "
+            "kgx.llms plugin).")
 
 
 def load_llm(spec: str | LLMBackend = "local", settings: LLMSettings | None = None):

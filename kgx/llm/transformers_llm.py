@@ -34,10 +34,14 @@ class TransformersLLM:
     exact_token_counts = True
 
     def __init__(self, model: str | Path, *, device: str | None = None, dtype: str = "auto",
-                 batch_size: int = 8, name: str | None = None) -> None:
+                 batch_size: int = 8, name: str | None = None,
+                 adapter: str | Path | None = None) -> None:
         self.source = str(model)
         self.gguf = self.source.endswith(".gguf")
+        self.adapter = Path(adapter) if adapter is not None else None
         self.model = Path(self.source).name if self.gguf else self.source
+        if self.adapter is not None:  # the adapter's weights are part of the model's identity
+            self.model += f"+lora:{_adapter_fingerprint(self.adapter)}"
         self.name = name or f"hf:{model}"
         self.device = device
         self.dtype = dtype
@@ -66,6 +70,8 @@ class TransformersLLM:
             tokenizer = transformers.AutoTokenizer.from_pretrained(where, **kwargs)
             model = transformers.AutoModelForCausalLM.from_pretrained(
                 where, dtype=_torch_dtype(torch, self.dtype, device), **kwargs)
+            if self.adapter is not None:
+                model = _merge_adapter(model, self.adapter)
             model = model.to(device).eval()
         except LOAD_ERRORS as e:
             raise ConfigError(f"transformers cannot load {self.source!r}: {e}. Give a .gguf file, "
@@ -293,6 +299,29 @@ class TransformersLLM:
         with self._lock:
             self._model = self._tokenizer = self._compiler = None
             self._grammars.clear()
+
+
+def _adapter_fingerprint(adapter: Path) -> str:
+    """The adapter folder's name and a hash of its weights, for names and cache keys."""
+    import hashlib
+
+    weights = adapter / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise ConfigError(f"No LoRA adapter at {adapter} (adapter_model.safetensors is missing); "
+                          f"give the --out folder of `kgx distill train`.")
+    return f"{adapter.name}-{hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}"
+
+
+def _merge_adapter(model: Any, adapter: Path) -> Any:
+    """The model with the PEFT LoRA adapter merged in: no adapter overhead when generating."""
+    require("peft", "local")
+    from peft import PeftModel
+
+    if getattr(model, "hf_quantizer", None) is not None:  # GGUF weights are dequantized
+        model.hf_quantizer = None
+        model.is_quantized = False
+        model.config.__dict__.pop("quantization_config", None)
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
 
 def _torch_dtype(torch: Any, dtype: str, device: str) -> Any:

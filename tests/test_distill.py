@@ -1,0 +1,152 @@
+"""Distillation: data from teacher files and stores, the split, training, the student extractor,
+and `kgx distill eval`, on tiny data with the real bundled model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kgx.cli import _register, app
+from kgx.distill.data import (
+    SplitSpec,
+    examples_from_store,
+    examples_from_teacher_openie,
+    read_dataset,
+    split_by_document,
+    write_dataset,
+)
+from kgx.distill.format import StudentGraph, student_messages, student_target
+from kgx.errors import InputError
+from kgx.llm.managed import ManagedLLM
+from kgx.models import Chunk
+from kgx.testing.fake_llm import FakeLLM
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEACHER = FIXTURES / "teacher_openie_small.json"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("distill-data")
+    spec = SplitSpec(seed=13, validation=0.2, test=0.2)
+    write_dataset(out, split_by_document(examples_from_teacher_openie(TEACHER), spec),
+                  spec=spec, sources=[TEACHER.name])
+    return out
+
+
+def test_distill_target_is_compact_json_and_drops_bad_triples():
+    target = student_target(["Ada", "Ada", " London "],
+                            [["Ada", "born in", "London"], ["Ada", "only two"]])
+    assert json.loads(target) == {"entities": ["Ada", "London"],
+                                  "triples": [["Ada", "born in", "London"]]}
+    assert StudentGraph.model_validate_json(target).triples == [["Ada", "born in", "London"]]
+    assert "propositions" in student_target([], [], ["Ada was born in London."])
+
+
+def test_distill_split_keeps_each_document_on_one_side(dataset):
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    sides = {name: read_dataset(dataset / f"{name}.jsonl")
+             for name in ("train", "validation", "test")}
+    docs = {name: {e.doc for e in examples} for name, examples in sides.items()}
+    assert not docs["train"] & docs["test"] and not docs["train"] & docs["validation"]
+    assert sum(len(v) for v in sides.values()) == 24
+    assert manifest["split"]["seed"] == 13 and manifest["splits"]["test"]["examples"] > 0
+    line = json.loads((dataset / "train.jsonl").read_text().splitlines()[0])
+    assert [m["role"] for m in line["messages"]] == ["system", "user", "assistant"]
+    assert line["messages"][:2] == student_messages(line["text"])
+
+
+def test_distill_split_is_stable_under_reordering():
+    examples = examples_from_teacher_openie(TEACHER)
+    spec = SplitSpec(seed=7)
+    forward = {e.id: side for side, rows in split_by_document(examples, spec).items()
+               for e in rows}
+    backward = {e.id: side for side, rows in split_by_document(examples[::-1], spec).items()
+                for e in rows}
+    assert forward == backward
+
+
+def test_distill_bad_teacher_file_names_the_passage(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"docs": [{"title": "A", "passage": "x"}, {"title": "B"}]}))
+    with pytest.raises(InputError, match=r"docs\[1\] has no passage text"):
+        examples_from_teacher_openie(bad)
+
+
+def test_distill_examples_from_a_teacher_run_in_each_store(each_store_uri, tmp_path):
+    from kgx.graphdb import open_store
+    from kgx.pipeline import ExtractConfig, extract_corpus
+
+    docs = tmp_path / "ada.txt"
+    docs.write_text("Ada Lovelace wrote the first program. Charles Babbage designed the "
+                    "Analytical Engine.", encoding="utf-8")
+    with open_store(each_store_uri) as store:
+        extract_corpus([docs], store, ExtractConfig(extractor="spacy"))
+        examples = examples_from_store(store, "spacy.svo.v1")
+        assert examples and all(e.text for e in examples)
+        assert any(e.triples for e in examples)
+        with pytest.raises(InputError, match="no chunks extracted by 'synthkg.v1'"):
+            examples_from_store(store, "synthkg.v1")
+
+
+def test_student_extractor_sends_one_request_per_chunk():
+    from kgx.extractors.student import StudentExtractor
+
+    reply = student_target(["Ada Lovelace", "London"], [["Ada Lovelace", "born in", "London"]])
+    fake = FakeLLM([reply, "{not json"])
+    extractor = StudentExtractor(ManagedLLM(fake, on_error="skip-and-record", repair=False))
+    chunks = [Chunk(doc_id="d", index=i, text=t, start=0, end=len(t), n_tokens=5)
+              for i, t in enumerate(["Ada Lovelace was born in London.", "Nothing here."])]
+    found = extractor.extract(chunks, run_id="r")
+    assert len(fake.requests) == 2
+    assert [(r.subject.name, r.predicate, r.object.name) for r in found[0].relations] == [
+        ("Ada Lovelace", "born in", "London")]
+    assert found[0].relations[0].provenance.prompt_version == "student.graph.v1"
+    assert found[1].relations == [] and len(extractor.failures) == 1
+
+
+def test_distill_train_few_steps_then_resume(dataset, tmp_path):
+    _register()
+    out = tmp_path / "student"
+    args = ["distill", "train", str(dataset), "--out", str(out), "--limit", "4",
+            "--max-length", "256", "--save-steps", "1", "--eval-examples", "2",
+            "--grad-accumulation", "1"]
+    first = runner.invoke(app, [*args, "--max-steps", "2"])
+    assert first.exit_code == 0, first.output
+    assert (out / "adapter_model.safetensors").is_file()
+    assert (out / "training_curve.png").is_file()
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["global_step"] == 2 and summary["train_loss"] > 0
+    second = runner.invoke(app, [*args, "--max-steps", "3"])
+    assert second.exit_code == 0, second.output
+    resumed = json.loads((out / "training.json").read_text())
+    assert resumed["resumed_from"].endswith("checkpoint-2") and resumed["global_step"] == 3
+
+
+def test_distill_eval_cli_on_the_trained_adapter(dataset, tmp_path):
+    _register()
+    out = tmp_path / "student"
+    trained = runner.invoke(app, ["distill", "train", str(dataset), "--out", str(out),
+                                  "--limit", "2", "--max-length", "256", "--max-steps", "1",
+                                  "--eval-examples", "0", "--grad-accumulation", "1"])
+    assert trained.exit_code == 0, trained.output
+    result = runner.invoke(app, ["distill", "eval", str(dataset), "--student", str(out),
+                                 "--out", str(tmp_path / "report"), "--limit", "2",
+                                 "--systems", "student,spacy", "--max-tokens", "48"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report" / "distill.json").read_text())
+    student = report["systems"]["student"]
+    assert student["llm_calls_per_document"] == 1.0
+    assert report["systems"]["spacy"]["llm_calls"] is None
+    assert set(student["agreement"]["by_mode"]) == {"exact", "normalized", "fuzzy", "embedding"}
+
+
+def test_distill_eval_rejects_unknown_systems(dataset, tmp_path):
+    _register()
+    result = runner.invoke(app, ["distill", "eval", str(dataset), "--out", str(tmp_path),
+                                 "--systems", "student,gpt5"])
+    assert result.exit_code != 0
