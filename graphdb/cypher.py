@@ -55,3 +55,62 @@ TEACHER_PROPOSITIONS = (
 TEACHER_MENTIONS = (
     "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) RETURN c.id AS chunk, e.name AS name"
 )
+
+
+# -- text2cypher: examples for the schema prompt, and rows back to chunks (values bound) --------
+T2C_ENTITY_TYPES = (
+    "MATCH (e:Entity) WHERE e.type IS NOT NULL "
+    "RETURN e.type AS value, count(*) AS n ORDER BY n DESC, value LIMIT $limit"
+)
+T2C_PREDICATES = (
+    "MATCH (:Entity)-[r:RELATION]->(:Entity) "
+    "RETURN r.predicate AS value, count(*) AS n ORDER BY n DESC, value LIMIT $limit"
+)
+T2C_ENTITY_NAMES = (
+    "MATCH (:Chunk)-[:MENTIONS]->(e:Entity) "
+    "RETURN e.name AS value, count(*) AS n ORDER BY n DESC, value LIMIT $limit"
+)
+# Each returns a chunk, then the properties a row value may equal; kgx keeps those that do.
+T2C_CHUNKS_BY_VALUE = (
+    "MATCH (c:Chunk) WHERE c.id IN $values OR c.text IN $values "
+    "RETURN c.id AS chunk, c.id AS v1, c.text AS v2"
+)
+T2C_DOCUMENT_CHUNKS_BY_VALUE = (
+    "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) "
+    "WHERE d.id IN $values OR d.external_id IN $values OR d.title IN $values "
+    "RETURN c.id AS chunk, d.id AS v1, d.external_id AS v2, d.title AS v3"
+)
+T2C_PROPOSITION_CHUNKS_BY_VALUE = (
+    "MATCH (p:Proposition)-[:FROM_CHUNK]->(c:Chunk) WHERE p.id IN $values OR p.text IN $values "
+    "RETURN c.id AS chunk, p.id AS v1, p.text AS v2"
+)
+T2C_MENTIONING_CHUNKS_BY_VALUE = (
+    "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE e.id IN $values OR e.name IN $values "
+    "RETURN c.id AS chunk, e.id AS v1, e.name AS v2"
+)
+T2C_CHUNK_DETAILS = (
+    "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) WHERE c.id IN $ids "
+    "RETURN c.id AS chunk, c.doc_id AS doc_id, c.text AS text, d.title AS title, "
+    "d.external_id AS external_id"
+)
+
+
+# -- retrieval: the snapshot `kgx.retrieval` loads (every column aliased for LadybugDB) ---------
+RETRIEVAL_CHUNKS = (
+    "MATCH (c:Chunk) OPTIONAL MATCH (d:Document)-[:HAS_CHUNK]->(c) "
+    "RETURN c.id AS id, c.doc_id AS doc_id, c.position AS position, c.text AS text, "
+    "d.external_id AS external_id, d.title AS title"
+)
+RETRIEVAL_ENTITIES = "MATCH (e:Entity) RETURN e.id AS id, e.name AS name, e.aliases AS aliases"
+RETRIEVAL_MENTIONS = "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) RETURN c.id AS chunk, e.id AS entity"
+RETRIEVAL_RELATIONS = (
+    "MATCH (s:Entity)-[r:RELATION]->(o:Entity) "
+    "RETURN r.id AS id, s.id AS subject, r.predicate AS predicate, o.id AS object, "
+    "r.chunk_id AS chunk"
+)
+RETRIEVAL_PROPOSITIONS = (
+    "MATCH (p:Proposition) RETURN p.id AS id, p.text AS text, p.chunk_id AS chunk"
+)
+RETRIEVAL_ABOUT = (
+    "MATCH (p:Proposition)-[:ABOUT]->(e:Entity) RETURN p.id AS proposition, e.id AS entity"
+)

@@ -6,7 +6,7 @@ always bound parameters.
 
 from __future__ import annotations
 
-from .schema import NODES, RELATIONSHIPS, NodeTable, RelTable
+from .schema import ALL_RELATIONSHIPS, NODES, NodeTable, RelTable
 
 
 def create_node_table(table: NodeTable) -> str:
@@ -31,8 +31,9 @@ def add_missing_columns(table: NodeTable | RelTable) -> list[str]:
 
 def schema_statements() -> list[str]:
     """Every DDL statement of the schema, nodes first, then upgrades of older stores."""
-    tables = [*NODES, *RELATIONSHIPS]
-    return ([create_node_table(t) for t in NODES] + [create_rel_table(t) for t in RELATIONSHIPS]
+    tables = [*NODES, *ALL_RELATIONSHIPS]
+    return ([create_node_table(t) for t in NODES]
+            + [create_rel_table(t) for t in ALL_RELATIONSHIPS]
             + [statement for table in tables for statement in add_missing_columns(table)])
 
 

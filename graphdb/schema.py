@@ -56,6 +56,13 @@ NODES = (
         "id": STRING, "extractor": STRING, "status": STRING, "started_at": STRING,
         "finished_at": STRING, "config": STRING, "documents": INT, "llm_usage": STRING,
     }),
+    # NesyCD knowledge base (kgx.kb): what a teacher wrote about one mistake of a student.
+    NodeTable("KnowledgeEntry", {
+        "id": STRING, "problem": STRING, "summary": STRING, "knowledge": STRING,
+        "concepts": STRING_LIST, "student_answer": STRING, "gold_answer": STRING,
+        "source": STRING, "student": STRING, "teacher": STRING, "prompt_version": STRING,
+        "created_at": STRING,
+    }),
 )
 
 RELATIONSHIPS = (
@@ -69,8 +76,14 @@ RELATIONSHIPS = (
     RelTable("ABOUT", "Proposition", "Entity", {}),
 )
 
-NODE_BY_LABEL = {table.label: table for table in NODES}
-REL_BY_TYPE = {table.type: table for table in RELATIONSHIPS}
+# The knowledge base links entries to the entities of their concepts. Its edges stay out of
+# RELATIONSHIPS, which lists what graph stats and exports cover.
+KB_RELATIONSHIPS = (RelTable("KB_ABOUT", "KnowledgeEntry", "Entity", {}),)
+ALL_RELATIONSHIPS = RELATIONSHIPS + KB_RELATIONSHIPS
 
-# Extraction output only; Run nodes are bookkeeping and stay out of stats and exports of the graph.
+NODE_BY_LABEL = {table.label: table for table in NODES}
+REL_BY_TYPE = {table.type: table for table in ALL_RELATIONSHIPS}
+
+# Extraction output only; Run nodes (bookkeeping) and KnowledgeEntry nodes (the NesyCD knowledge
+# base, exported with `kgx kb export`) stay out of stats and exports of the graph.
 GRAPH_LABELS = ("Document", "Chunk", "Entity", "Proposition")

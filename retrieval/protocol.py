@@ -17,6 +17,12 @@ class RetrievedChunk(BaseModel):
     text: str
     score: float
     evidence: tuple[str, ...] = ()
+    """Propositions or facts (e.g. "Ada Lovelace | wrote | first program") that led here."""
+    paths: tuple[str, ...] = ()
+    """Entity paths from the question's entities, e.g. "Ada Lovelace -[born in]-> London"."""
+    external_id: str | None = None
+    """The source's id of the chunk's document (e.g. a 2Wiki passage id), for evaluation."""
+    title: str | None = None
 
 
 @runtime_checkable

@@ -89,7 +89,7 @@ def test_distill_examples_from_a_teacher_run_in_each_store(each_store_uri, tmp_p
         examples = examples_from_store(store, "spacy.svo.v1")
         assert examples and all(e.text for e in examples)
         assert any(e.triples for e in examples)
-        with pytest.raises(InputError, match="no chunks extracted by 'synthkg.v1'"):
+        with pytest.raises(InputError, match=r"no chunks extracted by 'synthkg\.v1'"):
             examples_from_store(store, "synthkg.v1")
 
 

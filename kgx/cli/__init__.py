@@ -24,8 +24,10 @@ app = typer.Typer(
 def _register() -> None:
     if app.registered_commands:
         return
-    from kgx.cli import export, extract, harvest, propositions, query
+    from kgx.cli import ask, export, extract, harvest, propositions, query
+    from kgx.cli.distill import distill_app
     from kgx.cli.eval import eval_app
+    from kgx.cli.kb import kb_app
     from kgx.cli.llm import llm_app
 
     app.command("extract")(extract.extract)
@@ -36,6 +38,9 @@ def _register() -> None:
     app.command("harvest")(harvest.harvest)
     app.add_typer(llm_app, name="llm")
     app.add_typer(eval_app, name="eval")
+    app.command("ask")(ask.ask)
+    app.add_typer(kb_app, name="kb")
+    app.add_typer(distill_app, name="distill")
 
 
 def main() -> None:

@@ -336,3 +336,15 @@ def harvest(
     _written(Console(stderr=True), write_report(out, "harvest", report, markdown,
                                                 precision_plot(report)))
     typer.echo(markdown)
+
+
+def _register_late_commands() -> None:
+    """Evaluations whose commands live in their own modules (qa with retrieval, kb with kb)."""
+    from kgx.cli.kb import eval_kb
+    from kgx.cli.qa import eval_qa
+
+    eval_app.command("qa")(eval_qa)
+    eval_app.command("kb")(eval_kb)
+
+
+_register_late_commands()

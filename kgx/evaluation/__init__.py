@@ -37,6 +37,8 @@ _LAZY = {
     "load_predicted_documents": "teacher", "documents_from_store": "teacher",
     "pair_documents": "teacher", "agreement": "teacher",
     "write_report": "reports",
+    "QAQuestion": "qa", "QAReport": "qa", "load_qa_questions": "qa",
+    "evaluate_retrievers": "qa", "qa_markdown": "qa",
 }
 
 __all__ = sorted(_LAZY)

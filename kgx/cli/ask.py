@@ -1,0 +1,151 @@
+"""`kgx ask`: answer one question from the graph with a retriever and an LLM, citing passages."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from kgx.cli.options import (
+    ConcurrencyOption,
+    LLMOption,
+    MaxTokensOption,
+    NoCacheOption,
+    OnErrorOption,
+    RetriesOption,
+    StoreOption,
+    TimeoutOption,
+    llm_settings,
+)
+from kgx.graphdb import open_store
+
+EXCERPT_CHARS = 300
+
+
+class RetrieverName(str, Enum):
+    """The retrievers `kgx ask` can use."""
+
+    dense = "dense"
+    bm25 = "bm25"
+    graph = "graph"
+    ppr = "ppr"
+    hybrid = "hybrid"
+    text2cypher = "text2cypher"
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes")],
+    retriever: Annotated[RetrieverName, typer.Option(
+        "--retriever", "-r",
+        help="dense: embeddings of chunks; bm25: keywords; graph: entities of the question "
+             "and their facts; ppr: personalized PageRank from those entities; hybrid: "
+             "several fused; text2cypher: the LLM writes a read-only Cypher query")
+    ] = RetrieverName.hybrid,
+    store: StoreOption = None,
+    top_k: Annotated[int, typer.Option(
+        "--top-k", "-k", min=1, help="Chunks to retrieve and show the LLM")] = 5,
+    answer_tokens: Annotated[int, typer.Option(
+        "--answer-tokens", min=8, help="Token budget of the answer's JSON reply")] = 64,
+    no_answer: Annotated[bool, typer.Option(
+        "--no-answer", help="Only retrieve and print the chunks; no answer is generated "
+                            "(text2cypher still calls the LLM for its query)")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object (answer, citations, chunks, Cypher) instead")
+    ] = False,
+    llm: LLMOption = "local",
+    llm_concurrency: ConcurrencyOption = 8,
+    llm_timeout: TimeoutOption = 120.0,
+    llm_retries: RetriesOption = 4,
+    on_error: OnErrorOption = "raise",
+    llm_max_tokens: MaxTokensOption = None,
+    no_cache: NoCacheOption = False,
+) -> None:
+    """Answer QUESTION from the graph: retrieve chunks, then ask the LLM for a short answer.
+
+    Prints the answer, then each retrieved passage (document title and external id, chunk id,
+    an excerpt) with the facts and entity paths that led to it; cited passages are marked.
+    With --retriever text2cypher it also prints the Cypher query the LLM wrote, which ran
+    read-only. The store is opened read-only.
+
+    Example: kgx ask "Who designed the Analytical Engine?" -r graph -k 5 --llm local
+    """
+    settings = llm_settings(llm, concurrency=llm_concurrency, timeout=llm_timeout,
+                            retries=llm_retries, on_error=on_error, max_tokens=llm_max_tokens,
+                            no_cache=no_cache)
+    needs_llm = not no_answer or retriever is RetrieverName.text2cypher
+    with open_store(store, read_only=True) as graph, _open_llm(settings, needs_llm) as model:
+        report = _answer(question, retriever.value, graph, model, top_k,
+                         None if no_answer else answer_tokens)
+        if model is not None:
+            Console(stderr=True).print(model.meter.summary(model.model), soft_wrap=True)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        _print_report(report)
+
+
+def _open_llm(settings, needed: bool):
+    if not needed:
+        return contextlib.nullcontext(None)
+    from kgx.llm.spec import load_llm
+
+    return load_llm(settings.spec, settings)
+
+
+def _answer(question: str, name: str, graph, model, top_k: int,
+            answer_tokens: int | None) -> dict[str, Any]:
+    """Retrieve, answer if asked, and gather everything to print as one dict."""
+    from kgx.retrieval import make_retriever
+    from kgx.retrieval.answer import answer_question
+
+    retriever = make_retriever(name, graph, llm=model)
+    retriever.warm_up()
+    chunks = retriever.retrieve(question, top_k)
+    answer = None if answer_tokens is None else answer_question(
+        model, question, chunks, max_tokens=answer_tokens)
+    return {
+        "question": question,
+        "retriever": name,
+        "answer": None if answer is None else answer.answer,
+        "citations": [] if answer is None else answer.citations,
+        "answer_error": None if answer is None else answer.error,
+        "cypher": getattr(retriever, "last_query", None),
+        "retrieval_error": getattr(retriever, "last_error", None),
+        "chunks": [chunk.model_dump(mode="json") for chunk in chunks],
+    }
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    if report["answer"] is not None:
+        cites = "".join(f" [{n}]" for n in report["citations"])
+        typer.secho(f"Answer: {report['answer'] or '(none)'}{cites}", bold=True)
+        if report["answer_error"]:
+            typer.echo(f"  (the LLM's reply was unusable: {report['answer_error']})")
+    if report["retrieval_error"]:
+        typer.echo(f"Retrieval failed: {report['retrieval_error']}")
+    chunks = report["chunks"]
+    typer.echo(f"\n{len(chunks)} passages from the {report['retriever']} retriever"
+               + (":" if chunks else "."))
+    for number, chunk in enumerate(chunks, 1):
+        _print_chunk(number, chunk, number in report["citations"])
+    if report["cypher"]:
+        typer.echo(f"\nCypher (ran read-only):\n  {report['cypher']}")
+
+
+def _print_chunk(number: int, chunk: dict[str, Any], cited: bool) -> None:
+    source = chunk["title"] or chunk["doc_id"]
+    if chunk["external_id"]:
+        source += f" ({chunk['external_id']})"
+    mark = " cited" if cited else ""
+    typer.echo(f"\n[{number}]{mark} {source} · chunk {chunk['chunk_id']} · "
+               f"score {chunk['score']:.3g}")
+    text = " ".join(chunk["text"].split())
+    typer.echo("    " + (text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"))
+    for fact in chunk["evidence"]:
+        typer.echo(f"    fact: {fact}")
+    for path in chunk["paths"]:
+        typer.echo(f"    path: {path}")

@@ -1,0 +1,304 @@
+"""`kgx eval qa`: build a graph from a QA corpus, then compare retrievers on its questions.
+
+    kgx eval qa --questions 2wikimultihopqa_questions.jsonl \
+        --corpus 2wikimultihopqa_corpus.jsonl --out eval-qa --limit 100 --answer
+
+Writes qa.json (every figure, and each question's retrieved passages and answer), qa.md
+(retrievers side by side, overall and per question type) and qa.png (Recall@k bars) into --out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from kgx.cli.options import (
+    ConcurrencyOption,
+    LLMOption,
+    MaxTokensOption,
+    NoCacheOption,
+    OnErrorOption,
+    RetriesOption,
+    TimeoutOption,
+    llm_settings,
+)
+from kgx.errors import ConfigError, InputError
+from kgx.models import Document
+
+DEFAULT_RETRIEVERS = "dense,bm25,graph,ppr,hybrid"
+RECALL_CUTOFFS = (2, 5, 10)
+_NEEDS_LLM = {"text2cypher"}
+
+
+def eval_qa(
+    questions: Annotated[Path, typer.Option(
+        "--questions", help="Questions JSONL, one per line: id, question, answers (gold and "
+                            "aliases), gold_passage_ids and type (2WikiMultihopQA shape)")],
+    corpus: Annotated[Path, typer.Option(
+        "--corpus", help="Passages JSONL, one per line: id, title, text; gold_passage_ids "
+                         "name these ids")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder for qa.json, qa.md and qa.png (and the store, without "
+                            "--store)")],
+    store: Annotated[str | None, typer.Option(
+        "--store", "-s", help="Folder of the embedded store, or a neo4j:// / bolt:// URI. "
+                              "Default: OUT/store. A store that already holds the corpus "
+                              "extracted with --extractor is reused without re-extracting")] = None,
+    extractor: Annotated[str, typer.Option(
+        help="Extractor that builds the graph: spacy, synthkg, direct, propositions, or a "
+             "plugin's name (LLM extractors use --llm)")] = "spacy",
+    retrievers: Annotated[str, typer.Option(
+        help="Retrievers to compare, comma-separated, in table order: dense, bm25, graph, ppr, "
+             "hybrid, text2cypher (asks --llm)")] = DEFAULT_RETRIEVERS,
+    top_k: Annotated[int, typer.Option(
+        "--top-k", min=1, help="Chunks asked of each retriever; Recall@k is reported at 2, 5 "
+                               "and 10 up to it, and at it")] = 10,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, help="Evaluate only the first N questions (the whole corpus is still "
+                               "searched)")] = None,
+    answer: Annotated[bool, typer.Option(
+        "--answer/--no-answer", help="Also answer each question with --llm from the "
+                                     "retrieved chunks and report EM and token F1")] = False,
+    answer_retriever: Annotated[str | None, typer.Option(
+        help="Retriever(s) whose chunks the answers use, comma-separated, or 'all'. "
+             "Default: the first of --retrievers")] = None,
+    answer_limit: Annotated[int | None, typer.Option(
+        min=1, help="Answer only the first N evaluated questions")] = None,
+    answer_max_tokens: Annotated[int, typer.Option(
+        min=1, help="Token cap on each answer")] = 64,
+    max_tokens: Annotated[int, typer.Option(help="Chunk token budget when extracting")] = 256,
+    llm: LLMOption = "local",
+    llm_concurrency: ConcurrencyOption = 8,
+    llm_timeout: TimeoutOption = 120.0,
+    llm_retries: RetriesOption = 4,
+    on_error: OnErrorOption = "raise",
+    llm_max_tokens: MaxTokensOption = None,
+    no_cache: NoCacheOption = False,
+) -> None:
+    """Compare retrievers on multi-hop questions: passage Recall@k, latency, answer EM and F1.
+
+    The corpus is extracted into --store with --extractor first, unless the store already holds
+    it (then nothing is re-extracted; an interrupted extraction resumes). Each retriever is
+    warmed up, then asked for --top-k chunks per question; a chunk counts through its passage
+    id, each passage once. Every figure is also broken down by question type. Questions whose
+    gold passages are not in the corpus are left out, counted and listed in qa.json.
+    """
+    from kgx.cli.extract import extract_config
+    from kgx.evaluation.qa import load_qa_questions
+
+    names = _names(retrievers, "--retrievers")
+    if not answer and (answer_retriever or answer_limit):
+        raise ConfigError("--answer-retriever and --answer-limit only apply with --answer; "
+                          "add --answer or drop them.")
+    answer_with = _answer_with(answer_retriever, names) if answer else None
+    loaded = load_qa_questions(_require_file(questions), limit)
+    console = Console(stderr=True)
+    documents = _read_corpus(_require_file(corpus), console)
+    settings = llm_settings(llm, concurrency=llm_concurrency, timeout=llm_timeout,
+                            retries=llm_retries, on_error=on_error, max_tokens=llm_max_tokens,
+                            no_cache=no_cache)
+    config = extract_config(extractor, max_tokens, 128, settings)
+    report = _run(store or str(out / "store"), corpus, documents, loaded, config, names,
+                  top_k, answer_with, answer_limit, answer_max_tokens, console)
+    _write(out, report, console)
+
+
+def _run(uri: str, corpus: Path, documents: list[Document], questions, config, names,
+         top_k: int, answer_with: list[str] | None, answer_limit: int | None,
+         answer_max_tokens: int, console: Console):
+    from kgx.evaluation.qa import evaluate_retrievers
+    from kgx.extractors import takes_llm
+    from kgx.graphdb import open_store
+
+    corpus_ids = {d.external_id for d in documents if d.external_id is not None}
+    _warn_missing(questions, corpus_ids, corpus, console)
+    needs_llm = (answer_with is not None or takes_llm(config.extractor)
+                 or bool(_NEEDS_LLM.intersection(names)))
+    with _llm(config.llm, needs_llm, console) as client, open_store(uri) as graph:
+        build_graph(graph, corpus, documents, config, client, console)
+        built = warm_retrievers(names, graph, client, console)
+        answerer = _answerer(client, answer_max_tokens) if answer_with else None
+        with _stage_progress(console) as progress:
+            return evaluate_retrievers(
+                built, questions, _cutoffs(top_k), answerer, answer_limit, progress,
+                top_k=top_k, answer_with=answer_with, corpus_ids=corpus_ids)
+
+
+def build_graph(graph, corpus: Path, documents: Sequence[Document], config, llm,
+                console: Console) -> None:
+    """Extract `corpus` into `graph`, skipping the documents it already holds (resumes)."""
+    from kgx.cli.extract import print_summary
+    from kgx.pipeline import extract_corpus
+
+    extractor = _extractor(config, llm)
+    done = graph.completed_documents(extractor.name)
+    ids = {d.id for d in documents}
+    reused = len(ids & done)
+    if reused == len(ids):
+        console.print(f"reusing {graph.uri}: all {reused} corpus documents were already "
+                      f"extracted with {extractor.name}; nothing re-extracted", soft_wrap=True)
+        return
+    if reused:
+        console.print(f"reusing {reused} documents already extracted with {extractor.name} "
+                      f"in {graph.uri}; extracting the other {len(ids) - reused}", soft_wrap=True)
+    with _stage_progress(console) as progress:
+        report = extract_corpus([corpus], graph, config, resume=True, extractor=extractor,
+                                on_progress=lambda done, total: progress("extracting", done,
+                                                                         total))
+    print_summary(console, report, graph.uri)
+
+
+def warm_retrievers(names: Sequence[str], graph, llm, console: Console) -> dict:
+    """The named retrievers over `graph`, each warmed up (indexes built, models loaded).
+
+    Each gets its own `RetrievalContext`: a shared one caches question vectors, which would
+    make every retriever after the first look faster than it is. Indexes kept beside an
+    embedded store are still built only once.
+    """
+    from kgx.retrieval import make_retriever
+
+    built = {}
+    for name in names:
+        retriever = make_retriever(name, graph, llm=llm)
+        started = time.perf_counter()
+        with _status(console, f"warming up {name}"):
+            retriever.warm_up()
+        console.print(f"{name} warmed up in {time.perf_counter() - started:.1f}s")
+        built[name] = retriever
+    return built
+
+
+def _extractor(config, llm):
+    """The --extractor, sharing the answering LLM when it takes one."""
+    from kgx.extractors import get_extractor, takes_llm
+
+    if takes_llm(config.extractor):
+        return get_extractor(config.extractor, llm=llm)
+    return get_extractor(config.extractor)
+
+
+def _answerer(llm, max_tokens: int):
+    from kgx.retrieval.answer import answer_questions
+
+    return lambda items: answer_questions(llm, items, max_tokens=max_tokens)
+
+
+def _write(out: Path, report, console: Console) -> None:
+    from kgx.evaluation.qa import qa_markdown, recall_plot
+    from kgx.evaluation.reports import write_report
+
+    markdown = qa_markdown(report)
+    paths = write_report(out, "qa", report, markdown, recall_plot(report))
+    console.print("wrote " + ", ".join(str(p) for p in paths), soft_wrap=True)
+    typer.echo(markdown)
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+def _names(value: str, option: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"{option} is empty; name at least one retriever, e.g. dense,bm25.")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{option} names a retriever twice: {value}; list each once.")
+    return names
+
+
+def _answer_with(value: str | None, names: list[str]) -> list[str]:
+    if value is None:
+        return names[:1]
+    if value.strip() == "all":
+        return list(names)
+    chosen = _names(value, "--answer-retriever")
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        raise ConfigError(f"--answer-retriever {', '.join(unknown)} is not among --retrievers "
+                          f"({', '.join(names)}); add it there or pick one of those.")
+    return chosen
+
+
+def _cutoffs(top_k: int) -> list[int]:
+    return sorted({k for k in RECALL_CUTOFFS if k < top_k} | {top_k})
+
+
+def _read_corpus(path: Path, console: Console) -> list[Document]:
+    from kgx.ingest import read_documents
+
+    result = read_documents([path])
+    if result.skipped:
+        first = result.skipped[0]
+        console.print(f"[yellow]{len(result.skipped)} corpus lines skipped; first: "
+                      f"{first.source}: {first.reason}[/yellow]", soft_wrap=True)
+    if not result.documents:
+        raise InputError(f"{path} holds no readable passages; it needs one JSON object with "
+                         '"id", "title" and "text" per line.')
+    unnamed = sum(d.external_id is None for d in result.documents)
+    if unnamed:
+        console.print(f'[yellow]{unnamed} passages have no "id" and can never count as a gold '
+                      "passage[/yellow]", soft_wrap=True)
+    return result.documents
+
+
+def _warn_missing(questions, corpus_ids: set[str], corpus: Path, console: Console) -> None:
+    from kgx.evaluation.qa import missing_passages
+
+    missing = missing_passages(questions, corpus_ids)
+    if missing:
+        examples = ", ".join(q.id for q in missing[:3])
+        console.print(f"[yellow]{len(missing)} of {len(questions)} questions name gold passages "
+                      f"that are not in {corpus} (e.g. {examples}); they are left out and "
+                      "listed in qa.json[/yellow]", soft_wrap=True)
+
+
+def _require_file(path: Path) -> Path:
+    if not path.is_file():
+        raise InputError(f"{path} does not exist or is not a file; check the path.")
+    return path
+
+
+# -- console ------------------------------------------------------------------------------------
+
+@contextmanager
+def _llm(settings, needed: bool, console: Console) -> Iterator:
+    """The --llm client when something needs it (closed afterwards, usage printed), else None."""
+    if not needed:
+        yield None
+        return
+    from kgx.llm.spec import load_llm
+
+    with load_llm(settings.spec, settings) as client:
+        yield client
+        console.print(client.meter.summary(client.model), soft_wrap=True)
+
+
+@contextmanager
+def _stage_progress(console: Console) -> Iterator:
+    """One progress bar per stage (hidden when stderr is not a terminal) and its callback."""
+    bar = Progress("[progress.description]{task.description}", BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                   disable=not console.is_terminal)
+    tasks: dict[str, int] = {}
+
+    def advance(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    with bar:
+        yield advance
+
+
+@contextmanager
+def _status(console: Console, label: str) -> Iterator[None]:
+    if console.is_terminal:
+        with console.status(label):
+            yield
+    else:
+        yield
