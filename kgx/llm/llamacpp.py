@@ -28,6 +28,10 @@ class LlamaCppLLM:
 
         backend = LlamaCppLLM(bundled_gguf())          # what the `local` spec gives
         backend = LlamaCppLLM("models/qwen2.5-7b-instruct-q4_k_m.gguf", n_ctx=8192)
+        backend = LlamaCppLLM(bundled_gguf(), lora="runs/student")  # the student, in llama.cpp
+
+    `lora` is a GGUF LoRA adapter file, or a PEFT adapter folder (what `kgx distill train`
+    saves), converted to GGUF on first load and cached (`kgx.distill.gguf_lora`).
     """
 
     exact_token_counts = True
@@ -35,9 +39,12 @@ class LlamaCppLLM:
     def __init__(self, model_path: str | Path, *, n_ctx: int = DEFAULT_CONTEXT,
                  n_threads: int | None = None, score_ctx: int = SCORE_CONTEXT,
                  grammar: Literal["auto", "xgrammar", "gbnf"] = "auto",
-                 name: str | None = None) -> None:
+                 name: str | None = None, lora: str | Path | None = None) -> None:
         self.model_path = Path(model_path)
+        self.lora = Path(lora) if lora is not None else None
         self.model = self.model_path.name
+        if self.lora is not None:  # the adapter's weights are part of the model's identity
+            self.model += f"+lora:{_lora_fingerprint(self.lora)}"
         self.name = name or f"llamacpp:{self.model_path}"
         self.n_ctx = n_ctx
         self.score_ctx = score_ctx
@@ -53,13 +60,28 @@ class LlamaCppLLM:
         if not self.model_path.is_file():
             raise ConfigError(f"No GGUF model at {self.model_path}; give the path of a .gguf "
                               "file, or use the spec `local` for the bundled SmolLM2.")
+        lora = self._lora_file()
         try:
             return llama_cpp.Llama(model_path=str(self.model_path), n_ctx=n_ctx,
                                    n_threads=self.n_threads, logits_all=logits_all,
-                                   verbose=False)
+                                   lora_path=lora, lora_scale=1.0, verbose=False)
         except (ValueError, RuntimeError) as e:
-            raise ConfigError(f"llama.cpp cannot load {self.model_path}: {e}. Is it a GGUF "
+            raise ConfigError(f"llama.cpp cannot load {self.model_path}"
+                              f"{f' with the LoRA {lora}' if lora else ''}: {e}. Is it a GGUF "
                               "file this llama-cpp-python version supports?") from e
+
+    def _lora_file(self) -> str | None:
+        """The GGUF LoRA file to load, converting a PEFT adapter folder (once) if given one."""
+        if self.lora is None:
+            return None
+        if self.lora.is_dir():
+            from kgx.distill.gguf_lora import cached_gguf_adapter
+
+            return str(cached_gguf_adapter(self.lora, self.model_path))
+        if not self.lora.is_file():
+            raise ConfigError(f"No LoRA adapter at {self.lora}; give a GGUF LoRA file or the "
+                              "--out folder of `kgx distill train`.")
+        return str(self.lora)
 
     @property
     def generator(self) -> Any:
@@ -201,3 +223,14 @@ class LlamaCppLLM:
                 if model is not None:
                     model.close()
             self._generator = self._scorer = self._masks = None
+
+
+def _lora_fingerprint(lora: Path) -> str:
+    """An adapter's name and a hash of its weights (a PEFT folder's safetensors, or the GGUF)."""
+    import hashlib
+
+    weights = lora / "adapter_model.safetensors" if lora.is_dir() else lora
+    if not weights.is_file():
+        raise ConfigError(f"No LoRA adapter at {lora}; give a GGUF LoRA file or the --out "
+                          "folder of `kgx distill train`.")
+    return f"{lora.name}-{hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}"

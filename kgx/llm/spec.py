@@ -10,6 +10,8 @@
     local                         the bundled SmolLM2-135M-Instruct through llama.cpp
     student                       the distilled student shipped with kgx (transformers, CPU)
     student:PATH                  a student trained with `kgx distill train` (adapter or model)
+    student-llamacpp[:PATH]       the same student adapter through llama.cpp (converted to a
+                                  GGUF LoRA once, cached next to the adapter or in the kgx cache)
 
 Other backends plug in through the entry-point group ``kgx.llms``: a callable taking the text
 after ``NAME:`` and the `LLMSettings`, returning an `LLMBackend`.
@@ -28,7 +30,8 @@ from kgx.llm.protocol import LLMBackend
 
 ENTRY_POINT_GROUP = "kgx.llms"
 OLLAMA_URL = "http://127.0.0.1:11434/v1"
-BUILTIN_SCHEMES = ("openai", "ollama", "vllm", "hf", "llamacpp", "local", "student")
+BUILTIN_SCHEMES = ("openai", "ollama", "vllm", "hf", "llamacpp", "local", "student",
+                   "student-llamacpp")
 
 
 class LLMSettings(BaseModel):
@@ -70,8 +73,8 @@ def make_backend(spec: str, settings: LLMSettings | None = None) -> LLMBackend:
         from kgx.llm.llamacpp import LlamaCppLLM
 
         return LlamaCppLLM(bundled_gguf(), name="local")
-    if scheme == "student":
-        return _student_backend(rest)
+    if scheme in ("student", "student-llamacpp"):
+        return _student_backend(rest, llamacpp=scheme == "student-llamacpp")
     if not rest:
         raise ConfigError(f"LLM spec {spec!r} has nothing after {scheme!r}:; " + _spec_help())
     if scheme in ("openai", "ollama"):
@@ -104,21 +107,44 @@ def _http_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:
                                timeout_s=settings.timeout_s, max_retries=settings.max_retries)
 
 
-def _student_backend(path: str) -> LLMBackend:
-    """The shipped student, or the adapter (PEFT folder) or full model a training run saved."""
-    from kgx.llm.transformers_llm import TransformersLLM
+STUDENT_JSON_SEPARATORS = (",", ":")
+"""The student learns compact JSON (kgx.distill.format.student_target); its grammar forces the
+same separators, or the constrained reply leaves the format it was trained on."""
 
+
+def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:
+    """The shipped student, or the adapter (PEFT folder) or full model a training run saved;
+    through transformers, or llama.cpp with the adapter as a GGUF LoRA (`llamacpp`)."""
+    scheme = "student-llamacpp" if llamacpp else "student"
     if not path:
         from kgx.distill.shipped import shipped_adapter
 
-        return TransformersLLM(bundled_gguf(), adapter=shipped_adapter(), name="student")
+        return _student_adapter_backend(shipped_adapter(), scheme, llamacpp)
     folder = Path(path).expanduser()
     if (folder / "adapter_config.json").is_file():
-        return TransformersLLM(bundled_gguf(), adapter=folder, name=f"student:{folder}")
+        return _student_adapter_backend(folder, f"{scheme}:{folder}", llamacpp)
+    if (folder / "config.json").is_file() and llamacpp:
+        raise ConfigError(f"{folder} holds a full model, and student-llamacpp serves LoRA "
+                          f"adapters; use student:{folder}, or convert the model with llama.cpp's "
+                          f"convert_hf_to_gguf.py and use llamacpp:PATH.gguf.")
+    from kgx.llm.transformers_llm import TransformersLLM
+
     if (folder / "config.json").is_file():
-        return TransformersLLM(folder, name=f"student:{folder}")
+        return TransformersLLM(folder, name=f"student:{folder}",
+                               json_separators=STUDENT_JSON_SEPARATORS)
     raise ConfigError(f"{folder} holds neither a LoRA adapter (adapter_config.json) nor a model "
                       f"(config.json); give the --out folder of `kgx distill train`.")
+
+
+def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBackend:
+    if llamacpp:
+        from kgx.llm.llamacpp import LlamaCppLLM
+
+        return LlamaCppLLM(bundled_gguf(), lora=adapter, name=name)
+    from kgx.llm.transformers_llm import TransformersLLM
+
+    return TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
+                           json_separators=STUDENT_JSON_SEPARATORS)
 
 
 def _plugin_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:
@@ -132,8 +158,8 @@ def _plugin_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend
 
 def _spec_help() -> str:
     return ("use one of: openai:MODEL[@URL], ollama:MODEL[@URL], vllm:PATH_OR_ID, "
-            "hf:PATH_OR_ID, hf:local, llamacpp:PATH.gguf, local, student[:PATH] (or a "
-            "kgx.llms plugin).")
+            "hf:PATH_OR_ID, hf:local, llamacpp:PATH.gguf, local, student[:PATH], "
+            "student-llamacpp[:PATH] (or a kgx.llms plugin).")
 
 
 def load_llm(spec: str | LLMBackend = "local", settings: LLMSettings | None = None):

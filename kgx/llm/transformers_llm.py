@@ -35,10 +35,14 @@ class TransformersLLM:
 
     def __init__(self, model: str | Path, *, device: str | None = None, dtype: str = "auto",
                  batch_size: int = 8, name: str | None = None,
-                 adapter: str | Path | None = None) -> None:
+                 adapter: str | Path | None = None,
+                 json_separators: tuple[str, str] | None = None) -> None:
         self.source = str(model)
         self.gguf = self.source.endswith(".gguf")
         self.adapter = Path(adapter) if adapter is not None else None
+        self.json_separators = json_separators
+        """Separators the JSON grammar forces, e.g. (",", ":") for a model trained on compact
+        JSON such as the kgx student; None keeps xgrammar's (", ", ": ")."""
         self.model = Path(self.source).name if self.gguf else self.source
         if self.adapter is not None:  # the adapter's weights are part of the model's identity
             self.model += f"+lora:{_adapter_fingerprint(self.adapter)}"
@@ -165,7 +169,8 @@ class TransformersLLM:
                     self._tokenizer, vocab_size=self._model.config.vocab_size)
                 self._compiler = xgr.GrammarCompiler(info)
             # One-line JSON: free whitespace lets small models loop on newlines until max_tokens.
-            self._grammars[key] = self._compiler.compile_json_schema(key, any_whitespace=False)
+            self._grammars[key] = self._compiler.compile_json_schema(
+                key, any_whitespace=False, separators=self.json_separators)
         return xgr.contrib.hf.LogitsProcessor([self._grammars[key]] * rows)
 
     def _completion(self, row: list[int], prompt_tokens: int,

@@ -1,0 +1,141 @@
+"""The student through llama.cpp: a PEFT LoRA converted to a GGUF LoRA must give the log-probs
+transformers gives with the adapter merged, and `student-llamacpp:PATH` must extract graphs.
+
+The adapter is random (non-zero B, strong on q and k), made on the bundled model, so the tests
+need no trained checkpoint; a conversion without the rotary permutation must fail the check.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("peft")
+pytest.importorskip("gguf")
+
+import numpy as np
+
+from kgx.distill import gguf_lora
+from kgx.llm.spec import bundled_gguf
+
+PASSAGE = "Ada Lovelace worked with Charles Babbage on the Analytical Engine in London."
+REPLY = '{"entities":["Ada Lovelace","Charles Babbage","Analytical Engine","London"]}'
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+B_STD = {"q_proj": 0.2, "k_proj": 0.2}  # strong on q and k, where the permutation matters
+OTHER_B_STD = 0.03
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tmp_path_factory):
+    """(a random PEFT LoRA folder, the token ids scored, index of the first reply token,
+    transformers' log-probs of the reply tokens with the adapter merged)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from kgx.distill.format import student_messages
+    from kgx.distill.train import load_base
+
+    torch.manual_seed(0)
+    model, tokenizer = load_base("local")
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=TARGETS))
+    for name, module in peft_model.named_modules():
+        if hasattr(module, "lora_B"):
+            std = B_STD.get(name.rsplit(".", 1)[-1], OTHER_B_STD)
+            torch.nn.init.normal_(module.lora_B["default"].weight, std=std)
+    folder = tmp_path_factory.mktemp("adapter") / "student"
+    peft_model.save_pretrained(folder)
+    prompt = tokenizer.apply_chat_template(student_messages(PASSAGE), tokenize=False,
+                                           add_generation_prompt=True)
+    encoded = tokenizer(prompt + REPLY, add_special_tokens=False, return_offsets_mapping=True)
+    ids = encoded["input_ids"]
+    first = next(i for i, (_, end) in enumerate(encoded["offset_mapping"]) if end > len(prompt))
+    merged = peft_model.merge_and_unload().eval()
+    with torch.inference_mode():
+        logits = merged(input_ids=torch.tensor([ids])).logits[0].double()
+    logprobs = torch.log_softmax(logits, dim=-1).numpy()
+    return folder, ids, first, _chosen(logprobs, ids, first)
+
+
+def _chosen(logprobs, ids: list[int], first: int) -> np.ndarray:
+    """Log-probs of tokens first.. (position p predicts token p + 1)."""
+    return np.array([logprobs[i - 1, ids[i]] for i in range(first, len(ids))])
+
+
+def _llamacpp_logprobs(lora: str, ids: list[int], first: int) -> np.ndarray:
+    import llama_cpp
+
+    model = llama_cpp.Llama(str(bundled_gguf()), lora_path=lora, n_ctx=256, n_threads=1,
+                            logits_all=True, verbose=False)
+    try:
+        model.eval(ids)
+        logits = np.asarray(model.scores[:len(ids)], dtype=np.float64)
+    finally:
+        model.close()
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return _chosen(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)), ids, first)
+
+
+def test_gguf_lora_logprobs_match_transformers_merged(tiny_adapter, tmp_path):
+    folder, ids, first, expected = tiny_adapter
+    lora = gguf_lora.convert_adapter(folder, tmp_path / "lora.gguf", bundled_gguf())
+    base = _llamacpp_logprobs(None, ids, first)
+    found = _llamacpp_logprobs(str(lora), ids, first)
+    gap = np.abs(found - expected)
+    print(f"\n|llama.cpp - transformers| per reply token: mean {gap.mean():.3f}, max "
+          f"{gap.max():.3f} nats; adapter moved them by {np.abs(expected - base).mean():.3f}")
+    assert np.abs(expected - base).mean() > 0.3  # the adapter matters, so the check can fail
+    assert gap.mean() < 0.2 and gap.max() < 1.0
+
+
+def test_gguf_lora_without_rotary_permutation_fails(tiny_adapter, tmp_path, monkeypatch):
+    folder, ids, first, expected = tiny_adapter
+    monkeypatch.setattr(gguf_lora, "_permute_rotary", lambda rows, heads: rows)
+    lora = gguf_lora.convert_adapter(folder, tmp_path / "unpermuted.gguf", bundled_gguf())
+    gap = np.abs(_llamacpp_logprobs(str(lora), ids, first) - expected)
+    print(f"\nunpermuted q/k: mean {gap.mean():.3f}, max {gap.max():.3f} nats")
+    assert gap.mean() > 0.3
+
+
+def test_gguf_lora_cached_once_and_reconverted_when_changed(tiny_adapter, tmp_path,
+                                                            monkeypatch):
+    import shutil
+
+    folder = tmp_path / "adapter"
+    shutil.copytree(tiny_adapter[0], folder)
+    first = gguf_lora.cached_gguf_adapter(folder, bundled_gguf())
+    assert first.parent == folder and first.suffix == ".gguf"
+    assert gguf_lora.cached_gguf_adapter(folder, bundled_gguf()) == first
+    config = folder / "adapter_config.json"
+    config.write_text(config.read_text().replace('"lora_alpha": 32', '"lora_alpha": 16'))
+    second = gguf_lora.cached_gguf_adapter(folder, bundled_gguf())
+    assert second != first and second.is_file() and not first.exists()
+    # A read-only adapter folder (the shipped one in site-packages) converts into the cache.
+    monkeypatch.setenv("KGX_CACHE_DIR", str(tmp_path / "cache"))
+    real = gguf_lora._convert_atomically
+
+    def read_only(adapter, where, name, base):
+        if where == adapter:
+            raise PermissionError(f"{where} is read-only")
+        return real(adapter, where, name, base)
+
+    monkeypatch.setattr(gguf_lora, "_convert_atomically", read_only)
+    second.unlink()
+    cached = gguf_lora.cached_gguf_adapter(folder, bundled_gguf())
+    assert cached.parent == tmp_path / "cache" / "gguf-adapters"
+
+
+def test_student_extractor_student_llamacpp_spec_returns_graph(tiny_adapter, tmp_path,
+                                                              monkeypatch):
+    from kgx.extractors.student import StudentExtractor
+    from kgx.llm.spec import LLMSettings, load_llm
+    from kgx.models import Chunk
+
+    monkeypatch.setenv("KGX_CACHE_DIR", str(tmp_path / "cache"))
+    spec = f"student-llamacpp:{tiny_adapter[0]}"
+    llm = load_llm(spec, LLMSettings(spec=spec, cache=False))
+    assert "+lora:student-" in llm.model
+    chunk = Chunk(doc_id="d", index=0, text=PASSAGE, start=0, end=len(PASSAGE), n_tokens=16)
+    extractor = StudentExtractor(llm, max_tokens=64)
+    [found] = extractor.extract([chunk], run_id="r")
+    assert extractor.failures == [] and found.chunk_id == chunk.id
+    llm.close()
