@@ -62,7 +62,7 @@ LOG_FILE = "neo4j.log"
 CONF_FILE = "neo4j.conf"
 HOME_DIR = "home"
 READY_MARKER = "kgx-neo4j: ready"
-START_TIMEOUT_S = 120.0
+START_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 30.0
 MIN_PASSWORD_LENGTH = 8
 
