@@ -24,12 +24,22 @@ PROPOSITIONS_HINT = "\n\nAlso list the passage's propositions."
 TripleList = Annotated[list[str], Field(min_length=3, max_length=3)]
 
 
-class StudentGraph(BaseModel):
-    """The student's reply: entity names, (subject, predicate, object) triples, propositions."""
+MAX_ENTITIES = 32
+MAX_TRIPLES = 32
+MAX_PROPOSITIONS = 32
 
-    entities: list[str] = Field(default_factory=list)
-    triples: list[TripleList] = Field(default_factory=list)
-    propositions: list[str] = Field(default_factory=list)
+
+class StudentGraph(BaseModel):
+    """The student's reply: entity names, (subject, predicate, object) triples, propositions.
+
+    The list bounds go into the decoding grammar: a small model that starts repeating an entity
+    is made to move on to the triples instead of looping until the token cap (the teacher's
+    passages have 9 entities and 9 triples on average).
+    """
+
+    entities: list[str] = Field(default_factory=list, max_length=MAX_ENTITIES)
+    triples: list[TripleList] = Field(default_factory=list, max_length=MAX_TRIPLES)
+    propositions: list[str] = Field(default_factory=list, max_length=MAX_PROPOSITIONS)
 
 
 def student_messages(text: str, *, propositions: bool = False) -> list[dict[str, str]]:
