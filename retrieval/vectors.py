@@ -141,6 +141,7 @@ class LocalVectorIndex:
             self._save()
         if new:
             log.info("embedding %d new texts into %s", len(new), self.folder)
+            new.sort(key=items.__getitem__)  # equal texts side by side: each part embeds one
         for start in range(0, len(new), _SAVE_EVERY):  # a long first build saves as it goes
             part = new[start:start + _SAVE_EVERY]
             self._add(part, encode_texts(encoder, [items[i] for i in part]))

@@ -72,7 +72,8 @@ def test_answer_failed_reply_is_recorded_or_raises():
 def test_answer_real_llm_short_reply(llama_server):
     from kgx.llm.openai_http import OpenAICompatibleLLM
 
-    llm = ManagedLLM(OpenAICompatibleLLM(llama_server.model, llama_server.url),
+    llm = ManagedLLM(OpenAICompatibleLLM(llama_server.model, llama_server.url,
+                                         timeout_s=300, max_retries=1),
                      on_error="skip-and-record")
     answer = answer_question(llm, QUESTION, CHUNKS, max_tokens=32)
     assert all(1 <= n <= len(CHUNKS) for n in answer.citations)

@@ -154,7 +154,8 @@ def test_text2cypher_schema_shows_the_graph_not_bookkeeping():
 def test_text2cypher_real_llm_writes_a_checked_query(tmp_path, llama_server):
     from kgx.llm.openai_http import OpenAICompatibleLLM
 
-    llm = ManagedLLM(OpenAICompatibleLLM(llama_server.model, llama_server.url),
+    llm = ManagedLLM(OpenAICompatibleLLM(llama_server.model, llama_server.url,
+                                         timeout_s=300, max_retries=1),
                      on_error="skip-and-record", max_tokens=160)
     with open_store(str(tmp_path / "store")) as graph:
         graph.upsert(ada_batch())

@@ -6,11 +6,12 @@ when they come from `load_entries`), so a search always returns the same list.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from kgx.errors import ConfigError, InputError, MissingExtraError
+from kgx.errors import ConfigError, InputError, require
 from kgx.kb.entries import KnowledgeEntry
 
 Method = Literal["bm25", "dense"]
@@ -94,8 +95,7 @@ class KBIndex:
 
 
 def _bm25s():
-    try:
-        import bm25s
-    except ImportError as e:
-        raise MissingExtraError("bm25s", "local") from e
+    bm25s = require("bm25s", "local")
+    # bm25s sets its own logger to DEBUG on import, which would print to every CLI run.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
