@@ -110,7 +110,7 @@ class PersonalizedPageRankRetriever:
         self.walk = self.context.shared("random_walk",
                                         lambda: RandomWalk.build(self.corpus, self.graph))
         if self.fallback == "dense":
-            self.chunk_index = self.context.vectors("chunks")
+            self.chunk_vectors = self.context.vectors("chunks")
         self._ready = True
 
     def retrieve(self, question: str, top_k: int = 10) -> list[RetrievedChunk]:
@@ -147,6 +147,6 @@ class PersonalizedPageRankRetriever:
     def _fallback(self, question: str, top_k: int) -> list[RetrievedChunk]:
         if self.fallback == "none":
             return []
-        hits = self.chunk_index.search(self.context.encode(question), top_k)
+        hits = self.chunk_vectors.search(self.context.encode(question), top_k)
         return [self.corpus.retrieved(self.corpus.chunk_index[id_], score)
                 for id_, score in hits if id_ in self.corpus.chunk_index]

@@ -124,18 +124,40 @@ def test_gguf_lora_cached_once_and_reconverted_when_changed(tiny_adapter, tmp_pa
     assert cached.parent == tmp_path / "cache" / "gguf-adapters"
 
 
-def test_student_extractor_student_llamacpp_spec_returns_graph(tiny_adapter, tmp_path,
-                                                              monkeypatch):
+def test_student_llamacpp_spec_names_the_adapter(tiny_adapter):
+    from kgx.llm.llamacpp import LlamaCppLLM
+    from kgx.llm.spec import make_backend
+
+    backend = make_backend(f"student-llamacpp:{tiny_adapter[0]}")
+    assert isinstance(backend, LlamaCppLLM) and backend.lora == tiny_adapter[0]
+    assert backend.model.startswith(bundled_gguf().name + "+lora:student-")
+    assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name
+
+
+def test_student_extractor_student_llamacpp_spec_returns_graph(tmp_path, monkeypatch):
+    """The trained, shipped adapter (a random one writes gibberish) through the spec."""
+    import shutil
+
+    from kgx.distill.shipped import SHIPPED
     from kgx.extractors.student import StudentExtractor
-    from kgx.llm.spec import LLMSettings, load_llm
+    from kgx.llm.spec import LLMSettings, load_llm, make_backend
     from kgx.models import Chunk
 
+    if not (SHIPPED / "adapter_model.safetensors").is_file():
+        pytest.skip("no shipped student adapter in this checkout")
+    folder = tmp_path / "student"  # a copy: the conversion is cached next to the adapter
+    shutil.copytree(SHIPPED, folder)
     monkeypatch.setenv("KGX_CACHE_DIR", str(tmp_path / "cache"))
-    spec = f"student-llamacpp:{tiny_adapter[0]}"
-    llm = load_llm(spec, LLMSettings(spec=spec, cache=False))
-    assert "+lora:student-" in llm.model
-    chunk = Chunk(doc_id="d", index=0, text=PASSAGE, start=0, end=len(PASSAGE), n_tokens=16)
-    extractor = StudentExtractor(llm, max_tokens=64)
+    spec = f"student-llamacpp:{folder}"
+    backend = make_backend(spec)
+    backend.n_threads = 1  # llama.cpp's spinning threads crawl on a busy CI machine
+    llm = load_llm(backend, LLMSettings(spec=spec, cache=False))
+    text = "Ada Lovelace was born in London."
+    chunk = Chunk(doc_id="d", index=0, text=text, start=0, end=len(text), n_tokens=8)
+    extractor = StudentExtractor(llm, max_tokens=160)
     [found] = extractor.extract([chunk], run_id="r")
-    assert extractor.failures == [] and found.chunk_id == chunk.id
     llm.close()
+    assert extractor.failures == [] and found.chunk_id == chunk.id
+    assert any(e.name == "Ada Lovelace" for e in found.entities)
+    assert all(r.provenance.model == extractor.model for r in found.relations)
+    assert "+lora:student-" in extractor.model
