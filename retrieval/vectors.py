@@ -227,7 +227,7 @@ class LocalVectorIndex:
         if not isinstance(ids, list) or _digest(index_file) != manifest.get("digest"):
             log.warning("the vector index in %s is missing or damaged; rebuilding it", self.folder)
             return None
-        index = self._new_index(1)
+        index = require("hnswlib", "local").Index(space="ip", dim=DIMENSIONS)
         index.load_index(str(index_file), max_elements=max(len(ids), 16))
         if index.get_current_count() != len(ids):
             log.warning("the vector index in %s does not match its ids; rebuilding it",
