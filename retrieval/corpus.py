@@ -25,7 +25,7 @@ from .protocol import RetrievedChunk
 if TYPE_CHECKING:
     import numpy as np
 
-VECTOR_KINDS = ("chunks", "propositions", "relations", "entities")
+VECTOR_KINDS = ("chunks", "propositions", "relations")
 _QUESTION_CACHE = 256
 
 
@@ -128,8 +128,6 @@ class RetrievalCorpus:
         """Id → text of what a vector index of `kind` embeds."""
         if kind == "chunks":
             return {c.id: c.indexed_text() for c in self.chunks}
-        if kind == "entities":
-            return dict(zip(self.entity_ids, self.entity_names, strict=True))
         if kind in ("propositions", "relations"):
             return {f.id: f.text for f in self.facts if f.kind == kind[:-1]}
         raise ConfigError(f"unknown vector index kind {kind!r}; use one of {VECTOR_KINDS}")
@@ -258,7 +256,8 @@ class RetrievalContext:
         return self._shared[key]
 
     def vectors(self, kind: str):
-        """The vector index of `kind` ("chunks", "facts", …), synced with the corpus once."""
+        """The vector index of `kind` (chunks, facts, propositions or relations), synced with
+        the corpus once; "facts" searches propositions and relations together."""
         from .vectors import MergedVectorIndex, open_vector_index
 
         if kind == "facts":

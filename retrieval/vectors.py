@@ -1,4 +1,4 @@
-"""Vector indexes over chunk, fact and entity texts, kept in step with the store.
+"""Vector indexes over chunk and fact texts, kept in step with the store.
 
 A LadybugDB store keeps an hnswlib index per kind in `<store>/vectors/<kind>/`; warming up embeds
 only the ids the index lacks and drops those the store no longer has. Every save writes a new
@@ -125,6 +125,8 @@ class LocalVectorIndex:
         self._exact: ExactVectorIndex | None = None
         self._generation = ""
         self.embedded = self.dropped = 0
+        self.live = 0
+        """How many ids the index holds, as of the last `sync`."""
 
     def sync(self, items: Mapping[str, str], encoder) -> None:
         self._load()
@@ -146,12 +148,8 @@ class LocalVectorIndex:
             part = new[start:start + _SAVE_EVERY]
             self._add(part, encode_texts(encoder, [items[i] for i in part]))
             self._save()
+        self.live = len(self.ids) - self.ids.count(None)
         self._exact = self.exact_copy() if self.live < EXACT_BELOW else None
-
-    @property
-    def live(self) -> int:
-        """How many ids the index holds."""
-        return len(self.ids) - self.ids.count(None)
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         k = min(k, self.live)
@@ -246,7 +244,7 @@ class LocalVectorIndex:
             _write_atomic(self.folder / f"ids-{generation}.json", json.dumps(self.ids))
             _write_atomic(self.folder / "manifest.json", json.dumps({
                 "format": FORMAT, "model": self.model, "dimensions": DIMENSIONS,
-                "generation": generation, "live": self.live, "digest": _digest(index_file)}))
+                "generation": generation, "digest": _digest(index_file)}))
         except OSError as e:
             log.warning("cannot save the vector index in %s (%s); it stays in memory",
                         self.folder, e)
@@ -321,7 +319,6 @@ NATIVE_TARGETS = {
     "chunks": NativeTarget("kgx_chunk_embedding", "Chunk"),
     "propositions": NativeTarget("kgx_proposition_embedding", "Proposition"),
     "relations": NativeTarget("kgx_relation_embedding", "RELATION", relationship=True),
-    "entities": NativeTarget("kgx_entity_embedding", "Entity"),
 }
 
 

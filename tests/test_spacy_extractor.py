@@ -191,7 +191,7 @@ def test_extractors_registry_builds_spacy_by_name_and_alias():
 
 def test_extractors_unknown_name_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"unknown extractor 'nope'; known extractors: .*\bspacy, "
-                                          r"spacy\.svo\.v1, synthkg"):
+                                          r"spacy\.svo\.v1, .*\bsynthkg\b"):
         get_extractor("nope")
 
 
