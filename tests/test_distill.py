@@ -136,12 +136,14 @@ def test_distill_eval_cli_on_the_trained_adapter(dataset, tmp_path):
     assert trained.exit_code == 0, trained.output
     result = runner.invoke(app, ["distill", "eval", str(dataset), "--student", str(out),
                                  "--out", str(tmp_path / "report"), "--limit", "2",
-                                 "--systems", "student,spacy", "--max-tokens", "48"])
+                                 "--systems", "student,spacy,base", "--base-limit", "1",
+                                 "--max-tokens", "48"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report" / "distill.json").read_text())
     student = report["systems"]["student"]
     assert student["llm_calls_per_document"] == 1.0
     assert report["systems"]["spacy"]["llm_calls"] is None
+    assert report["systems"]["base"]["documents"] == 1
     assert set(student["agreement"]["by_mode"]) == {"exact", "normalized", "fuzzy", "embedding"}
 
 

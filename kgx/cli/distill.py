@@ -158,6 +158,7 @@ def eval_(
 
     from kgx.distill.data import read_dataset
     from kgx.distill.evaluate import (
+        base_system,
         evaluate_systems,
         report_markdown,
         spacy_system,
@@ -186,9 +187,12 @@ def eval_(
     with progress:
         for name in names:
             subset = examples[:base_limit] if name == "base" and base_limit else examples
-            system = (spacy_system() if name == "spacy" else
-                      student_system(name, spec if name == "student" else "hf:local",
-                                     batch_size=batch_size, max_tokens=max_tokens))
+            if name == "spacy":
+                system = spacy_system()
+            elif name == "base":
+                system = base_system(batch_size=batch_size, max_tokens=max_tokens)
+            else:
+                system = student_system(name, spec, batch_size=batch_size, max_tokens=max_tokens)
             reports.append(evaluate_systems(subset, [system], batch_size=batch_size,
                                             progress=on_progress))
     merged = reports[0].model_copy(update={"systems": {k: v for r in reports

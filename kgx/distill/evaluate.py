@@ -59,19 +59,30 @@ class System:
         self.name, self.build, self.llm = name, build, llm
 
 
-def student_system(name: str, spec: str, *, batch_size: int = 8, max_tokens: int = 768,
+def student_system(name: str, spec: Any, *, batch_size: int = 8, max_tokens: int = 768,
                    propositions: bool = False) -> System:
-    """The student extractor on the LLM `spec` ("student", "student:PATH", "hf:local", ...),
-    uncached and without repair turns."""
+    """The student extractor on the LLM `spec` ("student", "student:PATH", "hf:local", ... or a
+    backend object), uncached and without repair turns."""
     from kgx.extractors.student import StudentExtractor
     from kgx.llm.spec import LLMSettings, load_llm
 
-    settings = LLMSettings(spec=spec, cache=False, repair=False, on_error="skip-and-record")
+    settings = LLMSettings(spec=spec if isinstance(spec, str) else "local", cache=False,
+                           repair=False, on_error="skip-and-record")
     llm = load_llm(spec, settings)
     if hasattr(llm.backend, "batch_size"):
         llm.backend.batch_size = batch_size
     return System(name, lambda: StudentExtractor(llm, propositions=propositions,
                                                  max_tokens=max_tokens), llm)
+
+
+def base_system(*, batch_size: int = 8, max_tokens: int = 768) -> System:
+    """The untrained SmolLM2 on the student's prompt, decoded like the student (repeat guard on;
+    its JSON separators stay the defaults, as it never learned the compact ones)."""
+    from kgx.llm.spec import bundled_gguf
+    from kgx.llm.transformers_llm import TransformersLLM
+
+    backend = TransformersLLM(bundled_gguf(), name="base", repeat_guard=True)
+    return student_system("base", backend, batch_size=batch_size, max_tokens=max_tokens)
 
 
 def spacy_system() -> System:

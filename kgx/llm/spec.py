@@ -131,7 +131,7 @@ def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:
 
     if (folder / "config.json").is_file():
         return TransformersLLM(folder, name=f"student:{folder}",
-                               json_separators=STUDENT_JSON_SEPARATORS)
+                               json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
     raise ConfigError(f"{folder} holds neither a LoRA adapter (adapter_config.json) nor a model "
                       f"(config.json); give the --out folder of `kgx distill train`.")
 
@@ -144,7 +144,7 @@ def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBac
     from kgx.llm.transformers_llm import TransformersLLM
 
     return TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
-                           json_separators=STUDENT_JSON_SEPARATORS)
+                           json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
 
 
 def _plugin_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:

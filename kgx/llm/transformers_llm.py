@@ -36,16 +36,25 @@ class TransformersLLM:
     def __init__(self, model: str | Path, *, device: str | None = None, dtype: str = "auto",
                  batch_size: int = 8, name: str | None = None,
                  adapter: str | Path | None = None,
-                 json_separators: tuple[str, str] | None = None) -> None:
+                 json_separators: tuple[str, str] | None = None,
+                 repeat_guard: bool = False) -> None:
         self.source = str(model)
         self.gguf = self.source.endswith(".gguf")
         self.adapter = Path(adapter) if adapter is not None else None
         self.json_separators = json_separators
         """Separators the JSON grammar forces, e.g. (",", ":") for a model trained on compact
         JSON such as the kgx student; None keeps xgrammar's (", ", ": ")."""
+        self.repeat_guard = repeat_guard
+        """End a schema reply's top-level lists at their first repeated item (kgx.llm.repeat_guard):
+        keeps a small greedy model from looping until the token cap."""
+        self._guard: Any = None
         self.model = Path(self.source).name if self.gguf else self.source
         if self.adapter is not None:  # the adapter's weights are part of the model's identity
             self.model += f"+lora:{_adapter_fingerprint(self.adapter)}"
+        if json_separators is not None:  # decoding options change the replies, so cache keys
+            self.model += f"+json:{''.join(json_separators)}"
+        if repeat_guard:
+            self.model += "+guard"
         self.name = name or f"hf:{model}"
         self.device = device
         self.dtype = dtype
@@ -141,6 +150,8 @@ class TransformersLLM:
         transformers = require("transformers", "local")
         params, schema = batch[0].params, batch[0].json_schema()
         processors = [] if schema is None else [self._grammar_processor(schema, len(batch))]
+        if schema is not None and self.repeat_guard:
+            processors.append(self._repeat_guard_processor())
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "do_sample": False,
                                   "pad_token_id": self._tokenizer.pad_token_id,
                                   "temperature": None, "top_p": None, "top_k": None}
@@ -172,6 +183,15 @@ class TransformersLLM:
             self._grammars[key] = self._compiler.compile_json_schema(
                 key, any_whitespace=False, separators=self.json_separators)
         return xgr.contrib.hf.LogitsProcessor([self._grammars[key]] * rows)
+
+    def _repeat_guard_processor(self) -> Any:
+        from kgx.llm.repeat_guard import RepeatGuard
+
+        if self._guard is None:
+            texts = self._tokenizer.batch_decode([[i] for i in range(len(self._tokenizer))])
+            self._guard = (RepeatGuard(texts), texts)
+        guard, texts = self._guard
+        return guard.for_rows(texts)
 
     def _completion(self, row: list[int], prompt_tokens: int,
                     params: SamplingParams) -> Completion:

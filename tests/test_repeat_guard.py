@@ -1,0 +1,121 @@
+"""The repeat guard: a JSON reply's top-level lists end at their first repeated item."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kgx.llm.repeat_guard import RepeatGuard, ReplyTracker
+
+TOKENS = ['{"entities":[', '"A"', '"B"', ",", "]", ',"triples":[', '["A","is","B"]', "}",
+          '"],', '"', "A", "Edict", " of", " Milan", '",', '"]', ' ,']
+
+
+def _tracker(text: str) -> ReplyTracker:
+    tracker = ReplyTracker()
+    tracker.feed(text)
+    return tracker
+
+
+@pytest.mark.parametrize(("text", "repeat"), [
+    ('{"entities":["A","B","A"', True),
+    ('{"entities":["A","B","C"', False),
+    ('{"entities":["A","B","A', False),         # still inside the string
+    ('{"entities":["A, B","A"', False),          # a comma inside a string is not a separator
+    ('{"entities":["A"],"triples":["A"', False),  # a new list starts with nothing seen
+    ('{"entities":["A"],"triples":[["A","is","B"],["A","is","B"]', True),
+    ('{"entities":["A"],"triples":[["A","is","A"]', False),  # a triple's parts may repeat
+    ('{"entities":["say \\"A\\"","say \\"A\\""', True),         # escaped quotes
+])
+def test_tracker_sees_a_repeat_before_the_comma(text, repeat):
+    assert _tracker(text).repeat_before_comma() is repeat
+
+
+def test_guard_knows_what_each_comma_token_closes_first():
+    guard = RepeatGuard(TOKENS)
+    assert guard.prefix_of == {3: "", 5: "", 8: '"]', 14: '"', 16: " "}
+    assert guard.closing_tokens['"'] == [8, 15] and guard.closing_tokens[""] == [4]
+
+
+def _step(processor, ids: list[list[int]], favourite: int):
+    torch = pytest.importorskip("torch")
+    scores = torch.zeros((len(ids), len(TOKENS)))
+    scores[:, favourite] = 10.0
+    return processor(torch.tensor(ids), scores)
+
+
+def _allowed(scores, row: int = 0) -> list[int]:
+    return [i for i, value in enumerate(scores[row].tolist()) if value != -float("inf")]
+
+
+def test_processor_closes_the_list_instead_of_a_comma_after_a_repeat():
+    guard = RepeatGuard(TOKENS)
+    processor = guard.for_rows(TOKENS)
+    _step(processor, [[7, 7], [7, 7], [7, 7]], favourite=3)
+    rows = [[7, 7, 0, 1, 3, 2, 3, 1],   # {"entities":["A","B","A"  and a comma is best
+            [7, 7, 0, 1, 3, 2, 3, 2],   # {"entities":["A","B","B"
+            [7, 7, 0, 1, 3, 2, 3, 7]]   # no repeat
+    scores = _step(processor, rows, favourite=3)
+    assert _allowed(scores, 0) == _allowed(scores, 1) == [4]  # only "]" is left
+    assert scores[2, 3] == 10.0 and processor.closed == 2
+
+
+def test_processor_leaves_a_row_alone_when_the_model_goes_on_with_the_item():
+    processor = RepeatGuard(TOKENS).for_rows(TOKENS)
+    _step(processor, [[7]], favourite=10)
+    scores = _step(processor, [[7, 0, 1, 3, 9, 10]], favourite=10)  # "A","A… then more text
+    assert scores[0, 10] == 10.0 and processor.closed == 0
+
+
+def test_processor_closes_at_a_merged_quote_and_comma_token():
+    processor = RepeatGuard(TOKENS).for_rows(TOKENS)
+    _step(processor, [[7]], favourite=14)
+    # {"entities":["Edict of Milan","Edict of Milan  : '",' would close and repeat it at once
+    reply = [0, 9, 11, 12, 13, 14, 9, 11, 12, 13]
+    scores = _step(processor, [[7, *reply]], favourite=14)
+    assert _allowed(scores) == [8, 15] and processor.closed == 1
+
+
+def test_processor_leaves_the_scores_when_the_grammar_cannot_close_the_list():
+    torch = pytest.importorskip("torch")
+    processor = RepeatGuard(TOKENS).for_rows(TOKENS)
+    processor(torch.tensor([[7]]), torch.zeros((1, len(TOKENS))))
+    scores = torch.full((1, len(TOKENS)), -float("inf"))
+    scores[0, 3] = 1.0
+    out = processor(torch.tensor([[7, 0, 1, 3, 1]]), scores)
+    assert _allowed(out) == [3] and processor.closed == 0
+
+
+def test_tracker_reads_a_whole_student_reply():
+    reply = {"entities": ["Ada", "Babbage", "Ada"], "triples": [["Ada", "met", "Babbage"]]}
+    text = json.dumps(reply, separators=(",", ":"))
+    tracker = _tracker(text[:text.index("]")])
+    assert tracker.repeat_before_comma()
+    assert _tracker(text).stack == []
+
+
+def test_transformers_backend_with_the_guard_stops_a_real_loop():
+    """The bundled SmolLM2, told to repeat itself, stops at the first repeat with the guard."""
+    pytest.importorskip("transformers")
+    from pydantic import BaseModel, Field
+
+    from kgx.llm.spec import bundled_gguf
+    from kgx.llm.transformers_llm import TransformersLLM
+    from kgx.llm.types import LLMRequest, SamplingParams
+
+    class Names(BaseModel):
+        entities: list[str] = Field(min_length=1)
+
+    request = LLMRequest.from_prompt('Write the name "Paris" twenty times.',
+                                     system='Reply with JSON: {"entities": [names]}',
+                                     response_model=Names, key="loop",
+                                     params=SamplingParams(max_tokens=80))
+    replies = {}
+    for guard in (False, True):
+        backend = TransformersLLM(bundled_gguf(), json_separators=(",", ":"), repeat_guard=guard)
+        [replies[guard]] = backend.complete([request])
+    unguarded, guarded = replies[False].text, replies[True].text
+    assert unguarded.count('"Paris"') > 3  # the loop the guard is for
+    assert json.loads(guarded) == {"entities": ["Paris", "Paris"]}
+    assert "+guard" in TransformersLLM(bundled_gguf(), repeat_guard=True).model
