@@ -131,6 +131,8 @@ def test_student_llamacpp_spec_names_the_adapter(tiny_adapter):
     backend = make_backend(f"student-llamacpp:{tiny_adapter[0]}")
     assert isinstance(backend, LlamaCppLLM) and backend.lora == tiny_adapter[0]
     assert backend.model.startswith(bundled_gguf().name + "+lora:student-")
+    assert backend.model.endswith("+json:,:+guard")  # compact JSON, repeat guard: as trained
+    assert backend.json_separators == (",", ":") and backend.repeat_guard
     assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name
 
 
@@ -138,6 +140,7 @@ def test_student_extractor_student_llamacpp_spec_returns_graph(tmp_path, monkeyp
     """The trained, shipped adapter (a random one writes gibberish) through the spec."""
     import shutil
 
+    from kgx.distill.format import StudentGraph
     from kgx.distill.shipped import SHIPPED
     from kgx.extractors.student import StudentExtractor
     from kgx.llm.spec import LLMSettings, load_llm, make_backend
@@ -161,3 +164,5 @@ def test_student_extractor_student_llamacpp_spec_returns_graph(tmp_path, monkeyp
     assert any(e.name == "Ada Lovelace" for e in found.entities)
     assert all(r.provenance.model == extractor.model for r in found.relations)
     assert "+lora:student-" in extractor.model
+    masks = backend.masks.processor(StudentGraph.model_json_schema())
+    assert [type(p).__name__ for p in masks] == ["_Mask", "_Guard"]

@@ -39,12 +39,22 @@ class LlamaCppLLM:
     def __init__(self, model_path: str | Path, *, n_ctx: int = DEFAULT_CONTEXT,
                  n_threads: int | None = None, score_ctx: int = SCORE_CONTEXT,
                  grammar: Literal["auto", "xgrammar", "gbnf"] = "auto",
-                 name: str | None = None, lora: str | Path | None = None) -> None:
+                 name: str | None = None, lora: str | Path | None = None,
+                 json_separators: tuple[str, str] | None = None,
+                 repeat_guard: bool = False) -> None:
         self.model_path = Path(model_path)
         self.lora = Path(lora) if lora is not None else None
         self.model = self.model_path.name
         if self.lora is not None:  # the adapter's weights are part of the model's identity
             self.model += f"+lora:{_lora_fingerprint(self.lora)}"
+        self.json_separators = json_separators
+        """Separators the xgrammar JSON mask forces (None: ", " and ": "); see TransformersLLM."""
+        self.repeat_guard = repeat_guard
+        """End a schema reply's top-level lists at their first repeated item (with xgrammar)."""
+        if json_separators is not None:  # decoding options change the replies, so cache keys
+            self.model += f"+json:{''.join(json_separators)}"
+        if repeat_guard:
+            self.model += "+guard"
         self.name = name or f"llamacpp:{self.model_path}"
         self.n_ctx = n_ctx
         self.score_ctx = score_ctx
@@ -95,7 +105,8 @@ class LlamaCppLLM:
         """xgrammar schema masks when `grammar` allows and the tokenizer is supported."""
         if self._masks is None and self.grammar != "gbnf":
             if SchemaMasks.supports(self.generator):
-                self._masks = SchemaMasks(self.generator)
+                self._masks = SchemaMasks(self.generator, separators=self.json_separators,
+                                          repeat_guard=self.repeat_guard)
             elif self.grammar == "xgrammar":
                 raise ConfigError(f"{self.name}: xgrammar (with torch) is not installed or does "
                                   "not know this model's tokenizer; use grammar='gbnf'.")

@@ -20,7 +20,8 @@ _VOCAB_TYPES = {"gpt2": ("BYTE_LEVEL", False), "llama": ("BYTE_FALLBACK", True)}
 class SchemaMasks:
     """Compiles JSON schemas for one llama.cpp model and makes per-request logits processors."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, *, separators: tuple[str, str] | None = None,
+                 repeat_guard: bool = False) -> None:
         import xgrammar as xgr
 
         kind, prefix_space = _VOCAB_TYPES[model.metadata.get("tokenizer.ggml.model", "")]
@@ -31,6 +32,14 @@ class SchemaMasks:
         self._compiler = xgr.GrammarCompiler(info)
         self._vocab_size = info.vocab_size
         self._compiled: dict[str, Any] = {}
+        self._separators = separators
+        self._guard: tuple[Any, list[str]] | None = None
+        if repeat_guard:
+            from kgx.llm.repeat_guard import RepeatGuard
+
+            texts = [model.detokenize([i]).decode("utf-8", errors="replace")
+                     for i in range(model.n_vocab())]
+            self._guard = (RepeatGuard(texts), texts)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -52,8 +61,27 @@ class SchemaMasks:
             if key not in self._compiled:
                 # Compact JSON: with free whitespace small models emit newlines until max_tokens.
                 self._compiled[key] = self._compiler.compile_json_schema(
-                    json.dumps(schema), any_whitespace=False)
-        return LogitsProcessorList([_Mask(self._compiled[key], self._vocab_size)])
+                    json.dumps(schema), any_whitespace=False, separators=self._separators)
+        processors: list[Any] = [_Mask(self._compiled[key], self._vocab_size)]
+        if self._guard is not None:
+            guard, texts = self._guard
+            processors.append(_Guard(guard.for_rows(texts)))
+        return LogitsProcessorList(processors)
+
+
+class _Guard:
+    """The repeat guard (kgx.llm.repeat_guard) on llama.cpp's one-row numpy arrays."""
+
+    def __init__(self, processor: Any) -> None:
+        self._processor = processor
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+        import torch
+
+        ids = torch.from_numpy(np.asarray(input_ids, dtype=np.int64)).view(1, -1)
+        logits = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32)).view(1, -1)
+        return self._processor(ids, logits).view(-1).numpy()
 
 
 class _Mask:

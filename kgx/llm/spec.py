@@ -140,7 +140,8 @@ def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBac
     if llamacpp:
         from kgx.llm.llamacpp import LlamaCppLLM
 
-        return LlamaCppLLM(bundled_gguf(), lora=adapter, name=name)
+        return LlamaCppLLM(bundled_gguf(), lora=adapter, name=name, grammar="xgrammar",
+                           json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
     from kgx.llm.transformers_llm import TransformersLLM
 
     return TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
