@@ -2,7 +2,8 @@
 
 Workload: the first --chunks passages of the test split of a `kgx distill data` folder, each
 sent as the student's one schema-constrained request (StudentExtractor's prompt), greedy, at
-most --max-tokens tokens. Rows, measured in this one run with the same threads:
+most --max-tokens tokens, decoded as the student specs decode (compact JSON separators and the
+repeat guard). Rows, measured in this one run with the same threads:
 
 - transformers: the bundled Q4_1 SmolLM2-135M-Instruct dequantized to float32, the LoRA adapter
   merged, `generate` in batches of --batch-size (what the `student` spec gives);
@@ -11,7 +12,7 @@ most --max-tokens tokens. Rows, measured in this one run with the same threads:
 
 The conversion's time is reported apart; models are loaded before the clock starts.
 
-    python benchmarks/student_serving.py --data /tmp/dd --adapter runs/student [--chunks 16]
+    python benchmarks/student_serving.py [--data DATA/] [--adapter runs/student] [--chunks 16]
 
 The last line is one JSON object with every figure.
 """
@@ -26,19 +27,34 @@ import tempfile
 import time
 from pathlib import Path
 
-from kgx.distill.data import read_dataset
+from kgx.distill.data import (
+    SplitSpec,
+    examples_from_teacher_openie,
+    read_dataset,
+    split_by_document,
+)
 from kgx.distill.gguf_lora import convert_adapter
 from kgx.distill.shipped import SHIPPED
 from kgx.extractors.student import StudentExtractor
 from kgx.llm.llamacpp import LlamaCppLLM
 from kgx.llm.managed import ManagedLLM
-from kgx.llm.spec import bundled_gguf
+from kgx.llm.spec import STUDENT_JSON_SEPARATORS, bundled_gguf
 from kgx.llm.transformers_llm import TransformersLLM
 from kgx.llm.types import LLMResponse
 
+TEACHER = Path("/work/shared/data/teacher_openie/gpt35_openie_musique_passages.json")
+STUDENT_DECODING = {"json_separators": STUDENT_JSON_SEPARATORS, "repeat_guard": True}
+"""How the `student` and `student-llamacpp` specs decode: compact JSON and the repeat guard."""
 
-def passages(data: Path, count: int) -> list[str]:
-    """The texts of the first `count` test examples."""
+
+def passages(data: Path | None, count: int) -> list[str]:
+    """The texts of the first `count` test examples of `data`, or of the shipped student's own
+    split (seed 13) of the GPT-3.5 teacher file when no folder is given."""
+    if data is None:
+        if not TEACHER.is_file():
+            sys.exit(f"No {TEACHER}; pass --data with a `kgx distill data` folder.")
+        examples = examples_from_teacher_openie(TEACHER)
+        return [e.text for e in split_by_document(examples, SplitSpec(seed=13))["test"][:count]]
     path = data / "test.jsonl"
     if not path.is_file():
         sys.exit(f"No {path}; create the folder with `kgx distill data --teacher-openie "
@@ -82,11 +98,12 @@ def run(args: argparse.Namespace) -> dict:
         convert_s = time.perf_counter() - started
         print("llama.cpp, GGUF LoRA", file=sys.stderr)
         cpp, cpp_texts = measure("llama.cpp + GGUF LoRA", LlamaCppLLM(
-            base, lora=lora, n_threads=args.threads), texts, args.max_tokens)
+            base, lora=lora, n_threads=args.threads, grammar="xgrammar", **STUDENT_DECODING),
+            texts, args.max_tokens)
     print("transformers, merged LoRA", file=sys.stderr)
     hf, hf_texts = measure(f"transformers fp32, batch {args.batch_size}", TransformersLLM(
-        base, adapter=args.adapter, device="cpu", batch_size=args.batch_size), texts,
-        args.max_tokens)
+        base, adapter=args.adapter, device="cpu", batch_size=args.batch_size, **STUDENT_DECODING),
+        texts, args.max_tokens)
     same = sum(a == b for a, b in zip(cpp_texts, hf_texts, strict=True))
     return {"benchmark": "student_serving", "adapter": str(args.adapter), "chunks": len(texts),
             "max_tokens": args.max_tokens, "threads": args.threads,
@@ -116,12 +133,13 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/tmp/dd"),
-                        help="a `kgx distill data` output folder")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="a `kgx distill data` output folder (default: the shipped "
+                             "student's test split, rebuilt from the teacher file)")
     parser.add_argument("--adapter", type=Path, default=SHIPPED,
                         help="a PEFT LoRA adapter folder (default: the shipped student)")
     parser.add_argument("--chunks", type=int, default=16)
-    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--max-tokens", type=int, default=768)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
