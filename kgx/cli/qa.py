@@ -78,11 +78,14 @@ def eval_qa(
     llm_concurrency: ConcurrencyOption = 8,
     llm_timeout: TimeoutOption = 120.0,
     llm_retries: RetriesOption = 4,
-    on_error: OnErrorOption = "raise",
+    on_error: OnErrorOption = "skip-and-record",
     llm_max_tokens: MaxTokensOption = None,
     no_cache: NoCacheOption = False,
 ) -> None:
     """Compare retrievers on multi-hop questions: passage Recall@k, latency, answer EM and F1.
+
+    An answer the LLM botches (malformed after one repair) scores as wrong and is counted as an
+    answer failure rather than stopping the run; --on-error raise stops at the first one.
 
     The corpus is extracted into --store with --extractor first, unless the store already holds
     it (then nothing is re-extracted; an interrupted extraction resumes). Each retriever is
