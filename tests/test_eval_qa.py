@@ -399,3 +399,18 @@ def test_cli_eval_qa_over_neo4j(runner, tmp_path, neo4j_uri):
     _check_reports(out, ["dense", "bm25"])
     assert not (out / "store").exists()
     assert "nothing re-extracted" in _invoke(runner, *args, "--limit", "3")
+
+
+def test_cli_eval_qa_student_extractor_keeps_its_own_llm():
+    """--extractor student with the default --llm serves the student, not the answering LLM."""
+    from kgx.cli.qa import _extractor
+    from kgx.llm.spec import load_llm
+    from kgx.pipeline import ExtractConfig
+    from kgx.testing.fake_llm import FakeLLM
+
+    shared = load_llm(FakeLLM())
+    student = _extractor(ExtractConfig(extractor="student"), shared)
+    assert student.llm is not shared and "+lora:student-" in student.model
+    named = ExtractConfig(extractor="student", llm={"spec": "openai:some-model"})
+    assert _extractor(named, shared).llm is shared
+    assert _extractor(ExtractConfig(extractor="synthkg"), shared).llm is shared

@@ -179,12 +179,16 @@ def warm_retrievers(names: Sequence[str], graph, llm, console: Console) -> dict:
 
 
 def _extractor(config, llm):
-    """The --extractor, sharing the answering LLM when it takes one."""
-    from kgx.extractors import get_extractor, takes_llm
+    """The --extractor, sharing the answering LLM when it takes one; an extractor with an LLM of
+    its own (the student) gets that one unless --llm names another."""
+    from kgx.extractors import default_llm, get_extractor, takes_llm
+    from kgx.pipeline import make_extractor
 
-    if takes_llm(config.extractor):
-        return get_extractor(config.extractor, llm=llm)
-    return get_extractor(config.extractor)
+    if not takes_llm(config.extractor):
+        return get_extractor(config.extractor)
+    if default_llm(config.extractor) and config.llm.spec == "local":
+        return make_extractor(config)
+    return get_extractor(config.extractor, llm=llm)
 
 
 def _answerer(llm, max_tokens: int):
