@@ -21,6 +21,7 @@ from kgx.cli.options import (
     NoCacheOption,
     StoreOption,
     TimeoutOption,
+    console_status,
     llm_settings,
 )
 from kgx.errors import ConfigError, InputError
@@ -124,7 +125,7 @@ def propositions(
     console = Console(stderr=True)
     settings = _llm_settings(judge, llm, concurrency, timeout, no_cache)
     with _scorer(console, judge, judge_threshold, settings) as scorer, \
-            _status(console, f"judging {len(items)} sentences"):
+            console_status(console, f"judging {len(items)} sentences"):
         report = evaluate_propositions(items, scorer, references)
     markdown = aps_markdown(report)
     _written(console, write_report(out, "propositions", report, markdown))
@@ -268,15 +269,6 @@ def _progress(console: Console, label: str) -> Iterator[Callable[[int, int], Non
     with bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
-@contextmanager
-def _status(console: Console, label: str) -> Iterator[None]:
-    if console.is_terminal:
-        with console.status(label):
-            yield
-    else:
-        yield
 
 
 def _require_file(path: Path | None) -> Path | None:

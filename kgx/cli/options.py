@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -61,3 +63,13 @@ PricesOption = Annotated[Path | None, typer.Option(
     "--prices", envvar="KGX_PRICES",
     help='JSON price table for dollar estimates: {"MODEL": {"prompt": $/1M, '
          '"completion": $/1M}}')]
+
+
+@contextmanager
+def console_status(console, label: str) -> Iterator[None]:
+    """A spinner with `label` while the block runs, on a terminal only (logs stay clean)."""
+    if console.is_terminal:
+        with console.status(label):
+            yield
+    else:
+        yield

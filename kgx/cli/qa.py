@@ -27,6 +27,7 @@ from kgx.cli.options import (
     OnErrorOption,
     RetriesOption,
     TimeoutOption,
+    console_status,
     llm_settings,
 )
 from kgx.errors import ConfigError, InputError
@@ -171,7 +172,7 @@ def warm_retrievers(names: Sequence[str], graph, llm, console: Console) -> dict:
     for name in names:
         retriever = make_retriever(name, graph, llm=llm)
         started = time.perf_counter()
-        with _status(console, f"warming up {name}"):
+        with console_status(console, f"warming up {name}"):
             retriever.warm_up()
         console.print(f"{name} warmed up in {time.perf_counter() - started:.1f}s")
         built[name] = retriever
@@ -300,12 +301,3 @@ def _stage_progress(console: Console) -> Iterator:
 
     with bar:
         yield advance
-
-
-@contextmanager
-def _status(console: Console, label: str) -> Iterator[None]:
-    if console.is_terminal:
-        with console.status(label):
-            yield
-    else:
-        yield
