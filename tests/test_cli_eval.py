@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kgx.cli import _register, app
+from kgx.cli import _register
 from kgx.errors import ConfigError, InputError
+from kgx.testing.cli import fails as _fails
+from kgx.testing.cli import invoke as _invoke
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 QUESTIONS = FIXTURES / "multihop_questions.jsonl"
@@ -37,16 +39,6 @@ def store(tmp_path_factory, runner):
     return path
 
 
-def _invoke(runner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
-def _fails(runner, *args: str) -> BaseException:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code != 0
-    return result.exception
 
 
 def test_cli_eval_kg_gold_writes_consistent_reports(runner, store, tmp_path):

@@ -19,6 +19,8 @@ from kgx.evaluation.qa import (
     recall_plot,
 )
 from kgx.retrieval.protocol import RetrievedChunk, Retriever
+from kgx.testing.cli import fails as _fails
+from kgx.testing.cli import invoke as _invoke
 
 FIXTURES = Path(__file__).parent / "fixtures"
 QUESTIONS = FIXTURES / "2wiki_questions.jsonl"
@@ -262,20 +264,6 @@ def runner():
     return CliRunner()
 
 
-def _invoke(runner, *args: str) -> str:
-    from kgx.cli import app
-
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
-def _fails(runner, *args: str) -> BaseException:
-    from kgx.cli import app
-
-    result = runner.invoke(app, list(args))
-    assert result.exit_code != 0
-    return result.exception
 
 
 def test_cli_eval_qa_checks_its_options_before_any_work(runner, tmp_path):
