@@ -18,7 +18,8 @@ class SharedStoreMethods:
     """Reads and bookkeeping expressed in Cypher that runs unchanged on Neo4j and LadybugDB."""
 
     def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
-              write: bool = False) -> QueryResult:
+              write: bool = False, timeout_s: float | None = None,
+              max_rows: int | None = None) -> QueryResult:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kgx.errors import ReadOnlyQueryError, StoreError, require
+from kgx.errors import QueryTimeoutError, ReadOnlyQueryError, StoreError, require
 from kgx.models import GraphBatch
 
 from . import ladybug_queries as q
@@ -73,8 +74,13 @@ class LadybugStore(SharedStoreMethods):
         return self._conn.execute(cypher, dict(params or {}))
 
     def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
-              write: bool = False) -> QueryResult:
-        """Run Cypher with bound parameters, inside a read-only transaction unless `write`."""
+              write: bool = False, timeout_s: float | None = None,
+              max_rows: int | None = None) -> QueryResult:
+        """Run Cypher with bound parameters, inside a read-only transaction unless `write`.
+
+        `timeout_s` interrupts a slower query (a `QueryTimeoutError`); `max_rows` stops reading
+        rows after that many.
+        """
         if write and self.read_only:
             raise ReadOnlyQueryError("this store was opened read-only; reopen it for writing")
         clause = None if write else write_clause(cypher)
@@ -84,11 +90,14 @@ class LadybugStore(SharedStoreMethods):
                 "Pass write=True (CLI: --write) if you mean to change the graph.")
         try:
             # LadybugDB has no read-only transactions: a read runs in one that is rolled back.
-            with _Transaction(self, commit=write):
+            with _Transaction(self, commit=write), _time_limit(self, timeout_s):
                 result = self._execute(cypher, params)
                 columns = result.get_column_names()
-                rows = [[plain_value(v) for v in row] for row in result.get_all()]
+                rows = [[plain_value(v) for v in row] for row in _fetch(result, max_rows)]
         except RuntimeError as e:
+            if timeout_s is not None and "interrupted" in str(e).lower():
+                raise QueryTimeoutError(f"the query ran longer than {timeout_s:g} s and was "
+                                        "stopped; add a LIMIT or a narrower MATCH") from e
             if "read-only" in str(e):
                 raise ReadOnlyQueryError(f"this store is read-only: {e}") from e
             raise StoreError(f"LadybugDB rejected the query: {e}") from e
@@ -162,6 +171,29 @@ class LadybugStore(SharedStoreMethods):
         columns = {"id": "STRING", "extracted_with": "STRING[]"}
         self._execute(q.update_nodes("Document", ["extracted_with"]),
                       {"rows": _arrow_rows(columns, rows)})
+
+
+def _fetch(result, max_rows: int | None) -> list:
+    if max_rows is None:
+        return result.get_all()
+    rows = []
+    while len(rows) < max_rows and result.has_next():
+        rows.append(result.get_next())
+    return rows
+
+
+@contextmanager
+def _time_limit(store: LadybugStore, timeout_s: float | None) -> Iterator[None]:
+    """A query timeout on the store's connection for the block (0 means none to LadybugDB)."""
+    if timeout_s is None:
+        yield
+        return
+    store.connect()
+    store._conn.set_query_timeout(max(1, int(timeout_s * 1000)))
+    try:
+        yield
+    finally:
+        store._conn.set_query_timeout(0)
 
 
 class _Transaction:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from kgx.errors import ReadOnlyQueryError, StoreError, require
+from kgx.errors import QueryTimeoutError, ReadOnlyQueryError, StoreError, require
 from kgx.models import GraphBatch
 
 from . import neo4j_queries as q
@@ -71,19 +72,32 @@ class Neo4jStore(SharedStoreMethods):
             return session.execute_write(work)
 
     def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
-              write: bool = False) -> QueryResult:
-        """Run Cypher with bound parameters in a read transaction unless `write`."""
+              write: bool = False, timeout_s: float | None = None,
+              max_rows: int | None = None) -> QueryResult:
+        """Run Cypher with bound parameters in a read transaction unless `write`.
+
+        `timeout_s` is the transaction timeout (a `QueryTimeoutError` past it); `max_rows` stops
+        reading rows after that many.
+        """
         neo4j = require("neo4j", "neo4j")
 
+        @neo4j.unit_of_work(timeout=timeout_s)
         def work(tx):
             result = tx.run(cypher, dict(params or {}))
             columns = list(result.keys())
-            return QueryResult(columns, [[plain_value(v) for v in rec.values()] for rec in result])
+            records = result if max_rows is None else itertools.islice(result, max_rows)
+            return QueryResult(columns, [[plain_value(v) for v in rec.values()]
+                                         for rec in records])
 
         try:
             with self._session() as session:
                 return session.execute_write(work) if write else session.execute_read(work)
-        except neo4j.exceptions.ClientError as e:
+        except neo4j.exceptions.Neo4jError as e:
+            if timeout_s is not None and "TimedOut" in (e.code or ""):
+                raise QueryTimeoutError(f"the query ran longer than {timeout_s:g} s and was "
+                                        "stopped; add a LIMIT or a narrower MATCH") from e
+            if not isinstance(e, neo4j.exceptions.ClientError):
+                raise
             if e.code and "AccessMode" in e.code:
                 raise ReadOnlyQueryError(
                     "the query writes, but queries are read-only by default. Pass write=True "

@@ -63,8 +63,12 @@ class GraphStore(Protocol):
         """Write a batch atomically with MERGE semantics on the stable ids."""
 
     def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
-              write: bool = False) -> QueryResult:
-        """Run Cypher with bound parameters; read-only unless `write=True`."""
+              write: bool = False, timeout_s: float | None = None,
+              max_rows: int | None = None) -> QueryResult:
+        """Run Cypher with bound parameters; read-only unless `write=True`.
+
+        Past `timeout_s` the query stops with `QueryTimeoutError`; at most `max_rows` rows are read.
+        """
 
     def completed_documents(self, key: str) -> set[str]:
         """Ids of documents whose extraction with `key` finished."""

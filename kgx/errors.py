@@ -34,6 +34,10 @@ class ReadOnlyQueryError(StoreError):
     """A query tried to write while the store was opened read-only."""
 
 
+class QueryTimeoutError(StoreError):
+    """A query ran past its time limit and was stopped."""
+
+
 class ExtractionError(KgxError):
     """An extractor failed on a chunk."""
 

@@ -24,7 +24,7 @@ app = typer.Typer(
 def _register() -> None:
     if app.registered_commands:
         return
-    from kgx.cli import ask, export, extract, harvest, propositions, query
+    from kgx.cli import ask, export, extract, harvest, propositions, query, serve
     from kgx.cli.distill import distill_app
     from kgx.cli.eval import eval_app
     from kgx.cli.kb import kb_app
@@ -41,6 +41,7 @@ def _register() -> None:
     app.command("ask")(ask.ask)
     app.add_typer(kb_app, name="kb")
     app.add_typer(distill_app, name="distill")
+    app.command("serve")(serve.serve)
 
 
 def main() -> None:

@@ -100,23 +100,11 @@ def _answer(question: str, name: str, graph, model, top_k: int,
             answer_tokens: int | None) -> dict[str, Any]:
     """Retrieve, answer if asked, and gather everything to print as one dict."""
     from kgx.retrieval import make_retriever
-    from kgx.retrieval.answer import answer_question
+    from kgx.retrieval.ask import ask_report
 
     retriever = make_retriever(name, graph, llm=model)
     retriever.warm_up()
-    chunks = retriever.retrieve(question, top_k)
-    answer = None if answer_tokens is None else answer_question(
-        model, question, chunks, max_tokens=answer_tokens)
-    return {
-        "question": question,
-        "retriever": name,
-        "answer": None if answer is None else answer.answer,
-        "citations": [] if answer is None else answer.citations,
-        "answer_error": None if answer is None else answer.error,
-        "cypher": getattr(retriever, "last_query", None),
-        "retrieval_error": getattr(retriever, "last_error", None),
-        "chunks": [chunk.model_dump(mode="json") for chunk in chunks],
-    }
+    return ask_report(retriever, question, model, top_k=top_k, answer_tokens=answer_tokens)
 
 
 def _print_report(report: dict[str, Any]) -> None:

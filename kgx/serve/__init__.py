@@ -1,0 +1,5 @@
+"""`kgx serve`, `kgx mcp` and `kgx viz`: the graph over HTTP, to agents, and as a shareable page.
+
+Needs the `serve` extra (`pip install 'kgx-graph[serve]'`): FastAPI, uvicorn and the MCP SDK.
+Nothing here is imported by `import kgx`.
+"""

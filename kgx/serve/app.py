@@ -1,0 +1,287 @@
+"""The FastAPI app of `kgx serve`: read endpoints, uploads as background jobs, the explorer page.
+
+    app = create_app(ServeSettings(store="./kgx-store"))
+    uvicorn.run(app, host="127.0.0.1", port=8765)
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from kgx.errors import ConfigError, KgxError, QueryTimeoutError, ReadOnlyQueryError
+
+from . import models as m
+from .graph import NotFoundError
+from .security import BodyLimitMiddleware, RateLimiter, TokenAuth
+
+STATIC = files("kgx.serve") / "static"
+ERRORS = {401: {"model": m.ErrorBody}, 403: {"model": m.ErrorBody}, 404: {"model": m.ErrorBody},
+          422: {"model": m.ErrorBody}, 429: {"model": m.ErrorBody}}
+
+
+class ServeSettings(BaseModel):
+    """Everything `kgx serve` takes; tokens come from KGX_API_TOKENS, never from here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str | None = None
+    read_only: bool = False
+    max_rows: int = Field(1000, ge=1)
+    query_timeout_s: float = Field(10.0, gt=0)
+    max_body_bytes: int = Field(20_000_000, ge=1)
+    rate_limit_per_minute: int = Field(600, ge=0, description="0: no limit")
+    cors_origins: list[str] = []
+    extractor: str = "spacy"
+    llm: str = "local"
+
+
+class Services:
+    """The store and what serves it, opened at startup and closed at shutdown."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        from kgx.graphdb import open_store
+        from kgx.pipeline import ExtractConfig
+
+        from .ask import AskService
+        from .graph import GraphService
+        from .jobs import JobRunner
+
+        store = open_store(settings.store, read_only=settings.read_only)
+        store.connect()
+        self.graph = GraphService(store, max_rows=settings.max_rows,
+                                  query_timeout_s=settings.query_timeout_s)
+        self.ask = AskService(self.graph.store, llm_spec=settings.llm)
+        self.jobs = None if settings.read_only else JobRunner(
+            self.graph.store, ExtractConfig(extractor=settings.extractor),
+            on_complete=self.forget_cached)
+
+    def forget_cached(self) -> None:
+        self.graph.forget_cached()
+        self.ask.forget_cached()
+
+    def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.close()
+        self.ask.close()
+        self.graph.store.close()
+
+
+def create_app(settings: ServeSettings, tokens: dict[str, str]) -> FastAPI:
+    """The ASGI app over `settings.store`; the store opens when the app starts."""
+    auth, limiter = TokenAuth(tokens), RateLimiter(settings.rate_limit_per_minute)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.services = Services(settings)
+        try:
+            yield
+        finally:
+            app.state.services.close()
+
+    app = FastAPI(title="kgx", version=_version(), lifespan=lifespan,
+                  description="Read a kgx knowledge graph, run read-only Cypher, ask questions, "
+                              "and upload documents to extract (write scope).")
+    app.state.settings = settings
+    app.state.auth = auth
+    app.state.limiter = limiter
+    _add_error_handlers(app)
+    _add_routes(app)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization",
+                                                                         "Content-Type"])
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _guard(scope: str):
+    def check(request: Request) -> None:
+        wait = request.app.state.limiter.retry_after(_client(request))
+        if wait:
+            raise _ApiError(429, f"too many requests from this client; retry in {wait} s "
+                                 "(the server allows --rate-limit requests a minute)",
+                            {"Retry-After": str(wait)})
+        verdict = request.app.state.auth.check(request.headers.get("authorization"), scope)
+        if verdict.status:
+            headers = {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else None
+            raise _ApiError(verdict.status, verdict.message, headers)
+
+    return Depends(check)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+READ, WRITE = _guard("read"), _guard("write")
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    def explorer() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"), media_type="text/html")
+
+    @app.get("/health", response_model=m.Health, tags=["read"])
+    def health(request: Request, services: ServicesDep) -> m.Health:
+        """Liveness: the store's URI and backend, whether tokens are needed. No token needed."""
+        return m.Health(store=services.graph.store.uri, backend=services.graph.backend,
+                        version=_version(), auth_required=request.app.state.auth.enabled,
+                        writable=services.jobs is not None)
+
+    @app.get("/stats", response_model=m.Stats, dependencies=[READ], responses=ERRORS,
+             tags=["read"])
+    def stats(services: ServicesDep) -> m.Stats:
+        """Nodes per label and edges per relationship type."""
+        return services.graph.stats()
+
+    @app.get("/schema", response_model=m.Schema, dependencies=[READ], responses=ERRORS,
+             tags=["read"])
+    def schema(services: ServicesDep) -> m.Schema:
+        """Labels, relationship types and properties; the most frequent types and predicates."""
+        return services.graph.schema()
+
+    @app.post("/query", response_model=m.QueryResponse, dependencies=[READ], responses=ERRORS,
+              tags=["read"])
+    def query(body: m.QueryRequest, services: ServicesDep) -> m.QueryResponse:
+        """Read-only Cypher; `params` are bound as $name. Rows are capped, time is limited."""
+        return services.graph.query(body.cypher, body.params)
+
+    @app.get("/entities", response_model=m.SearchResults, dependencies=[READ],
+             responses=ERRORS, tags=["read"])
+    def search(services: ServicesDep,
+               q: Annotated[str, Query(min_length=1, max_length=200)],
+               limit: Annotated[int, Query(ge=1, le=100)] = 20) -> m.SearchResults:
+        """Fuzzy search over entity names and aliases, best first."""
+        return services.graph.search(q, limit)
+
+    @app.get("/entities/{entity_id}", response_model=m.EntityDetail, dependencies=[READ],
+             responses=ERRORS, tags=["read"])
+    def entity(entity_id: str, services: ServicesDep) -> m.EntityDetail:
+        """The entity, its aliases, and its facts with full provenance."""
+        return services.graph.entity(entity_id)
+
+    @app.get("/entities/{entity_id}/neighbourhood", response_model=m.Neighbourhood,
+             dependencies=[READ], responses=ERRORS, tags=["read"])
+    def neighbourhood(entity_id: str, services: ServicesDep,
+                      hops: Annotated[int, Query(ge=1, le=3)] = 1,
+                      limit: Annotated[int, Query(ge=1, le=2000)] = 200) -> m.Neighbourhood:
+        """Entities and RELATION edges within `hops` of the entity, at most `limit` edges."""
+        return services.graph.neighbourhood(entity_id, hops, limit)
+
+    @app.get("/facts/{fact_id}", response_model=m.Fact, dependencies=[READ], responses=ERRORS,
+             tags=["read"])
+    def fact(fact_id: str, services: ServicesDep) -> m.Fact:
+        """One fact (a RELATION edge) with its provenance."""
+        return services.graph.fact(fact_id)
+
+    @app.get("/documents", response_model=m.DocumentList, dependencies=[READ],
+             responses=ERRORS, tags=["read"])
+    def documents(services: ServicesDep, skip: Annotated[int, Query(ge=0)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> m.DocumentList:
+        """Documents by title, with their chunk counts and the extractors that ran on them."""
+        return services.graph.documents(skip, limit)
+
+    @app.get("/documents/{doc_id}", response_model=m.DocumentDetail, dependencies=[READ],
+             responses=ERRORS, tags=["read"])
+    def document(doc_id: str, services: ServicesDep) -> m.DocumentDetail:
+        """A document's text and chunks."""
+        return services.graph.document(doc_id)
+
+    @app.post("/ask", response_model=m.AskResponse, dependencies=[READ], responses=ERRORS,
+              tags=["read"])
+    def ask(body: m.AskRequest, services: ServicesDep) -> m.AskResponse:
+        """The answer, the cited passages and the entity paths, as `kgx ask` gives them."""
+        return services.ask.ask(body)
+
+    @app.post("/documents", response_model=m.Job, status_code=202, dependencies=[WRITE],
+              responses={**ERRORS, 413: {"model": m.ErrorBody}}, tags=["write"])
+    async def upload(services: ServicesDep,
+                     file: Annotated[list[UploadFile] | None, File()] = None,
+                     text: Annotated[str | None, Form()] = None,
+                     title: Annotated[str | None, Form(max_length=200)] = None) -> m.Job:
+        """Upload files (field `file`, repeatable) or `text`; extraction runs as a job."""
+        if services.jobs is None:
+            raise _ApiError(403, "this server was started with --read-only; restart it without "
+                                 "that flag to upload documents")
+        uploads = {(f.filename or "upload.txt"): await f.read() for f in file or []}
+        if text:
+            uploads[f"{_safe_name(title or 'text')}.txt"] = text.encode()
+        if not uploads:
+            raise _ApiError(422, "nothing to extract: send files in the multipart field `file` "
+                                 "(.txt, .md or .jsonl), or a `text` field")
+        return services.jobs.submit(uploads)
+
+    @app.get("/jobs/{job_id}", response_model=m.Job, dependencies=[WRITE], responses=ERRORS,
+             tags=["write"])
+    def job(job_id: str, services: ServicesDep) -> m.Job:
+        """A job's status (queued, running, complete, failed), progress, counts and skips."""
+        if services.jobs is None:
+            raise NotFoundError(f"no job {job_id!r}: this server is read-only")
+        return services.jobs.get(job_id)
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+_KGX_STATUS = ((NotFoundError, 404), (ReadOnlyQueryError, 403), (QueryTimeoutError, 504),
+               (ConfigError, 422), (KgxError, 400))
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def error(status: int, message: str, headers=None) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.exception_handler(_ApiError)
+    async def api_error(request: Request, e: _ApiError):
+        return error(e.status, e.message, e.headers)
+
+    @app.exception_handler(KgxError)
+    async def kgx_error(request: Request, e: KgxError):
+        status = next(code for kind, code in _KGX_STATUS if isinstance(e, kind))
+        return error(status, str(e))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}"
+                             for item in e.errors()[:5])
+        return error(422, f"invalid request ({problems}); see /docs for the expected shape")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException):
+        return error(e.status_code, str(e.detail), getattr(e, "headers", None))
+
+
+def _safe_name(title: str) -> str:
+    name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title).strip()
+    return name[:80] or "text"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kgx-graph")
+    except PackageNotFoundError:
+        return "unknown"

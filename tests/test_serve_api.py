@@ -1,0 +1,234 @@
+"""`kgx serve`: real HTTP against a real uvicorn on a free loopback port, over both stores."""
+
+from __future__ import annotations
+
+import http.client
+import time
+
+import httpx
+import pytest
+
+from kgx.testing.serve import build_sample_store, start_serve
+
+pytestmark = pytest.mark.slow
+
+READ, WRITE = "read-token-1", "write-token-2"
+TOKENS = f"{READ}:read,{WRITE}:write"
+HEAVY = ("MATCH (a:Entity), (b:Entity), (c:Entity) WHERE a.name < b.name AND b.name < c.name "
+         "RETURN count(*) AS n")
+
+
+@pytest.fixture(scope="module", params=["ladybug", "neo4j"])
+def server(request, tmp_path_factory):
+    """`kgx serve` with tokens over the sample corpus, once per store (module scope)."""
+    folder = tmp_path_factory.mktemp(f"serve-{request.param}")
+    if request.param == "ladybug":
+        uri = str(folder / "store")
+    else:
+        from kgx.graphdb import open_store
+
+        uri = request.getfixturevalue("neo4j_uri")
+        with open_store(uri) as store:
+            store.query("MATCH (n) DETACH DELETE n", write=True)
+    build_sample_store(uri)
+    process = start_serve(uri, "--max-rows", "50", "--query-timeout", "1", "--rate-limit", "0",
+                          tokens=TOKENS, log_dir=folder)
+    yield process
+    process.stop()
+
+
+def client(server, token: str | None = READ) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=60)
+
+
+def entity_id(server, name: str) -> str:
+    hits = client(server).get("/entities", params={"q": name}).json()["hits"]
+    return next(hit["id"] for hit in hits if hit["name"] == name)
+
+
+def test_serve_health_needs_no_token(server):
+    reply = httpx.get(server.url + "/health")
+    assert reply.status_code == 200
+    assert reply.json()["auth_required"] is True and reply.json()["writable"] is True
+
+
+def test_serve_stats_and_schema(server):
+    api = client(server)
+    assert api.get("/stats").json()["counts"]["Document"] >= 61
+    schema = api.get("/schema").json()
+    assert "Entity" in [n["label"] for n in schema["nodes"]]
+    assert {"PERSON", "ORG"} <= {t["value"] for t in schema["entity_types"]}
+    assert schema["predicates"] and schema["predicates"][0]["count"] >= 1
+
+
+def test_serve_entity_search_is_fuzzy(server):
+    hits = client(server).get("/entities", params={"q": "ada lovelac"}).json()["hits"]
+    assert "Ada Lovelace" in [hit["name"] for hit in hits[:3]]
+    by_alias = client(server).get("/entities", params={"q": "Lovelace"}).json()["hits"]
+    ada = next(hit for hit in by_alias if hit["name"] == "Ada Lovelace")
+    assert ada["matched"] == "Lovelace"
+
+
+def test_serve_entity_has_facts_with_provenance(server):
+    detail = client(server).get(f"/entities/{entity_id(server, 'Ada Lovelace')}").json()
+    assert detail["entity"]["aliases"] == ["Lovelace"]
+    fact = next(f for f in detail["facts"] if f["object"]["name"] == "William King")
+    prov = fact["provenance"]
+    assert fact["predicate"] == "marry" and prov["document_title"] == "ada_lovelace"
+    assert prov["extractor"] == "spacy.svo.v1" and prov["run_id"].startswith("run_")
+    span = prov["chunk_text"][prov["span_start"]:prov["span_end"]]
+    assert span == fact["evidence"] == "Lovelace married William King in 1835."
+    assert detail["mentions"] and detail["mentions"][0]["title"] == "ada_lovelace"
+    one = client(server).get(f"/facts/{fact['id']}").json()
+    assert one["provenance"]["span_start"] == prov["span_start"]
+
+
+def test_serve_neighbourhood_grows_with_hops(server):
+    api, ada = client(server), entity_id(server, "Ada Lovelace")
+    one = api.get(f"/entities/{ada}/neighbourhood", params={"hops": 1}).json()
+    two = api.get(f"/entities/{ada}/neighbourhood", params={"hops": 2}).json()
+    assert {"William King", "1835"} <= {n["name"] for n in one["nodes"]}
+    assert len(two["nodes"]) >= len(one["nodes"]) and not one["truncated"]
+    assert all(e["source"] == ada or e["target"] == ada for e in one["edges"])
+    capped = api.get(f"/entities/{ada}/neighbourhood", params={"hops": 1, "limit": 1}).json()
+    assert len(capped["edges"]) == 1 and capped["truncated"]
+
+
+def test_serve_documents(server):
+    api = client(server)
+    listing = api.get("/documents", params={"limit": 5}).json()
+    assert listing["total"] >= 61 and len(listing["documents"]) == 5
+    doc = api.get(f"/documents/{listing['documents'][0]['id']}").json()
+    assert doc["text"] and doc["chunks"][0]["start_char"] == 0
+
+
+def test_serve_query_binds_params_caps_rows_and_times_out(server):
+    api = client(server)
+    reply = api.post("/query", json={
+        "cypher": "MATCH (e:Entity) WHERE e.name = $name RETURN e.type AS type",
+        "params": {"name": "Ada Lovelace"}}).json()
+    assert reply["rows"] == [["PERSON"]] and not reply["truncated"]
+    capped = api.post("/query", json={"cypher": "MATCH (e:Entity) RETURN e.id AS id"}).json()
+    assert len(capped["rows"]) == 50 and capped["truncated"] and capped["row_cap"] == 50
+    slow = api.post("/query", json={"cypher": HEAVY})
+    assert slow.status_code == 504 and "longer than 1 s" in slow.json()["error"]
+
+
+def test_serve_query_refuses_writes_whatever_the_token(server):
+    for token in (READ, WRITE):
+        reply = client(server, token).post("/query", json={
+            "cypher": "CREATE (e:Entity {id: 'x', name: 'x'}) RETURN e"})
+        assert reply.status_code == 403
+        assert "read-only" in reply.json()["error"]
+    assert client(server).post("/query", json={
+        "cypher": "MATCH (e:Entity {id: 'x'}) RETURN count(e) AS n"}).json()["rows"] == [[0]]
+
+
+def test_serve_ask_returns_passages_and_paths(server):
+    reply = client(server).post("/ask", json={
+        "question": "Whom did Ada Lovelace marry?", "retriever": "graph", "top_k": 3,
+        "answer": False})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["answer"] is None and len(body["passages"]) == 3
+    assert body["passages"][0]["title"] == "ada_lovelace"
+    assert any("William King" in path for p in body["passages"] for path in p["paths"]
+               + p["evidence"])
+
+
+def test_serve_auth_errors(server):
+    assert client(server, None).get("/stats").status_code == 401
+    bad = client(server, "not-a-token").get("/stats")
+    assert bad.status_code == 401 and "unknown token" in bad.json()["error"]
+    upload = client(server, READ).post("/documents", files={"file": ("a.txt", b"Hello.")})
+    assert upload.status_code == 403 and "write scope" in upload.json()["error"]
+    assert client(server, READ).get("/jobs/job_x").status_code == 403
+
+
+def test_serve_bad_requests_get_clear_422_and_404(server):
+    api = client(server)
+    hops = api.get(f"/entities/{entity_id(server, 'Ada Lovelace')}/neighbourhood",
+                   params={"hops": 9})
+    assert hops.status_code == 422 and "hops" in hops.json()["error"]
+    missing = api.post("/query", json={"params": {}})
+    assert missing.status_code == 422 and "cypher" in missing.json()["error"]
+    unknown = api.get("/entities/ent_nope")
+    assert unknown.status_code == 404 and "GET /entities?q=" in unknown.json()["error"]
+    syntax = api.post("/query", json={"cypher": "MATCH (e RETURN e"})
+    assert syntax.status_code == 400 and syntax.json()["error"]
+
+
+def test_serve_static_files_cannot_escape(server):
+    host, port = server.url.removeprefix("http://").split(":")
+    for path in ("/static/../pyproject.toml", "/static/..%2f..%2fapp.py",
+                 "/static/%2e%2e/app.py", "/static//etc/passwd"):
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", path)
+        reply = conn.getresponse()
+        body = reply.read()
+        assert reply.status == 404, (path, reply.status)
+        assert b"create_app" not in body and b"root:" not in body
+    assert httpx.get(server.url + "/static/cytoscape.min.js").status_code == 200
+    page = httpx.get(server.url + "/")
+    assert page.status_code == 200 and "<title>kgx" in page.text
+
+
+def test_serve_upload_job_extracts_and_shows_in_stats(server):
+    api = client(server, WRITE)
+    before = api.get("/stats").json()["counts"]["Document"]
+    text = b"# Grace Hopper\n\nGrace Hopper developed the first compiler at Remington Rand."
+    reply = api.post("/documents", files=[("file", ("hopper.md", text)),
+                                          ("file", ("notes.xyz", b"not a supported kind"))])
+    assert reply.status_code == 202, reply.text
+    job = reply.json()
+    assert job["status"] in ("queued", "running") and job["files"] == ["hopper.md", "notes.xyz"]
+    deadline = time.monotonic() + 120
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        job = api.get(f"/jobs/{job['id']}").json()
+    assert job["status"] == "complete", job
+    assert job["documents_written"] == 1 and job["chunks"] == 1
+    assert [s["source"] for s in job["skipped"]] == ["notes.xyz"]
+    assert api.get("/stats").json()["counts"]["Document"] == before + 1
+    hits = api.get("/entities", params={"q": "Grace Hopper"}).json()["hits"]
+    assert hits[0]["name"] == "Grace Hopper"
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    """No tokens, an empty embedded store, a tiny body limit and rate limit."""
+    folder = tmp_path_factory.mktemp("serve-strict")
+    process = start_serve(str(folder / "store"), "--rate-limit", "8", "--max-body-mb", "0.001",
+                          log_dir=folder)
+    yield process
+    process.stop()
+
+
+def test_serve_empty_store_and_413(strict_server):
+    api = httpx.Client(base_url=strict_server.url, timeout=30)
+    assert set(api.get("/stats").json()["counts"].values()) == {0}
+    assert api.get("/entities", params={"q": "anything"}).json()["hits"] == []
+    big = api.post("/documents", files={"file": ("big.txt", b"x" * 5000)})
+    assert big.status_code == 413 and "--max-body-mb" in big.json()["error"]
+
+
+def test_serve_rate_limit_429_with_retry_after(strict_server):
+    api = httpx.Client(base_url=strict_server.url, timeout=30)
+    codes = [api.get("/stats") for _ in range(12)]
+    limited = [r for r in codes if r.status_code == 429]
+    assert limited and int(limited[0].headers["Retry-After"]) >= 1
+    assert "retry in" in limited[0].json()["error"]
+    assert api.get("/health").status_code == 200  # health stays open to probes
+
+
+def test_serve_refuses_public_host_without_tokens(tmp_path):
+    from typer.testing import CliRunner
+
+    from kgx.cli import _register
+    from kgx.errors import ConfigError
+    from kgx.testing.cli import fails
+
+    _register()
+    error = fails(CliRunner(), "serve", "--store", str(tmp_path / "s"), "--host", "0.0.0.0")
+    assert isinstance(error, ConfigError) and "--insecure" in str(error)
