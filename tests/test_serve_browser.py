@@ -1,0 +1,136 @@
+"""The graph explorer in a real headless Chromium (Debian's chromium + chromium-driver)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import httpx
+import pytest
+
+from kgx.testing.serve import build_sample_store, start_serve
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+TOKEN = "browser-read-token"
+
+
+def chromium_paths() -> tuple[str, str]:
+    """The system Chromium and chromedriver; CI installs them, elsewhere the test skips."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (browser and driver):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are missing: .ci/run installs them with apt")
+        pytest.skip("install Debian's chromium and chromium-driver to run the browser tests")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("explorer")
+    store = str(folder / "store")
+    build_sample_store(store)
+    process = start_serve(store, "--rate-limit", "0", tokens=f"{TOKEN}:read", log_dir=folder)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = chromium_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1400,900", "--disable-gpu"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, condition, timeout: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def click_node(driver, node_id: str) -> None:
+    """A real mouse click at the node's position on the cytoscape canvas."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    x, y, width, height = driver.execute_script(
+        "var n = window.kgx.cy.getElementById(arguments[0]).renderedPosition();"
+        "var box = document.getElementById('cy');"
+        "return [n.x, n.y, box.clientWidth, box.clientHeight];", node_id)
+    canvas = driver.find_element(By.ID, "cy")
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, int(x - width / 2), int(y - height / 2)).click().perform()
+
+
+def test_explorer_search_expand_provenance_and_cypher(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"})
+    ada = next(h["id"] for h in api.get("/entities", params={"q": "Ada Lovelace"}).json()["hits"]
+               if h["name"] == "Ada Lovelace")
+    hood = api.get(f"/entities/{ada}/neighbourhood", params={"hops": 1, "limit": 60}).json()
+
+    browser.get(server.url + "/")
+    token_box = wait_for(browser, lambda d: d.find_element(By.ID, "token-input"))
+    wait_for(browser, lambda d: token_box.is_displayed())  # the page asks for the token
+    token_box.send_keys(TOKEN + "\n")
+    wait_for(browser, lambda d: "entities" in d.find_element(By.ID, "counts").text)
+    assert not browser.find_element(By.ID, "empty-state").is_displayed()
+
+    browser.find_element(By.ID, "search-input").send_keys("Ada Lovelace\n")
+    drawn = lambda d: d.execute_script("return window.kgx.cy.nodes().length")  # noqa: E731
+    wait_for(browser, lambda d: drawn(d) == len(hood["nodes"]))
+    names = browser.execute_script("return window.kgx.cy.nodes().map(n => n.data('name'))")
+    assert {"Ada Lovelace", "William King"} <= set(names)
+    assert browser.execute_script("return window.kgx.cy.edges().length") == len(hood["edges"])
+
+    king = next(n["id"] for n in hood["nodes"] if n["name"] == "William King")
+    wait_for(browser, lambda d: d.execute_script(
+        "return window.kgx.cy.getElementById(arguments[0]).renderedPosition().x > 0", king))
+    browser.execute_script("window.kgx.cy.stop(); ")
+    click_node(browser, king)
+    wait_for(browser, lambda d: d.find_element(By.ID, "entity-name").text == "William King")
+    mark = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#details mark.evidence"))
+    assert mark.text == "Lovelace married William King in 1835."
+    assert "spacy.svo.v1" in browser.find_element(By.ID, "details").text
+
+    query = browser.find_element(By.ID, "cypher-input")
+    query.clear()
+    query.send_keys("MATCH (e:Entity) WHERE e.type = $t RETURN e.name AS name, e LIMIT 7")
+    params = browser.find_element(By.ID, "cypher-params")
+    params.clear()
+    params.send_keys('{"t": "PERSON"}')
+    browser.find_element(By.CSS_SELECTOR, "#cypher-form button[type=submit]").click()
+    rows = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#cypher-table tbody tr"))
+    assert len(rows) == 7
+    assert browser.find_element(By.ID, "cypher-status").text.startswith("7 rows")
+    wait_for(browser, lambda d: drawn(d) == 7)  # the nodes of the result are drawn
+
+    shot = tmp_path / "explorer.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
+
+
+def test_explorer_empty_store_shows_empty_state(browser, tmp_path):
+    process = start_serve(str(tmp_path / "empty"), log_dir=tmp_path)
+    try:
+        from selenium.webdriver.common.by import By
+
+        browser.get(process.url + "/")
+        empty = wait_for(browser, lambda d: d.find_element(By.ID, "empty-state"))
+        wait_for(browser, lambda d: empty.is_displayed())
+        assert "This graph is empty" in empty.text and "kgx extract" in empty.text
+    finally:
+        process.stop()
