@@ -42,6 +42,7 @@ def _register() -> None:
     app.add_typer(kb_app, name="kb")
     app.add_typer(distill_app, name="distill")
     app.command("serve")(serve.serve)
+    app.command("mcp")(serve.mcp)
 
 
 def main() -> None:

@@ -94,7 +94,7 @@ class GraphService:
         except ReadOnlyQueryError as e:
             raise ReadOnlyQueryError(
                 f"only read-only Cypher runs here, whatever the token ({e}). Change the graph "
-                "with `kgx extract` or by uploading documents (POST /documents).") from e
+                "with `kgx extract`, or upload documents to `kgx serve` (POST /documents).") from e
         truncated = len(result.rows) > self.max_rows
         return m.QueryResponse(columns=result.columns, rows=result.rows[:self.max_rows],
                                truncated=truncated, row_cap=self.max_rows,
