@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from kgx.errors import StoreError
 from kgx.models import Entity
 
-from . import cypher
-from .protocol import QueryResult, RunRecord
+from . import cypher, deletion
+from .protocol import QueryResult, RunRecord, StoredDocument
 from .rows import Row
 from .schema import GRAPH_LABELS, RELATIONSHIPS
 
@@ -35,14 +35,37 @@ class SharedStoreMethods:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def write_transaction(self, work: Callable[[deletion.Run], Any], *,
+                          commit: bool = True) -> Any:
+        """Call `work(run)` inside one write transaction, rolled back unless `commit`;
+        `run(cypher, params)` returns rows."""
+        raise NotImplementedError
+
+    def delete_documents(self, doc_ids: Sequence[str]) -> deletion.DeletedDocuments:
+        """Delete documents and all that was extracted from them, in one transaction."""
+        return self.write_transaction(lambda run: deletion.delete_documents(run, doc_ids))
+
+    def entities_after_delete(self, doc_ids: Sequence[str]) -> list[Entity]:
+        """The entities as they would be once `doc_ids` are deleted; the store is unchanged."""
+        def work(run):
+            deletion.delete_documents(run, doc_ids)
+            return _entities(run(cypher.ALL_ENTITIES))
+
+        return self.write_transaction(work, commit=False)
+
+    def documents(self) -> list[StoredDocument]:
+        """Every stored document's id, source, external id and bookkeeping (not its text)."""
+        return [StoredDocument(id_, source or "", external_id, tuple(keys or ()), run_id)
+                for id_, source, external_id, keys, run_id
+                in self.query(cypher.DOCUMENT_LIST).rows]
+
     def completed_documents(self, key: str) -> set[str]:
         """Ids of documents whose extraction with `key` finished."""
         return {row[0] for row in self.query(cypher.COMPLETED_DOCUMENTS, {"key": key}).rows}
 
     def entities(self) -> Iterator[Entity]:
         """Every canonical entity in the store."""
-        for id_, name, type_, aliases in self.query(cypher.ALL_ENTITIES).rows:
-            yield Entity(name=name, type=type_, aliases=tuple(aliases or ()), canonical_id=id_)
+        yield from _entities(self.query(cypher.ALL_ENTITIES).rows)
 
     def counts(self) -> dict[str, int]:
         """Number of nodes per graph label and edges per relationship type."""
@@ -62,8 +85,16 @@ class SharedStoreMethods:
         else:
             result = self.query(cypher.EXTRACTOR_RUNS, {"extractor": extractor})
         fields = ("id", "extractor", "status", "started_at", "config", "finished_at", "documents",
-                  "llm_usage")
-        return [RunRecord(**dict(zip(fields, row, strict=True))) for row in result.rows]
+                  "llm_usage", "added", "replaced", "deleted")
+        counts = ("added", "replaced", "deleted")  # null on runs recorded before they existed
+        return [RunRecord(**{k: v for k, v in zip(fields, row, strict=True)
+                             if v is not None or k not in counts})
+                for row in result.rows]
+
+
+def _entities(rows: list[list[Any]]) -> list[Entity]:
+    return [Entity(name=name, type=type_, aliases=tuple(aliases or ()), canonical_id=id_)
+            for id_, name, type_, aliases in rows]
 
 
 def check_all_written(table: str, expected: int, written: int) -> None:

@@ -14,12 +14,12 @@ SAVE_RUN = (
     "MERGE (r:Run {id: $id}) "
     "SET r.extractor = $extractor, r.status = $status, r.started_at = $started_at, "
     "r.finished_at = $finished_at, r.config = $config, r.documents = $documents, "
-    "r.llm_usage = $llm_usage"
+    "r.llm_usage = $llm_usage, r.added = $added, r.replaced = $replaced, r.deleted = $deleted"
 )
 
 _RUN_FIELDS = (
     "RETURN r.id, r.extractor, r.status, r.started_at, r.config, r.finished_at, r.documents, "
-    "r.llm_usage "
+    "r.llm_usage, r.added, r.replaced, r.deleted "
     "ORDER BY r.started_at DESC, r.id DESC"
 )
 ALL_RUNS = f"MATCH (r:Run) {_RUN_FIELDS}"
@@ -114,3 +114,43 @@ RETRIEVAL_PROPOSITIONS = (
 RETRIEVAL_ABOUT = (
     "MATCH (p:Proposition)-[:ABOUT]->(e:Entity) RETURN p.id AS proposition, e.id AS entity"
 )
+
+
+# -- deleting documents (graphdb.deletion): every statement takes the document ids as $ids -----
+DOCUMENTS_BY_ID = "MATCH (d:Document) WHERE d.id IN $ids RETURN d.id"
+DOCUMENT_LIST = (
+    "MATCH (d:Document) RETURN d.id, d.source, d.external_id, d.extracted_with, d.run_id"
+)
+DOCUMENT_MENTIONS = (
+    "MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) WHERE c.doc_id IN $ids RETURN e.id, m.surfaces"
+)
+DOCUMENT_FACT_ENTITIES = (
+    "MATCH (s:Entity)-[r:RELATION]->(o:Entity) WHERE r.doc_id IN $ids "
+    "RETURN s.id AS a, o.id AS b "
+    "UNION ALL "
+    "MATCH (p:Proposition)-[:ABOUT]->(e:Entity) WHERE p.doc_id IN $ids RETURN e.id AS a, e.id AS b"
+)
+COUNT_DOCUMENT_RELATIONS = "MATCH ()-[r:RELATION]->() WHERE r.doc_id IN $ids RETURN count(r)"
+COUNT_DOCUMENT_PROPOSITIONS = "MATCH (p:Proposition) WHERE p.doc_id IN $ids RETURN count(p)"
+COUNT_DOCUMENT_CHUNKS = "MATCH (c:Chunk) WHERE c.doc_id IN $ids RETURN count(c)"
+DELETE_DOCUMENT_GRAPH = (
+    "MATCH ()-[r:RELATION]->() WHERE r.doc_id IN $ids DELETE r",
+    "MATCH (p:Proposition) WHERE p.doc_id IN $ids DETACH DELETE p",
+    "MATCH (c:Chunk) WHERE c.doc_id IN $ids DETACH DELETE c",
+    "MATCH (d:Document) WHERE d.id IN $ids DETACH DELETE d",
+)
+# An entity a knowledge-base entry is about stays: `kgx kb` entries are never touched.
+ORPHAN_ENTITIES = (
+    "MATCH (e:Entity) WHERE e.id IN $ids "
+    "AND NOT EXISTS { MATCH (e)<-[:MENTIONS]-(:Chunk) } "
+    "AND NOT EXISTS { MATCH (e)-[:RELATION]-(:Entity) } "
+    "AND NOT EXISTS { MATCH (e)<-[:ABOUT]-(:Proposition) } "
+    "AND NOT EXISTS { MATCH (e)<-[:KB_ABOUT]-(:KnowledgeEntry) } "
+    "RETURN e.id"
+)
+DELETE_ENTITIES = "MATCH (e:Entity) WHERE e.id IN $ids DETACH DELETE e"
+ENTITY_SURFACES = (
+    "MATCH (:Chunk)-[m:MENTIONS]->(e:Entity) WHERE e.id IN $ids RETURN e.id, m.surfaces"
+)
+ENTITY_ALIASES_BY_ID = "MATCH (e:Entity) WHERE e.id IN $ids RETURN e.id, e.aliases"
+SET_ENTITY_ALIASES = "MATCH (e:Entity {id: $id}) SET e.aliases = $aliases"

@@ -76,6 +76,13 @@ def create_edges(table: RelTable) -> str:
             f"CREATE (a)-[r:{table.type} {{{values}}}]->(b) RETURN count(r)")
 
 
+# Surface forms of a chunk's entity from several extractors add up.
+UNION_MENTION_SURFACES = (
+    "LOAD FROM $rows MATCH (a:Chunk {id: src})-[r:MENTIONS]->(b:Entity) WHERE b.id = dst "
+    "SET r.surfaces = list_sort(list_distinct(list_concat(coalesce(r.surfaces, []), surfaces)))"
+)
+
+
 def existing_edges(table: RelTable) -> str:
     """Which `$rows` edges exist; keyed by `id` if the type has one, else by endpoints."""
     keyed = "id" in table.properties

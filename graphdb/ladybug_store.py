@@ -12,6 +12,7 @@ from kgx.models import GraphBatch
 
 from . import ladybug_queries as q
 from .base import SharedStoreMethods, check_all_written, mark_completed, merge_aliases
+from .deletion import delete_documents
 from .protocol import QueryResult
 from .readonly import write_clause
 from .rows import Row, batch_rows
@@ -110,6 +111,8 @@ class LadybugStore(SharedStoreMethods):
         rows = batch_rows(batch)
         try:
             with _Transaction(self, commit=True):
+                if batch.replaces:
+                    delete_documents(self._rows, batch.replaces)
                 for label, node_rows in rows.nodes.items():
                     self._upsert_nodes(label, node_rows)
                 for rel_type, edge_rows in rows.edges.items():
@@ -118,6 +121,20 @@ class LadybugStore(SharedStoreMethods):
                     self._mark_completed(batch.completed, batch.completed_key)
         except RuntimeError as e:
             raise StoreError(f"LadybugDB rejected the batch, nothing was written: {e}") from e
+
+    def write_transaction(self, work, *, commit: bool = True):
+        """Call `work(run)` in one write transaction, rolled back unless `commit`;
+        `run(cypher, params)` returns rows."""
+        if self.read_only:
+            raise ReadOnlyQueryError("this store was opened read-only; reopen it for writing")
+        try:
+            with _Transaction(self, commit=commit):
+                return work(self._rows)
+        except RuntimeError as e:
+            raise StoreError(f"LadybugDB rejected the write, nothing was changed: {e}") from e
+
+    def _rows(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[list[Any]]:
+        return [[plain_value(v) for v in row] for row in self._execute(cypher, params).get_all()]
 
     def _upsert_nodes(self, label: str, rows: list[Row]) -> None:
         if not rows:
@@ -155,6 +172,10 @@ class LadybugStore(SharedStoreMethods):
         else:
             existing = {(r[0], r[1]) for r in found}
             new = [row for row in rows if (row["src"], row["dst"]) not in existing]
+            old = [row for row in rows if (row["src"], row["dst"]) in existing]
+            if old and rel_type == "MENTIONS":
+                columns = {"src": "STRING", "dst": "STRING", "surfaces": "STRING[]"}
+                self._execute(q.UNION_MENTION_SURFACES, {"rows": _arrow_rows(columns, old)})
         if new:
             columns = {"src": "STRING", "dst": "STRING", **table.properties}
             self._create(q.create_edges(table), columns, new, rel_type)
@@ -225,6 +246,9 @@ def _arrow_rows(columns: dict[str, str], rows: list[Row]):
 
     arrays = {}
     for name, kind in columns.items():
-        arrow_type = pa.list_(pa.string()) if kind == "STRING[]" else _ARROW_TYPES[kind]
+        if kind.endswith("[]"):
+            arrow_type = pa.list_(pa.type_for_alias(_ARROW_TYPES[kind[:-2]]))
+        else:
+            arrow_type = _ARROW_TYPES[kind]
         arrays[name] = pa.array([row.get(name) for row in rows], type=arrow_type)
     return pa.table(arrays)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from .schema import NODES, RelTable
 
-_INDEXED_NODE_PROPERTIES = (("Entity", "name"), ("Entity", "type"), ("Chunk", "doc_id"))
-_INDEXED_RELATION_PROPERTIES = ("id", "predicate")
+_INDEXED_NODE_PROPERTIES = (("Entity", "name"), ("Entity", "type"), ("Chunk", "doc_id"),
+                            ("Proposition", "doc_id"), ("Document", "source"),
+                            ("Document", "external_id"))
+_INDEXED_RELATION_PROPERTIES = ("id", "predicate", "doc_id")
 
 
 def schema_statements() -> list[str]:
@@ -52,6 +54,9 @@ def merge_edges(table: RelTable) -> str:
     keyed = "id" in table.properties
     merge = f"MERGE (a)-[r:{table.type}{' {id: row.id}' if keyed else ''}]->(b) "
     properties = "SET r += row {.*, src: null, dst: null} " if table.properties else ""
+    if table.type == "MENTIONS":  # surface forms from several extractors add up
+        properties = ("SET r.surfaces = COLLECT { UNWIND coalesce(r.surfaces, []) + "
+                      "row.surfaces AS s RETURN DISTINCT s ORDER BY s } ")
     return (
         f"UNWIND $rows AS row "
         f"MATCH (a:{table.source} {{id: row.src}}) "

@@ -12,6 +12,7 @@ from kgx.models import GraphBatch
 
 from . import neo4j_queries as q
 from .base import SharedStoreMethods, check_all_written, mark_completed
+from .deletion import delete_documents
 from .protocol import QueryResult
 from .rows import Row, batch_rows
 from .schema import REL_BY_TYPE
@@ -104,6 +105,20 @@ class Neo4jStore(SharedStoreMethods):
                     "(CLI: --write) if you mean to change the graph.") from e
             raise StoreError(f"Neo4j rejected the query: {e.message}") from e
 
+    def write_transaction(self, work, *, commit: bool = True):
+        """Call `work(run)` in one write transaction, rolled back unless `commit`;
+        `run(cypher, params)` returns rows."""
+        neo4j = require("neo4j", "neo4j")
+        try:
+            if commit:
+                return self._run_write(lambda tx: work(_runner(tx)))
+            with self._session() as session, session.begin_transaction() as tx:
+                result = work(_runner(tx))
+                tx.rollback()
+                return result
+        except neo4j.exceptions.Neo4jError as e:
+            raise StoreError(f"Neo4j rejected the write, nothing was changed: {e}") from e
+
     def upsert(self, batch: GraphBatch) -> None:
         """Write a batch with `UNWIND $rows … MERGE`, in one transaction up to TX_ROWS rows.
 
@@ -115,7 +130,8 @@ class Neo4jStore(SharedStoreMethods):
         try:
             for i, steps in enumerate(groups):
                 done = batch if i == len(groups) - 1 else None
-                self._run_write(lambda tx, s=steps, d=done: _write_steps(tx, s, d))
+                old = batch.replaces if i == 0 else []  # old versions go with the first part
+                self._run_write(lambda tx, s=steps, d=done, o=old: _write_steps(tx, s, d, o))
         except neo4j.exceptions.Neo4jError as e:
             raise StoreError(f"Neo4j rejected the batch: {e}. Its documents are not marked as "
                              "extracted, so running the extraction again completes it.") from e
@@ -146,7 +162,18 @@ def _transactions(steps: list[Step]) -> list[list[Step]]:
     return groups
 
 
-def _write_steps(tx, steps: list[Step], batch: GraphBatch | None) -> None:
+def _runner(tx):
+    """`run(cypher, params) -> rows` inside the transaction `tx`."""
+    def run(cypher: str, params: Mapping[str, Any] | None = None) -> list[list[Any]]:
+        return [[plain_value(v) for v in record.values()]
+                for record in tx.run(cypher, dict(params or {}))]
+    return run
+
+
+def _write_steps(tx, steps: list[Step], batch: GraphBatch | None,
+                 replaces: list[str] = ()) -> None:
+    if replaces:
+        delete_documents(_runner(tx), replaces)
     for name, cypher, part in steps:
         summary = tx.run(cypher, rows=part)
         if name in REL_BY_TYPE:

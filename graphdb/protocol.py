@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kgx.models import Entity, GraphBatch
+
+if TYPE_CHECKING:
+    from .deletion import DeletedDocuments
 
 
 @dataclass
@@ -40,6 +43,29 @@ class RunRecord:
     documents: int = 0
     llm_usage: str = "{}"
     """JSON of the LLM calls and tokens the run spent (see `kgx.llm.UsageMeter.as_dict`)."""
+    added: int = 0
+    """Documents seen for the first time."""
+    replaced: int = 0
+    """Documents whose older version (same source or external id) the run replaced."""
+    deleted: int = 0
+    """Documents the run deleted (`kgx delete`, or files gone in `kgx sync`)."""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A stored document's identity and bookkeeping, without its text."""
+
+    id: str
+    source: str
+    external_id: str | None
+    extracted_with: tuple[str, ...] = ()
+    run_id: str | None = None
+    """The run that wrote the current version."""
+
+    @property
+    def key(self) -> str:
+        """What identifies a document across versions: its external id, else its source."""
+        return self.external_id if self.external_id is not None else self.source
 
 
 @runtime_checkable
@@ -81,6 +107,13 @@ class GraphStore(Protocol):
 
     def save_run(self, run: RunRecord) -> None:
         """Create or update a run record."""
+
+    def delete_documents(self, doc_ids: Sequence[str]) -> DeletedDocuments:
+        """Delete documents with their chunks, facts and mentions, orphan entities and the
+        aliases only they used, in one transaction; unknown ids are reported, not an error."""
+
+    def documents(self) -> list[StoredDocument]:
+        """Every stored document's id, source, external id and bookkeeping (not its text)."""
 
     def runs(self, extractor: str | None = None) -> list[RunRecord]:
         """Run records, newest first, optionally for one extractor."""

@@ -23,7 +23,7 @@ def provenance_row(p: Provenance) -> Row:
     return {
         "doc_id": p.doc_id, "chunk_id": p.chunk_id, "start_char": p.start, "end_char": p.end,
         "extractor": p.extractor, "extractor_version": p.extractor_version, "model": p.model,
-        "prompt_version": p.prompt_version, "run_id": p.run_id,
+        "prompt_version": p.prompt_version, "run_id": p.run_id, "page": p.page,
     }
 
 
@@ -52,7 +52,7 @@ def batch_rows(batch: GraphBatch) -> BatchRows:
     for prop in batch.propositions:
         entities += prop.entities
     nodes = {
-        "Document": _unique([_document_row(d) for d in batch.documents]),
+        "Document": _unique([_document_row(d, batch.run_id) for d in batch.documents]),
         "Chunk": _unique([_chunk_row(c) for c in batch.chunks]),
         "Entity": _merge_entity_rows([entity_row(e) for e in entities]),
         "Proposition": _unique([
@@ -62,7 +62,7 @@ def batch_rows(batch: GraphBatch) -> BatchRows:
     }
     edges = {
         "HAS_CHUNK": _edges([(c.doc_id, c.id) for c in batch.chunks]),
-        "MENTIONS": _edges(list(batch.mentions)),
+        "MENTIONS": _mention_rows(batch),
         "RELATION": _unique([_relation_row(r) for r in batch.relations]),
         "FROM_CHUNK": _edges([(p.id, p.provenance.chunk_id) for p in batch.propositions]),
         "ABOUT": _edges([(p.id, e.id) for p in batch.propositions for e in p.entities]),
@@ -80,9 +80,20 @@ def _merge_entity_rows(rows: list[Row]) -> list[Row]:
     return list(merged.values())
 
 
-def _document_row(d) -> Row:
+def _mention_rows(batch: GraphBatch) -> list[Row]:
+    """MENTIONS edges, each with the sorted surface forms the chunk names its entity by."""
+    surfaces: dict[tuple[str, str], set[str]] = {}
+    for chunk, entity, surface in batch.surfaces:
+        surfaces.setdefault((chunk, entity), set()).add(surface)
+    rows = _edges(list(batch.mentions))
+    for row in rows:
+        row["surfaces"] = sorted(surfaces.get((row["src"], row["dst"]), ()))
+    return rows
+
+
+def _document_row(d, run_id: str) -> Row:
     return {"id": d.id, "external_id": d.external_id, "title": d.title, "source": d.source,
-            "text": d.text}
+            "text": d.text, "run_id": run_id or None, "page_starts": list(d.page_starts) or None}
 
 
 def _chunk_row(c) -> Row:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STRING, INT, FLOAT, STRING_LIST = "STRING", "INT64", "DOUBLE", "STRING[]"
+STRING, INT, FLOAT, STRING_LIST, INT_LIST = "STRING", "INT64", "DOUBLE", "STRING[]", "INT64[]"
 
 PROVENANCE = {
     "doc_id": STRING,
     "chunk_id": STRING,
     "start_char": INT,
     "end_char": INT,
+    "page": INT,  # 1-based page where the evidence starts; null for formats without pages
     "extractor": STRING,
     "extractor_version": STRING,
     "model": STRING,
@@ -44,7 +45,7 @@ class RelTable:
 NODES = (
     NodeTable("Document", {
         "id": STRING, "external_id": STRING, "title": STRING, "source": STRING, "text": STRING,
-        "extracted_with": STRING_LIST,
+        "extracted_with": STRING_LIST, "run_id": STRING, "page_starts": INT_LIST,
     }),
     NodeTable("Chunk", {
         "id": STRING, "doc_id": STRING, "position": INT, "text": STRING, "start_char": INT,
@@ -55,6 +56,7 @@ NODES = (
     NodeTable("Run", {
         "id": STRING, "extractor": STRING, "status": STRING, "started_at": STRING,
         "finished_at": STRING, "config": STRING, "documents": INT, "llm_usage": STRING,
+        "added": INT, "replaced": INT, "deleted": INT,
     }),
     # NesyCD knowledge base (kgx.kb): what a teacher wrote about one mistake of a student.
     NodeTable("KnowledgeEntry", {
@@ -67,7 +69,9 @@ NODES = (
 
 RELATIONSHIPS = (
     RelTable("HAS_CHUNK", "Document", "Chunk", {}),
-    RelTable("MENTIONS", "Chunk", "Entity", {}),
+    # `surfaces`: how the chunk names the entity, so deleting a document can drop the aliases
+    # that only it contributed.
+    RelTable("MENTIONS", "Chunk", "Entity", {"surfaces": STRING_LIST}),
     RelTable("RELATION", "Entity", "Entity", {
         "id": STRING, "predicate": STRING, "evidence": STRING, "confidence": FLOAT,
         "proposition_id": STRING, **PROVENANCE,

@@ -18,7 +18,8 @@ from kgx.graphdb.schema import GRAPH_LABELS, NODE_BY_LABEL, RELATIONSHIPS, RelTa
 PAGE = 5_000
 FORMATS = ("jsonl", "graphml", "neo4j-import")
 _ARRAY_DELIMITER = ";"
-_IMPORT_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "STRING[]": "string[]"}
+_IMPORT_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "STRING[]": "string[]",
+                 "INT64[]": "long[]"}
 
 
 def iter_nodes(store, label: str) -> Iterator[dict[str, Any]]:
@@ -34,8 +35,11 @@ def iter_edges(store, table: RelTable) -> Iterator[dict[str, Any]]:
     """Every edge of a type as {src, dst, **properties}, in a stable order."""
     names = list(table.properties)
     columns = "".join(f", r.{name}" for name in names)
+    # LadybugDB cannot order by a list; MENTIONS, the one type with a list, is unique per pair.
+    order = "".join(f", r.{name}" for name, kind in table.properties.items()
+                    if not kind.endswith("[]"))
     cypher = (f"MATCH (a:{table.source})-[r:{table.type}]->(b:{table.target}) "
-              f"RETURN a.id, b.id{columns} ORDER BY a.id, b.id{columns} SKIP $skip LIMIT $limit")
+              f"RETURN a.id, b.id{columns} ORDER BY a.id, b.id{order} SKIP $skip LIMIT $limit")
     for row in _pages(store, cypher):
         yield dict(zip(["src", "dst", *names], row, strict=True))
 
@@ -91,7 +95,7 @@ def _export_graphml(store, out: Path) -> Path:
 
 def _graphml_attrs(props: dict[str, Any]) -> dict[str, Any]:
     """GraphML has no lists or nulls: lists are joined with ';', nulls dropped."""
-    return {k: _ARRAY_DELIMITER.join(v) if isinstance(v, list) else v
+    return {k: _ARRAY_DELIMITER.join(map(str, v)) if isinstance(v, list) else v
             for k, v in props.items() if v is not None and k != "id"}
 
 
@@ -120,7 +124,7 @@ def _export_neo4j_import(store, out: Path) -> list[Path]:
 
 def _csv_value(value: Any) -> Any:
     if isinstance(value, list):
-        return _ARRAY_DELIMITER.join(value)
+        return _ARRAY_DELIMITER.join(map(str, value))
     return "" if value is None else value
 
 

@@ -10,6 +10,8 @@ same ids and the graph stores can upsert with MERGE semantics.
 
 from __future__ import annotations
 
+import bisect
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kgx.ids import entity_id, stable_id
@@ -26,6 +28,8 @@ class Document(BaseModel):
     title: str = ""
     source: str = ""
     external_id: str | None = None
+    page_starts: tuple[int, ...] = Field(
+        default=(), description="character offset where each page starts (PDF); empty if none")
     id: str = ""
 
     @model_validator(mode="after")
@@ -34,6 +38,17 @@ class Document(BaseModel):
             digest = stable_id("doc", self.external_id, self.title, self.text)
             object.__setattr__(self, "id", digest)
         return self
+
+    @property
+    def key(self) -> str:
+        """What identifies a document across versions: its external id, else its source."""
+        return self.external_id if self.external_id is not None else self.source
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding character `offset`, or None for a text without pages."""
+        if not self.page_starts:
+            return None
+        return max(1, bisect.bisect_right(self.page_starts, offset))
 
 
 class Chunk(BaseModel):
@@ -72,6 +87,8 @@ class Provenance(BaseModel):
     model: str | None = None
     prompt_version: str | None = None
     run_id: str = ""
+    page: int | None = Field(default=None, ge=1,
+                             description="1-based page where the evidence starts (PDF)")
 
     def fact_key(self) -> tuple[object, ...]:
         """The part of the provenance that identifies a fact (the run id does not)."""
@@ -162,3 +179,8 @@ class GraphBatch(BaseModel):
     propositions: list[Proposition] = []
     completed_key: str | None = None
     completed: list[str] = Field(default=[], description="ids of documents now fully extracted")
+    surfaces: list[tuple[str, str, str]] = Field(
+        default=[], description="(chunk id, entity id, surface form): how a chunk names an entity")
+    replaces: list[str] = Field(
+        default=[], description="ids of older versions of the batch's documents, deleted first")
+    run_id: str = Field(default="", description="the run writing the batch's documents")

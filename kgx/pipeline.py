@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kgx.chunking import chunk_document
 from kgx.errors import ConfigError
 from kgx.ingest import Skipped, read_documents
+from kgx.lifecycle import entities_after_delete, find_old_versions, new_run_id
 from kgx.llm.spec import LLMSettings
 from kgx.models import ChunkExtraction, Document, Entity, GraphBatch, Proposition, Relation
 from kgx.resolution import EntityResolver
@@ -64,6 +64,10 @@ class ExtractReport:
     """LLM calls and tokens this run spent, summed over resumed parts; empty without an LLM."""
     run_documents: int = 0
     """Documents the run wrote, over all its resumed parts (what `llm_usage` was spent on)."""
+    documents_replaced: int = 0
+    """Documents written in place of an older version (same source or external id)."""
+    documents_deleted: int = 0
+    """Documents a sync deleted before this run (files that disappeared)."""
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -71,8 +75,13 @@ ProgressCallback = Callable[[int, int], None]
 
 def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
                    resume: bool = False, extractor=None,
-                   on_progress: ProgressCallback | None = None) -> ExtractReport:
-    """Extract a knowledge graph from `paths` into `store`; safe to interrupt and run again."""
+                   on_progress: ProgressCallback | None = None,
+                   deleted: int = 0) -> ExtractReport:
+    """Extract a knowledge graph from `paths` into `store`; safe to interrupt and run again.
+
+    A document whose source or external id is stored with other content replaces that older
+    version. `deleted` counts documents a sync removed before, for the run record.
+    """
     started = time.perf_counter()
     ingested = read_documents(paths, max_bytes=config.max_bytes)
     extractor = extractor or make_extractor(config)
@@ -80,11 +89,14 @@ def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
     run = _start_run(store, extractor.name, config, resume)
     report = ExtractReport(run.id, extractor.name, skipped=list(ingested.skipped))
     todo = _pending(ingested.documents, store.completed_documents(extractor.name), report)
+    report.documents_deleted = deleted
     if todo:
         extractor.warm_up()
+        old_versions = find_old_versions(todo, ingested.documents, store.documents())
         resolver = EntityResolver(threshold=config.resolution_threshold)
-        resolver.add_known(store.entities())
-        _extract_batches(todo, store, extractor, resolver, config, report, on_progress, run)
+        resolver.add_known(entities_after_delete(store, old_versions))
+        _extract_batches(todo, store, extractor, resolver, config, report, on_progress, run,
+                         old_versions)
     _save_run(store, run, extractor, report, status="complete")
     report.failures = list(getattr(extractor, "failures", []))
     report.seconds = time.perf_counter() - started
@@ -138,13 +150,15 @@ def _pending(documents: list[Document], done: set[str], report: ExtractReport) -
 
 
 def _extract_batches(todo, store, extractor, resolver, config, report, on_progress,
-                     run) -> None:
+                     run, old_versions: dict[str, list[str]]) -> None:
     size = config.batch_documents
     for start in range(0, len(todo), size):
         docs = todo[start:start + size]
         batch = build_batch(docs, extractor, resolver, report.run_id, config.max_tokens)
+        batch.replaces = [old for doc in docs for old in old_versions.get(doc.id, ())]
         store.upsert(batch)
         report.documents_written += len(docs)
+        report.documents_replaced += sum(doc.id in old_versions for doc in docs)
         report.chunks += len(batch.chunks)
         report.relations += len(batch.relations)
         if _llm_usage(extractor):  # so that a crash loses no record of what was spent
@@ -162,7 +176,7 @@ def build_batch(docs: Sequence[Document], extractor, resolver: EntityResolver, r
     if len(extractions) != len(chunks):
         raise ConfigError(f"extractor {extractor.name} returned {len(extractions)} results "
                           f"for {len(chunks)} chunks; it must return one per chunk")
-    extractions = _resolve(extractions, resolver)
+    extractions, surfaces = _resolve(_with_pages(extractions, docs), resolver)
     return GraphBatch(
         documents=list(docs),
         chunks=chunks,
@@ -172,17 +186,28 @@ def build_batch(docs: Sequence[Document], extractor, resolver: EntityResolver, r
         propositions=[p for x in extractions for p in x.propositions],
         completed_key=extractor.name,
         completed=[doc.id for doc in docs],
+        surfaces=surfaces,
+        run_id=run_id,
     )
 
 
-def _resolve(extractions: list[ChunkExtraction], resolver: EntityResolver) -> list[ChunkExtraction]:
-    """Replace every entity mention with its canonical entity, in one resolver call."""
+def _resolve(extractions: list[ChunkExtraction], resolver: EntityResolver
+             ) -> tuple[list[ChunkExtraction], list[tuple[str, str, str]]]:
+    """Replace every entity mention with its canonical entity, in one resolver call.
+
+    Also returns (chunk id, entity id, surface form) of every mention, which lets a later
+    delete drop the aliases only the deleted documents used.
+    """
     mentions: list[Entity] = []
     for x in extractions:
         mentions += x.entities
         mentions += [e for r in x.relations for e in (r.subject, r.object)]
         mentions += [e for p in x.propositions for e in p.entities]
-    canonical = iter(resolver.resolve(mentions))
+    resolved_mentions = resolver.resolve(mentions)
+    canonical = iter(resolved_mentions)
+    owners = iter(x.chunk_id for x in extractions for _ in range(_mention_count(x)))
+    surfaces = sorted({(next(owners), entity.id, " ".join(mention.name.split()))
+                       for mention, entity in zip(mentions, resolved_mentions, strict=True)})
     resolved = []
     for x in extractions:
         entities = [next(canonical) for _ in x.entities]
@@ -192,7 +217,32 @@ def _resolve(extractions: list[ChunkExtraction], resolver: EntityResolver) -> li
                                                     for e in (r.subject, r.object)]}.values())
         resolved.append(ChunkExtraction(chunk_id=x.chunk_id, entities=unique,
                                         relations=relations, propositions=propositions))
-    return resolved
+    return resolved, surfaces
+
+
+def _mention_count(x: ChunkExtraction) -> int:
+    return (len(x.entities) + 2 * len(x.relations)
+            + sum(len(p.entities) for p in x.propositions))
+
+
+def _with_pages(extractions: list[ChunkExtraction],
+                docs: Sequence[Document]) -> list[ChunkExtraction]:
+    """Set `page` in the provenance of facts from documents with pages (PDFs)."""
+    paged = {doc.id: doc for doc in docs if doc.page_starts}
+    if not paged:
+        return extractions
+
+    def paginate(fact):
+        doc = paged.get(fact.provenance.doc_id)
+        if doc is None:
+            return fact
+        page = doc.page_at(fact.provenance.start)
+        return fact.model_copy(update={"provenance": fact.provenance.model_copy(
+            update={"page": page})})
+
+    return [x.model_copy(update={"relations": [paginate(r) for r in x.relations],
+                                 "propositions": [paginate(p) for p in x.propositions]})
+            for x in extractions]
 
 
 def _resolved_relation(relation: Relation, subject: Entity, obj: Entity) -> Relation:
@@ -213,8 +263,7 @@ def _start_run(store, extractor: str, config: ExtractConfig, resume: bool):
         if unfinished:
             log.info("resuming run %s", unfinished[0].id)
             return unfinished[0]
-    run_id = f"run_{datetime.now(timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
-    run = RunRecord(id=run_id, extractor=extractor, status="running", started_at=_now(),
+    run = RunRecord(id=new_run_id(), extractor=extractor, status="running", started_at=_now(),
                     config=config.model_dump_json())
     store.save_run(run)
     return run
@@ -224,10 +273,13 @@ def _save_run(store, run, extractor, report: ExtractReport, *, status: str) -> N
     """Record the run's progress: documents and LLM usage, added to what a resumed run had."""
     report.llm_usage = _sum_usage(json.loads(run.llm_usage or "{}"), _llm_usage(extractor))
     report.run_documents = run.documents + report.documents_written
+    added = report.documents_written - report.documents_replaced
     store.save_run(dataclasses.replace(
         run, status=status, finished_at=_now() if status == "complete" else None,
         documents=run.documents + report.documents_written,
-        llm_usage=json.dumps(report.llm_usage)))
+        llm_usage=json.dumps(report.llm_usage), added=run.added + added,
+        replaced=run.replaced + report.documents_replaced,
+        deleted=run.deleted + report.documents_deleted))
 
 
 def _llm_usage(extractor) -> dict[str, int | float]:

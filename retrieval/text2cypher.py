@@ -49,7 +49,8 @@ ROW_CHARS = 200
 
 # Bookkeeping properties a question never asks about; hiding them keeps the prompt short.
 _HIDDEN_PROPERTIES = {"extractor", "extractor_version", "model", "prompt_version", "run_id",
-                      "start_char", "end_char", "n_tokens", "extracted_with", "source"}
+                      "start_char", "end_char", "n_tokens", "extracted_with", "source",
+                      "surfaces", "page_starts"}
 _HIDDEN_BY_LABEL = {"Document": {"text"}}
 
 
@@ -267,7 +268,7 @@ def render_schema(examples: dict[str, list[str]] | None = None) -> str:
     lines.append("Relationships:")
     for rel in RELATIONSHIPS:
         props = _properties(rel.properties, _HIDDEN_PROPERTIES | {"id", "proposition_id"})
-        inner = f":{rel.type} {props}" if rel.properties else f":{rel.type}"
+        inner = f":{rel.type} {props}" if props != "{}" else f":{rel.type}"
         lines.append(f"  (:{rel.source})-[{inner}]->(:{rel.target})")
     shown = {where: values for where, values in (examples or {}).items() if values}
     if shown:

@@ -24,7 +24,7 @@ app = typer.Typer(
 def _register() -> None:
     if app.registered_commands:
         return
-    from kgx.cli import ask, export, extract, harvest, propositions, query, serve
+    from kgx.cli import ask, export, extract, harvest, lifecycle, propositions, query, serve
     from kgx.cli.distill import distill_app
     from kgx.cli.eval import eval_app
     from kgx.cli.kb import kb_app
@@ -33,6 +33,8 @@ def _register() -> None:
     app.command("extract")(extract.extract)
     app.command("query")(query.query)
     app.command("stats")(query.stats)
+    app.command("delete")(lifecycle.delete)
+    app.command("sync")(lifecycle.sync)
     app.command("export")(export.export)
     app.command("propositions")(propositions.propositions)
     app.command("harvest")(harvest.harvest)

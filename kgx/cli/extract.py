@@ -12,8 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from kgx.cli.options import (
+    BatchDocumentsOption,
+    ChunkTokensOption,
     ConcurrencyOption,
     DryRunOption,
+    ExtractorOption,
     LLMOption,
     MaxTokensOption,
     NoCacheOption,
@@ -38,12 +41,11 @@ from kgx.pipeline import (
 def extract(
     paths: Annotated[list[Path], typer.Argument(help=".txt, .md or .jsonl files, or folders")],
     store: StoreOption = None,
-    extractor: Annotated[str, typer.Option(
-        help="spacy, synthkg, direct, propositions, or a plugin's name")] = "spacy",
+    extractor: ExtractorOption = "spacy",
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the last unfinished run (same run id)")] = False,
-    max_tokens: Annotated[int, typer.Option(help="Chunk token budget")] = 256,
-    batch_documents: Annotated[int, typer.Option(help="Documents per store write")] = 128,
+    max_tokens: ChunkTokensOption = 256,
+    batch_documents: BatchDocumentsOption = 128,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each batch")] = False,
     llm: LLMOption = "local",
     llm_concurrency: ConcurrencyOption = 8,
@@ -97,7 +99,7 @@ def run_extraction(paths, store, config: ExtractConfig, resume: bool, console: C
 
     `after_batch()` runs after each batch is committed to the store.
     """
-    with open_store(store) as graph, _progress(console) as progress:
+    with open_store(store) as graph, progress_bar(console) as progress:
         task = progress.add_task("extracting", total=None)
 
         def advance(done: int, total: int) -> None:
@@ -131,7 +133,8 @@ def dry_run_estimate(paths, store, config: ExtractConfig, prices) -> None:
         typer.echo(estimate.summary())
 
 
-def _progress(console: Console) -> Progress:
+def progress_bar(console: Console) -> Progress:
+    """A progress bar on stderr, shown on a terminal only."""
     return Progress("[progress.description]{task.description}", BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                     disable=not console.is_terminal)

@@ -16,6 +16,12 @@ StoreOption = Annotated[
                       "Default: ./kgx-store"),
 ]
 
+ExtractorOption = Annotated[str, typer.Option(
+    help="spacy, synthkg, direct, propositions, or a plugin's name")]
+ChunkTokensOption = Annotated[int, typer.Option(help="Chunk token budget")]
+BatchDocumentsOption = Annotated[int, typer.Option(help="Documents per store write")]
+
+
 def llm_settings(spec: str, *, concurrency: int = 8, timeout: float = 120.0, retries: int = 4,
                  on_error: str = "raise", max_tokens: int | None = None, no_cache: bool = False):
     """`LLMSettings` from the command line's LLM options; a bad value is a `ConfigError`."""

@@ -50,3 +50,37 @@ def _provenance(doc: Document, chunk: Chunk, start: int, end: int, run_id: str) 
     return Provenance(doc_id=doc.id, chunk_id=chunk.id, start=start, end=end,
                       extractor=EXTRACTOR, extractor_version="1", model="handmade",
                       prompt_version="none.v1", run_id=run_id)
+
+
+def with_surfaces(batch: GraphBatch, *extra: tuple[str, str, str]) -> GraphBatch:
+    """`batch` with each mention naming its entity by the entity's name, plus `extra`
+    (chunk id, entity id, surface) triples: how a pipeline batch records aliases."""
+    names = {e.id: e.name for e in batch.entities}
+    surfaces = [(chunk, entity, names[entity]) for chunk, entity in batch.mentions]
+    return batch.model_copy(update={"surfaces": surfaces + list(extra)})
+
+
+def ada_batches() -> tuple[GraphBatch, GraphBatch]:
+    """(only the Ada document, both documents) as a pipeline would write them.
+
+    The Babbage document calls Ada Lovelace "Countess of Lovelace" and Babbage "Babbage": the
+    aliases it alone adds. Deleting it from the second must give the first.
+    """
+    both = ada_batch()
+    ada_doc = both.documents[0]
+    c1, c2 = both.chunks
+    ada, babbage, engine, program = both.entities
+    ada_b = ada.model_copy(update={"aliases": ("Ada", "Countess of Lovelace")})
+    babbage_b = babbage.model_copy(update={"aliases": ("Babbage",)})
+    full = both.model_copy(update={
+        "entities": [ada_b, babbage_b, engine, program],
+        "mentions": [*both.mentions, (c2.id, ada.id)],
+    })
+    full = with_surfaces(full, (c1.id, ada.id, "Ada"), (c2.id, ada.id, "Countess of Lovelace"),
+                         (c2.id, babbage.id, "Babbage"))
+    only_a = GraphBatch(
+        documents=[ada_doc], chunks=[c1], entities=[ada, babbage, program],
+        mentions=[m for m in both.mentions if m[0] == c1.id],
+        relations=[r for r in both.relations if r.provenance.doc_id == ada_doc.id],
+        propositions=both.propositions, completed_key=EXTRACTOR, completed=[ada_doc.id])
+    return with_surfaces(only_a, (c1.id, ada.id, "Ada")), full

@@ -15,6 +15,7 @@ from kgx.errors import ReadOnlyQueryError, StoreError
 from kgx.graphdb.protocol import GraphStore, RunRecord
 from kgx.models import Entity, GraphBatch
 from kgx.testing.graphs import EXTRACTOR, ada_batch
+from kgx.testing.lifecycle_contract import DocumentLifecycleContract
 
 EXPECTED_COUNTS = {
     "Document": 2, "Chunk": 2, "Entity": 4, "Proposition": 1, "HAS_CHUNK": 2, "MENTIONS": 5,
@@ -22,7 +23,7 @@ EXPECTED_COUNTS = {
 }
 
 
-class GraphStoreContract:
+class GraphStoreContract(DocumentLifecycleContract):
     """Behaviour shared by every store, run against the real database."""
 
     def test_store_satisfies_protocol(self, store):
@@ -117,3 +118,4 @@ class GraphStoreContract:
         name = "Émilie du Châtelet's \"Institutions\" 北京"
         store.upsert(GraphBatch(entities=[Entity(name=name, type="WORK_OF_ART")]))
         assert store.query("MATCH (e:Entity {type: 'WORK_OF_ART'}) RETURN e.name").scalar() == name
+

@@ -1,0 +1,126 @@
+"""`kgx delete` and `kgx sync`: take documents out of a store, or make it match a folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kgx.cli.extract import extract_config, print_summary, progress_bar
+from kgx.cli.options import (
+    BatchDocumentsOption,
+    ChunkTokensOption,
+    ExtractorOption,
+    LLMOption,
+    OnErrorOption,
+    StoreOption,
+    llm_settings,
+)
+from kgx.errors import InputError
+from kgx.graphdb import open_store
+
+log = logging.getLogger("kgx.lifecycle")
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log each batch")]
+
+
+def delete(
+    doc_ids: Annotated[list[str] | None, typer.Argument(
+        help="Document ids (as in Document.id) to delete")] = None,
+    source: Annotated[list[Path] | None, typer.Option(
+        "--source", help="Delete the documents read from this file or folder (repeatable)")
+    ] = None,
+    store: StoreOption = None,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Documents deleted per store transaction")] = 500,
+    verbose: VerboseOption = False,
+) -> None:
+    """Delete documents and everything extracted from them.
+
+    Chunks, propositions, RELATION and MENTIONS edges go with their document; entities nothing
+    mentions any more are removed, and aliases only the deleted documents used are dropped.
+    Knowledge-base entries (`kgx kb`) stay. Ids not in the store are reported and skipped. One
+    transaction per batch: a delete that is killed is finished by running it again.
+    """
+    from kgx.lifecycle import delete_documents, documents_from_sources
+
+    if verbose:
+        logging.getLogger("kgx").setLevel(logging.INFO)
+    if not doc_ids and not source:
+        raise InputError("nothing to delete: pass document ids, or --source PATH")
+    console = Console(stderr=True)
+    with open_store(store) as graph, progress_bar(console) as progress:
+        ids = list(doc_ids or [])
+        unmatched: list[str] = []
+        if source:
+            found, unmatched = documents_from_sources(graph, source)
+            ids += found
+        task = progress.add_task("deleting", total=len(ids))
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done)
+            log.info("deleted batch: %d/%d documents", done, total)
+
+        report = delete_documents(graph, ids, batch_size=batch_size, on_progress=advance)
+    console.print(f"deleted {len(report.documents)} documents from {graph.uri}: "
+                  f"{report.chunks} chunks, {report.relations} relations, "
+                  f"{report.propositions} propositions, {report.entities} orphan entities, "
+                  f"{report.aliases} aliases (run {report.run_id})", soft_wrap=True)
+    for doc_id in report.unknown:
+        console.print(f"not in the store (skipped): {doc_id}", soft_wrap=True)
+    for path in unmatched:
+        console.print(f"no stored document was read from {path} (skipped)", soft_wrap=True)
+
+
+def sync(
+    folder: Annotated[Path, typer.Argument(help="Folder (or file) the store should match")],
+    store: StoreOption = None,
+    extractor: ExtractorOption = "spacy",
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the plan (added, changed, removed) and stop")] = False,
+    max_tokens: ChunkTokensOption = 256,
+    batch_documents: BatchDocumentsOption = 128,
+    llm: LLMOption = "local",
+    on_error: OnErrorOption = "raise",
+    verbose: VerboseOption = False,
+) -> None:
+    """Make the store match FOLDER: add new files, replace changed ones, delete removed ones.
+
+    A file is changed when its path (or a record's "id") is stored with other content; its old
+    facts are deleted and the new ones written in the same transaction. The plan is printed
+    first. Files that cannot be read now keep their stored documents.
+    """
+    from kgx.pipeline import make_extractor
+    from kgx.sync import plan_sync, sync_folder
+
+    if verbose:
+        logging.getLogger("kgx").setLevel(logging.INFO)
+    config = extract_config(extractor, max_tokens, batch_documents,
+                            llm_settings(llm, on_error=on_error))
+    console = Console(stderr=True)
+    extractor_ = make_extractor(config)
+    with open_store(store) as graph:
+        plan = plan_sync(graph, folder, config, extractor_.name)
+        _print_plan(console, plan)
+        if dry_run:
+            return
+        with progress_bar(console) as progress:
+            task = progress.add_task("syncing", total=None)
+            report = sync_folder(graph, folder, config, extractor=extractor_, plan=plan,
+                                 on_progress=lambda done, total: progress.update(
+                                     task, completed=done, total=total))
+    if report.extracted is not None:
+        print_summary(console, report.extracted, graph.uri)
+    console.print(f"sync of {folder} → {graph.uri} done: {plan.summary()}", soft_wrap=True)
+
+
+def _print_plan(console: Console, plan) -> None:
+    console.print(f"plan: {plan.summary()}", soft_wrap=True)
+    for label, sources in (("add", plan.added), ("replace", plan.changed),
+                           ("delete", plan.removed), ("keep (unreadable)", plan.kept)):
+        for source in sources:
+            console.print(f"  {label}: {source}", soft_wrap=True)
+    for item in plan.skipped:
+        console.print(f"  skipped: {item.source}: {item.reason}", soft_wrap=True)
