@@ -17,5 +17,8 @@ def test_notebook_quickstart_executes():
     outputs = [o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                for o in cell.get("outputs", [])]
     assert any("relations" in text for text in outputs)
+    shown = [o["data"]["text/html"] for cell in notebook.cells for o in cell.get("outputs", [])
+             if "text/html" in o.get("data", {})]
+    assert any("<iframe" in page and "Marie Curie" in page for page in shown)  # kgx.serve.viz
     assert not [o for cell in notebook.cells for o in cell.get("outputs", [])
                 if o.get("output_type") == "error"]

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import httpx
 import pytest
 
+from kgx.testing.browser import start_chromium, wait_for
 from kgx.testing.serve import build_sample_store, start_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 TOKEN = "browser-read-token"
-
-
-def chromium_paths() -> tuple[str, str]:
-    """The system Chromium and chromedriver; CI installs them, elsewhere the test skips."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (browser and driver):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromium-driver are missing: .ci/run installs them with apt")
-        pytest.skip("install Debian's chromium and chromium-driver to run the browser tests")
-    return browser, driver
 
 
 @pytest.fixture(scope="module")
@@ -38,25 +25,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver_path = chromium_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1400,900", "--disable-gpu"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(60)
+    driver = start_chromium()
     yield driver
     driver.quit()
-
-
-def wait_for(driver, condition, timeout: float = 30):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
 
 
 def click_node(driver, node_id: str) -> None:

@@ -45,6 +45,7 @@ def _register() -> None:
     app.add_typer(distill_app, name="distill")
     app.command("serve")(serve.serve)
     app.command("mcp")(serve.mcp)
+    app.command("viz")(serve.viz)
 
 
 def main() -> None:

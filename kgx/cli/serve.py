@@ -136,5 +136,4 @@ def viz(
         else:
             subgraph = subgraph_from_query(graph, query, limit=limit)
     write_html(out, subgraph)
-    typer.echo(f"wrote {out}: {len(subgraph.nodes)} nodes, {len(subgraph.edges)} edges "
-               f"({subgraph.title})")
+    typer.echo(f"wrote {out}: {subgraph.summary()} ({subgraph.title})")

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from importlib.resources import files
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
@@ -19,11 +18,11 @@ from starlette.exceptions import HTTPException
 
 from kgx.errors import ConfigError, KgxError, QueryTimeoutError, ReadOnlyQueryError
 
+from . import STATIC
 from . import models as m
 from .graph import NotFoundError
 from .security import BodyLimitMiddleware, RateLimiter, TokenAuth
 
-STATIC = files("kgx.serve") / "static"
 ERRORS = {401: {"model": m.ErrorBody}, 403: {"model": m.ErrorBody}, 404: {"model": m.ErrorBody},
           422: {"model": m.ErrorBody}, 429: {"model": m.ErrorBody}}
 

@@ -109,6 +109,7 @@
   }
 
   function listDrawn() {
+    kgxGraph.legend(cy, $("legend"));
     var list = $("drawn");
     list.replaceChildren();
     cy.nodes().sort(function (a, b) { return a.data("name").localeCompare(b.data("name")); })

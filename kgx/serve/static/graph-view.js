@@ -107,6 +107,21 @@
     return { nodes: Object.values(nodes), edges: Object.values(edges) };
   }
 
+  /* One coloured dot per entity type drawn, in `element`. */
+  function legend(cy, element) {
+    var types = {};
+    cy.nodes().forEach(function (n) { types[n.data("type") || "?"] = n.data("color"); });
+    element.replaceChildren();
+    Object.keys(types).sort().forEach(function (type) {
+      var item = document.createElement("span"), dot = document.createElement("span");
+      dot.className = "swatch";
+      dot.style.background = types[type];
+      item.appendChild(dot);
+      item.appendChild(document.createTextNode(" " + type));
+      element.appendChild(item);
+    });
+  }
+
   global.kgxGraph = { colorFor: colorFor, create: create, add: add, relayout: relayout,
-                      fromRows: fromRows };
+                      fromRows: fromRows, legend: legend };
 })(window);
