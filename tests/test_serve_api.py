@@ -174,7 +174,7 @@ def test_serve_static_files_cannot_escape(server):
     assert page.status_code == 200 and "/static/cytoscape.min.js" in page.text
 
 
-def test_serve_upload_job_extracts_and_shows_in_stats(server):
+def test_serve_upload_job_extracts_shows_in_stats_and_deletes(server):
     api = client(server, WRITE)
     before = api.get("/stats").json()["counts"]["Document"]
     text = b"# Grace Hopper\n\nGrace Hopper developed the first compiler at Remington Rand."
@@ -193,6 +193,18 @@ def test_serve_upload_job_extracts_and_shows_in_stats(server):
     assert api.get("/stats").json()["counts"]["Document"] == before + 1
     hits = api.get("/entities", params={"q": "Grace Hopper"}).json()["hits"]
     assert hits[0]["name"] == "Grace Hopper"
+
+    listing = api.get("/documents", params={"limit": 500}).json()["documents"]
+    hopper = next(d for d in listing if d["title"] == "hopper")
+    assert client(server, READ).delete(f"/documents/{hopper['id']}").status_code == 403
+    deleted = api.delete(f"/documents/{hopper['id']}")
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["chunks"] == 1 and deleted.json()["entities"] >= 1
+    assert api.get("/stats").json()["counts"]["Document"] == before
+    assert "Grace Hopper" not in [h["name"] for h in api.get(
+        "/entities", params={"q": "Grace Hopper"}).json()["hits"]]
+    again = api.delete(f"/documents/{hopper['id']}")
+    assert again.status_code == 404 and "GET /documents" in again.json()["error"]
 
 
 @pytest.fixture(scope="module")

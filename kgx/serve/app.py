@@ -218,16 +218,24 @@ def _add_routes(app: FastAPI) -> None:
                      text: Annotated[str | None, Form()] = None,
                      title: Annotated[str | None, Form(max_length=200)] = None) -> m.Job:
         """Upload files (field `file`, repeatable) or `text`; extraction runs as a job."""
-        if services.jobs is None:
-            raise _ApiError(403, "this server was started with --read-only; restart it without "
-                                 "that flag to upload documents")
+        jobs = _writable(services)
         uploads = {(f.filename or "upload.txt"): await f.read() for f in file or []}
         if text:
             uploads[f"{_safe_name(title or 'text')}.txt"] = text.encode()
         if not uploads:
             raise _ApiError(422, "nothing to extract: send files in the multipart field `file` "
                                  "(.txt, .md or .jsonl), or a `text` field")
-        return services.jobs.submit(uploads)
+        return jobs.submit(uploads)
+
+    @app.delete("/documents/{doc_id}", response_model=m.DeletedDocument, dependencies=[WRITE],
+                responses={**ERRORS, 409: {"model": m.ErrorBody}}, tags=["write"])
+    def delete_document(doc_id: str, services: ServicesDep) -> m.DeletedDocument:
+        """Delete a document with its chunks, facts, mentions and orphan entities."""
+        jobs = _writable(services)
+        if jobs.busy():
+            raise _ApiError(409, "an extraction job is queued or running; delete once GET "
+                                 "/jobs/{id} says it is complete", {"Retry-After": "5"})
+        return jobs.delete_document(doc_id)
 
     @app.get("/jobs/{job_id}", response_model=m.Job, dependencies=[WRITE], responses=ERRORS,
              tags=["write"])
@@ -236,6 +244,13 @@ def _add_routes(app: FastAPI) -> None:
         if services.jobs is None:
             raise NotFoundError(f"no job {job_id!r}: this server is read-only")
         return services.jobs.get(job_id)
+
+
+def _writable(services: Services):
+    if services.jobs is None:
+        raise _ApiError(403, "this server was started with --read-only; restart it without that "
+                             "flag to upload or delete documents")
+    return services.jobs
 
 
 class _ApiError(Exception):

@@ -39,7 +39,8 @@ class JobRunner:
         """Save `files` (name → content) to a temporary folder and queue their extraction."""
         folder = Path(tempfile.mkdtemp(prefix="kgx-upload-"))
         for index, (name, content) in enumerate(files.items()):
-            (folder / f"{index:04d}-{Path(name).name}").write_bytes(content)
+            (folder / f"{index:04d}").mkdir()  # one folder per file keeps its own name
+            (folder / f"{index:04d}" / (Path(name).name or "upload.txt")).write_bytes(content)
         job = m.Job(id=f"job_{uuid.uuid4().hex[:16]}", status="queued", files=list(files),
                     extractor=self.config.extractor, created_at=_now())
         with self._lock:
@@ -48,6 +49,24 @@ class JobRunner:
                 self._jobs.pop(next(iter(self._jobs)))
         self._pool.submit(self._run, job.id, folder)
         return job
+
+    def busy(self) -> bool:
+        """Whether a job is queued or running."""
+        with self._lock:
+            return any(job.status in ("queued", "running") for job in self._jobs.values())
+
+    def delete_document(self, doc_id: str) -> m.DeletedDocument:
+        """Delete a document and what was extracted from it (`kgx delete`), in the job thread."""
+        from kgx.lifecycle import delete_documents
+
+        report = self._pool.submit(delete_documents, self.store, [doc_id]).result()
+        if report.unknown:
+            raise NotFoundError(f"no document with id {doc_id!r}; GET /documents lists them")
+        if self.on_complete is not None:
+            self.on_complete()
+        return m.DeletedDocument(id=doc_id, run_id=report.run_id, chunks=report.chunks,
+                                 relations=report.relations, propositions=report.propositions,
+                                 entities=report.entities, aliases=report.aliases)
 
     def get(self, job_id: str) -> m.Job:
         with self._lock:
@@ -93,7 +112,7 @@ class JobRunner:
 def _upload_name(source: str, folder: Path) -> str:
     """The uploaded file's name in a skipped-input row, without the server's temporary path."""
     name = source.replace(str(folder) + "/", "")
-    head, sep, rest = name.partition("-")
+    head, sep, rest = name.partition("/")
     return rest if sep and head.isdigit() else name
 
 

@@ -193,6 +193,18 @@ class DocumentDetail(_DocumentFields):
     chunks: list[ChunkSummary]
 
 
+class DeletedDocument(BaseModel):
+    """What deleting one document removed with it."""
+
+    id: str
+    run_id: str
+    chunks: int
+    relations: int
+    propositions: int
+    entities: int = Field(description="entities nothing mentions any more")
+    aliases: int = Field(description="aliases only this document used")
+
+
 class AskRequest(_Request):
     question: str = Field(min_length=1, max_length=2_000)
     retriever: Literal["dense", "bm25", "graph", "ppr", "hybrid", "text2cypher"] = "hybrid"
