@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -106,7 +107,7 @@ def create_app(settings: ServeSettings, tokens: dict[str, str]) -> FastAPI:
 
 
 def _guard(scope: str):
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: no thread hop for a few dict look-ups
         wait = request.app.state.limiter.retry_after(_client(request))
         if wait:
             raise _ApiError(429, f"too many requests from this client; retry in {wait} s "
@@ -127,7 +128,7 @@ def _client(request: Request) -> str:
 READ, WRITE = _guard("read"), _guard("write")
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
     return request.app.state.services
 
 
@@ -292,6 +293,7 @@ def _safe_name(title: str) -> str:
     return name[:80] or "text"
 
 
+@functools.cache
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
