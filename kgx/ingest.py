@@ -1,4 +1,7 @@
-"""Read `.txt`, `.md` and `.jsonl` files and folders into `Document`s, reporting what it skips.
+"""Read files and folders into `Document`s, reporting what it skips.
+
+`.txt`, `.md` and `.jsonl` are read here; `.pdf`, `.html`/`.htm` and `.docx` by `kgx.formats`
+and `.csv`/`.parquet` (one row a document) by `kgx.tabular`, with the `kgx[formats]` extra.
 
 Bad input never stops a run: each unreadable file or record becomes a `Skipped` entry that says
 what is wrong and how to fix it, and the rest is read.
@@ -11,6 +14,7 @@ what is wrong and how to fix it, and the rest is read.
 from __future__ import annotations
 
 import codecs
+import fnmatch
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -18,10 +22,12 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
-from kgx.errors import ConfigError, InputError
+from kgx.errors import ConfigError, InputError, MissingExtraError
+from kgx.formats import FORMAT_EXTENSIONS
 from kgx.models import Document
+from kgx.tabular import TABLE_EXTENSIONS, InputOptions
 
-SUPPORTED_EXTENSIONS = (".txt", ".md", ".jsonl")
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".jsonl", *FORMAT_EXTENSIONS, *TABLE_EXTENSIONS)
 DEFAULT_MAX_BYTES = 20_000_000
 _SNIFF_BYTES = 8192
 _TEXT_FIELDS = ("text", "content")  # "content"/"topic" are what the MINE essays call them
@@ -48,11 +54,12 @@ class IngestResult(BaseModel):
 
 
 def read_documents(
-    paths: Sequence[Path | str], max_bytes: int = DEFAULT_MAX_BYTES
+    paths: Sequence[Path | str], max_bytes: int = DEFAULT_MAX_BYTES,
+    options: InputOptions | None = None,
 ) -> IngestResult:
     """Read every document under `paths` (files or folders); see `iter_documents`."""
     result = IngestResult()
-    for item in iter_documents(paths, max_bytes=max_bytes):
+    for item in iter_documents(paths, max_bytes=max_bytes, options=options):
         if isinstance(item, Document):
             result.documents.append(item)
         else:
@@ -61,17 +68,21 @@ def read_documents(
 
 
 def iter_documents(
-    paths: Iterable[Path | str], max_bytes: int = DEFAULT_MAX_BYTES
+    paths: Iterable[Path | str], max_bytes: int = DEFAULT_MAX_BYTES,
+    options: InputOptions | None = None,
 ) -> Iterator[Document | Skipped]:
     """Yield documents one at a time, for corpora too big to hold, with skipped inputs in order.
 
-    Folders are walked recursively in sorted order. A `.txt` or `.md` file is one document of
-    at most `max_bytes` bytes; each line of a `.jsonl` file is one record of at most `max_bytes`.
+    Folders are walked recursively in sorted order, keeping the files `options.include` and
+    `options.exclude` select. A `.txt`, `.md`, `.pdf`, `.html` or `.docx` file is one document of
+    at most `max_bytes` bytes; each line of a `.jsonl` file, and each row of a `.csv` or
+    `.parquet` table, is one record of at most `max_bytes`.
     """
     if max_bytes < 1:
         raise ConfigError(f"max_bytes must be at least 1, got {max_bytes}")
+    options = options or InputOptions()
     seen: set[Path] = set()
-    for path in _expand(paths):
+    for path in _expand(paths, options):
         if isinstance(path, Skipped):
             yield path
             continue
@@ -80,29 +91,59 @@ def iter_documents(
             continue
         seen.add(key)
         try:
-            if path.suffix.lower() == ".jsonl":
-                yield from _read_jsonl(path, max_bytes)
-            else:
-                yield _read_text_file(path, max_bytes)
-        except InputError as e:
+            yield from _read_file(path, max_bytes, options)
+        except (InputError, MissingExtraError) as e:
             yield Skipped(source=str(path), reason=str(e))
         except OSError as e:
             yield Skipped(source=str(path), reason=f"cannot read it: {e.strerror or e}")
 
 
-def _expand(paths: Iterable[Path | str]) -> Iterator[Path | Skipped]:
-    """Files named directly, and the files of each folder, recursively and sorted."""
+def _read_file(path: Path, max_bytes: int, options: InputOptions
+               ) -> Iterator[Document | Skipped]:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        yield from _read_jsonl(path, max_bytes)
+    elif suffix in TABLE_EXTENSIONS:
+        from kgx.tabular import read_table
+
+        for item in read_table(path, options, max_bytes):
+            yield item if isinstance(item, Document) else Skipped(source=item[0],
+                                                                   reason=item[1])
+    elif suffix in FORMAT_EXTENSIONS:
+        from kgx.formats import read_format_file
+
+        _check_size(path, max_bytes)
+        yield read_format_file(path)
+    else:
+        yield _read_text_file(path, max_bytes)
+
+
+def _expand(paths: Iterable[Path | str], options: InputOptions) -> Iterator[Path | Skipped]:
+    """Files named directly, and the selected files of each folder, recursively and sorted."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file())
+            files = sorted(p for p in path.rglob("*")
+                           if p.is_file() and _selected(p.relative_to(path), options))
             if not files:
-                yield Skipped(source=str(path), reason="folder holds no files")
+                yield Skipped(source=str(path), reason="folder holds no files"
+                              + (" that --include/--exclude select"
+                                 if options.include or options.exclude else ""))
             yield from (_check_extension(file) for file in files)
         elif path.is_file():
             yield _check_extension(path)
         else:
             yield Skipped(source=str(path), reason="no such file or folder; check the path")
+
+
+def _selected(relative: Path, options: InputOptions) -> bool:
+    """Whether a file of a folder passes the include and exclude globs (on its path in the
+    folder, or its name)."""
+    def matches(patterns: tuple[str, ...]) -> bool:
+        return any(relative.match(p) or fnmatch.fnmatch(relative.as_posix(), p)
+                   for p in patterns)
+
+    return (not options.include or matches(options.include)) and not matches(options.exclude)
 
 
 def _check_extension(path: Path) -> Path | Skipped:
@@ -112,10 +153,14 @@ def _check_extension(path: Path) -> Path | Skipped:
     return Skipped(source=str(path), reason=f"unsupported extension {found}; kgx reads {wanted}")
 
 
-def _read_text_file(path: Path, max_bytes: int) -> Document:
+def _check_size(path: Path, max_bytes: int) -> None:
     size = path.stat().st_size
     if size > max_bytes:
         raise InputError(_too_big(size, max_bytes, "split the file"))
+
+
+def _read_text_file(path: Path, max_bytes: int) -> Document:
+    _check_size(path, max_bytes)
     text = _decode(path.read_bytes(), offset=0)
     if not text.strip():
         raise InputError("empty file (nothing but white space)")

@@ -27,6 +27,7 @@ from kgx.lifecycle import entities_after_delete, find_old_versions, new_run_id
 from kgx.llm.spec import LLMSettings
 from kgx.models import ChunkExtraction, Document, Entity, GraphBatch, Proposition, Relation
 from kgx.resolution import EntityResolver
+from kgx.tabular import InputOptions
 
 log = logging.getLogger("kgx.pipeline")
 
@@ -41,6 +42,8 @@ class ExtractConfig(BaseModel):
     batch_documents: int = Field(default=128, ge=1, description="documents per store write")
     max_bytes: int = Field(default=20_000_000, ge=1, description="larger input files are skipped")
     resolution_threshold: float = Field(default=90.0, ge=0, le=100)
+    input: InputOptions = Field(default_factory=InputOptions,
+                                description="table columns and --include/--exclude globs")
     llm: LLMSettings = Field(default_factory=LLMSettings,
                              description="the LLM of LLM extractors (synthkg, direct, ...)")
 
@@ -83,7 +86,7 @@ def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
     version. `deleted` counts documents a sync removed before, for the run record.
     """
     started = time.perf_counter()
-    ingested = read_documents(paths, max_bytes=config.max_bytes)
+    ingested = read_documents(paths, max_bytes=config.max_bytes, options=config.input)
     extractor = extractor or make_extractor(config)
     store.connect()
     run = _start_run(store, extractor.name, config, resume)
@@ -127,7 +130,7 @@ def estimate_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, e
     """
     if not hasattr(extractor, "plan"):
         return None
-    ingested = read_documents(paths, max_bytes=config.max_bytes)
+    ingested = read_documents(paths, max_bytes=config.max_bytes, options=config.input)
     done = set()
     if store is not None:
         store.connect()

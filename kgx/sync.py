@@ -51,7 +51,7 @@ def plan_sync(store, folder: str | Path, config: ExtractConfig, extractor_name: 
               ) -> SyncPlan:
     """Compare the folder's documents with the store's documents read from that folder;
     a document counts as unchanged once extracted with `extractor_name`."""
-    ingested = read_documents([folder], max_bytes=config.max_bytes)
+    ingested = read_documents([folder], max_bytes=config.max_bytes, options=config.input)
     name = extractor_name
     store.connect()
     stored = [doc for doc in store.documents() if source_within(doc.source, str(folder))]

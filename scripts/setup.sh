@@ -15,5 +15,5 @@ FIND_LINKS=()
 if [ -d ../shared/wheels ]; then
   FIND_LINKS=(--find-links ../shared/wheels)
 fi
-.venv/bin/python -m pip install --quiet "${FIND_LINKS[@]}" -e '.[local,neo4j,distill,dev]'
+.venv/bin/python -m pip install --quiet "${FIND_LINKS[@]}" -e '.[local,formats,neo4j,distill,dev]'
 echo "kgx is installed in .venv ($(.venv/bin/kgx --help >/dev/null && echo ok))" >&2

@@ -59,15 +59,16 @@ def test_ingest_accepts_content_and_topic_aliases(tmp_path):
 
 
 def test_ingest_reports_unsupported_extension_and_goes_on(tmp_path):
-    (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.7")
+    (tmp_path / "slides.pptx").write_bytes(b"PK\x03\x04")
     (tmp_path / "note.txt").write_text("Kept.", encoding="utf-8")
 
     result = read_documents([tmp_path])
 
     assert [d.text for d in result.documents] == ["Kept."]
     skipped = _only_skip(result)
-    assert skipped.source == str(tmp_path / "paper.pdf")
-    assert skipped.reason == "unsupported extension .pdf; kgx reads .txt, .md, .jsonl"
+    assert skipped.source == str(tmp_path / "slides.pptx")
+    assert skipped.reason == ("unsupported extension .pptx; kgx reads .txt, .md, .jsonl, .pdf, "
+                              ".html, .htm, .docx, .csv, .parquet")
 
 
 def test_ingest_reports_missing_path(tmp_path):

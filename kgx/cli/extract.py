@@ -16,7 +16,10 @@ from kgx.cli.options import (
     ChunkTokensOption,
     ConcurrencyOption,
     DryRunOption,
+    ExcludeOption,
     ExtractorOption,
+    IdColumnOption,
+    IncludeOption,
     LLMOption,
     MaxTokensOption,
     NoCacheOption,
@@ -24,7 +27,10 @@ from kgx.cli.options import (
     PricesOption,
     RetriesOption,
     StoreOption,
+    TextColumnOption,
     TimeoutOption,
+    TitleColumnOption,
+    input_options,
     llm_settings,
 )
 from kgx.errors import ConfigError, InputError, StoreError
@@ -39,7 +45,8 @@ from kgx.pipeline import (
 
 
 def extract(
-    paths: Annotated[list[Path], typer.Argument(help=".txt, .md or .jsonl files, or folders")],
+    paths: Annotated[list[Path], typer.Argument(
+        help=".txt, .md, .jsonl, .pdf, .html, .docx, .csv or .parquet files, or folders")],
     store: StoreOption = None,
     extractor: ExtractorOption = "spacy",
     resume: Annotated[bool, typer.Option(
@@ -56,6 +63,11 @@ def extract(
     no_cache: NoCacheOption = False,
     dry_run: DryRunOption = False,
     prices: PricesOption = None,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
+    text_column: TextColumnOption = "text",
+    id_column: IdColumnOption = None,
+    title_column: TitleColumnOption = None,
 ) -> None:
     """Extract entities and relations from PATHS into the graph store.
 
@@ -67,7 +79,8 @@ def extract(
         logging.getLogger("kgx").setLevel(logging.INFO)
     config = extract_config(extractor, max_tokens, batch_documents, llm_settings(
         llm, concurrency=llm_concurrency, timeout=llm_timeout, retries=llm_retries,
-        on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache))
+        on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache),
+        input_options(include, exclude, text_column, id_column, title_column))
     console = Console(stderr=True)
     if dry_run:
         dry_run_estimate(paths, store, config, prices)
@@ -80,13 +93,14 @@ def extract(
 
 
 def extract_config(extractor: str, max_tokens: int, batch_documents: int,
-                   llm) -> ExtractConfig:
+                   llm, inputs=None) -> ExtractConfig:
     """The run's settings from the command line; bad values are a ConfigError naming them."""
     from pydantic import ValidationError
 
     try:
         return ExtractConfig(extractor=extractor, max_tokens=max_tokens,
-                             batch_documents=batch_documents, llm=llm)
+                             batch_documents=batch_documents, llm=llm,
+                             **({"input": inputs} if inputs is not None else {}))
     except ValidationError as e:
         first = e.errors()[0]
         raise ConfigError(f"bad option {'.'.join(map(str, first['loc']))}: {first['msg']}"

@@ -13,10 +13,16 @@ from kgx.cli.extract import extract_config, print_summary, progress_bar
 from kgx.cli.options import (
     BatchDocumentsOption,
     ChunkTokensOption,
+    ExcludeOption,
     ExtractorOption,
+    IdColumnOption,
+    IncludeOption,
     LLMOption,
     OnErrorOption,
     StoreOption,
+    TextColumnOption,
+    TitleColumnOption,
+    input_options,
     llm_settings,
 )
 from kgx.errors import InputError
@@ -85,8 +91,15 @@ def sync(
     llm: LLMOption = "local",
     on_error: OnErrorOption = "raise",
     verbose: VerboseOption = False,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
+    text_column: TextColumnOption = "text",
+    id_column: IdColumnOption = None,
+    title_column: TitleColumnOption = None,
 ) -> None:
     """Make the store match FOLDER: add new files, replace changed ones, delete removed ones.
+
+    Files --include/--exclude leave out count as removed.
 
     A file is changed when its path (or a record's "id") is stored with other content; its old
     facts are deleted and the new ones written in the same transaction. The plan is printed
@@ -98,7 +111,8 @@ def sync(
     if verbose:
         logging.getLogger("kgx").setLevel(logging.INFO)
     config = extract_config(extractor, max_tokens, batch_documents,
-                            llm_settings(llm, on_error=on_error))
+                            llm_settings(llm, on_error=on_error),
+                            input_options(include, exclude, text_column, id_column, title_column))
     console = Console(stderr=True)
     extractor_ = make_extractor(config)
     with open_store(store) as graph:

@@ -22,6 +22,29 @@ ChunkTokensOption = Annotated[int, typer.Option(help="Chunk token budget")]
 BatchDocumentsOption = Annotated[int, typer.Option(help="Documents per store write")]
 
 
+IncludeOption = Annotated[list[str] | None, typer.Option(
+    "--include", help="Read only the files of a folder matching this glob, e.g. '*.pdf' or "
+                      "'reports/**' (repeatable)")]
+ExcludeOption = Annotated[list[str] | None, typer.Option(
+    "--exclude", help="Leave out the files of a folder matching this glob (repeatable)")]
+TextColumnOption = Annotated[str, typer.Option(
+    "--text-column", help="CSV/Parquet column holding the document text")]
+IdColumnOption = Annotated[str | None, typer.Option(
+    "--id-column", help="CSV/Parquet column with a stable document id (finds changed rows)")]
+TitleColumnOption = Annotated[str | None, typer.Option(
+    "--title-column", help="CSV/Parquet column with the document title")]
+
+
+def input_options(include: list[str] | None, exclude: list[str] | None, text_column: str,
+                  id_column: str | None, title_column: str | None):
+    """`InputOptions` from the command line's input options."""
+    from kgx.tabular import InputOptions
+
+    return InputOptions(include=tuple(include or ()), exclude=tuple(exclude or ()),
+                        text_column=text_column, id_column=id_column,
+                        title_column=title_column)
+
+
 def llm_settings(spec: str, *, concurrency: int = 8, timeout: float = 120.0, retries: int = 4,
                  on_error: str = "raise", max_tokens: int | None = None, no_cache: bool = False):
     """`LLMSettings` from the command line's LLM options; a bad value is a `ConfigError`."""

@@ -170,3 +170,15 @@ class DocumentLifecycleContract:
         store.delete_documents([b])
         after = make_retriever(retriever, store).retrieve(question, top_k=3)
         assert after and b not in {hit.doc_id for hit in after}
+
+    def test_store_page_provenance_on_relations_and_propositions(self, store):
+        batch = ada_batch()
+        paged = batch.model_copy(update={
+            "relations": [r.model_copy(update={"provenance": r.provenance.model_copy(
+                update={"page": 4})}) for r in batch.relations],
+            "propositions": [p.model_copy(update={"provenance": p.provenance.model_copy(
+                update={"page": 2})}) for p in batch.propositions]})
+        store.upsert(paged)
+        pages = store.query("MATCH ()-[r:RELATION]->() RETURN DISTINCT r.page AS page").rows
+        assert pages == [[4]]
+        assert store.query("MATCH (p:Proposition) RETURN p.page").rows == [[2]]
