@@ -15,5 +15,7 @@ FIND_LINKS=()
 if [ -d ../shared/wheels ]; then
   FIND_LINKS=(--find-links ../shared/wheels)
 fi
-.venv/bin/python -m pip install --quiet "${FIND_LINKS[@]}" -e '.[local,formats,neo4j,distill,dev]'
+# KGX_EXTRAS picks the extras (the Dockerfile installs local,formats,neo4j,serve with this script).
+EXTRAS=${KGX_EXTRAS:-local,formats,neo4j,distill,dev}
+.venv/bin/python -m pip install --quiet "${FIND_LINKS[@]}" -e ".[${EXTRAS}]"
 echo "kgx is installed in .venv ($(.venv/bin/kgx --help >/dev/null && echo ok))" >&2
