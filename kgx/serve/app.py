@@ -225,7 +225,7 @@ def _add_routes(app: FastAPI) -> None:
             uploads[f"{_safe_name(title or 'text')}.txt"] = text.encode()
         if not uploads:
             raise _ApiError(422, "nothing to extract: send files in the multipart field `file` "
-                                 "(.txt, .md or .jsonl), or a `text` field")
+                                 "(any format `kgx extract` reads), or a `text` field")
         return jobs.submit(uploads)
 
     @app.delete("/documents/{doc_id}", response_model=m.DeletedDocument, dependencies=[WRITE],
