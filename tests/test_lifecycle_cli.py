@@ -70,3 +70,23 @@ def test_lifecycle_source_within_matches_files_records_and_folders():
     assert source_within("docs/x.jsonl:12", "docs/x.jsonl")
     assert not source_within("docs2/a.txt", "docs")
     assert not source_within("docs/x.jsonl:12", "docs/x.json")
+
+
+def test_lifecycle_changed_jsonl_record_is_replaced_by_its_id(tmp_path):
+    import json
+
+    corpus = tmp_path / "c.jsonl"
+    records = [{"id": "r1", "title": "Curie", "text": "Marie Curie discovered polonium."},
+               {"id": "r2", "title": "Turing", "text": "Alan Turing studied at Cambridge."}]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    with open_store(str(tmp_path / "store")) as store:
+        corpora.extract(store, corpus)
+        records[1]["text"] = "Alan Turing broke the Enigma code."
+        corpus.write_text("".join(json.dumps(r) + "\n" for r in records[::-1]),
+                          encoding="utf-8")  # moved to another line: the id still finds it
+        report = corpora.extract(store, corpus)
+        assert (report.documents_written, report.documents_replaced) == (1, 1)
+        texts = store.query("MATCH (d:Document) RETURN d.external_id, d.text "
+                            "ORDER BY d.external_id").rows
+        assert texts == [["r1", records[0]["text"]], ["r2", records[1]["text"]]]
+        assert "Cambridge" not in {e.name for e in store.entities()}
