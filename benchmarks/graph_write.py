@@ -42,15 +42,15 @@ from _common import (
     timed,
 )
 
+from kgx.batching import BULK_DOCUMENTS
 from kgx.graphdb.rows import provenance_row
 from kgx.models import Chunk, Document, Entity, GraphBatch, Provenance, Relation
-from kgx.pipeline import ExtractConfig
 
 EXTRACTOR = "bench.synthetic.v1"
 LABELS = {"PERSON": "Person", "ORG": "Organization", "GPE": "Place", "WORK_OF_ART": "Work"}
 TARGETS = {"langchain": 10.0, "graphrag": 3.0}  # kgx must be at least this many times faster
 QUICK = {"relations": 5_000, "entities": 1_500}
-PIPELINE_BATCH_DOCUMENTS = ExtractConfig.model_fields["batch_documents"].default
+PIPELINE_BATCH_DOCUMENTS = BULK_DOCUMENTS  # what `kgx extract` writes per batch with spaCy
 DocRelations = list[Relation]
 
 

@@ -85,7 +85,7 @@ class SharedStoreMethods:
         else:
             result = self.query(cypher.EXTRACTOR_RUNS, {"extractor": extractor})
         fields = ("id", "extractor", "status", "started_at", "config", "finished_at", "documents",
-                  "llm_usage", "added", "replaced", "deleted")
+                  "llm_usage", "added", "replaced", "deleted", "failures", "retried")
         counts = ("added", "replaced", "deleted")  # null on runs recorded before they existed
         return [RunRecord(**{k: v for k, v in zip(fields, row, strict=True)
                              if v is not None or k not in counts})

@@ -14,12 +14,13 @@ SAVE_RUN = (
     "MERGE (r:Run {id: $id}) "
     "SET r.extractor = $extractor, r.status = $status, r.started_at = $started_at, "
     "r.finished_at = $finished_at, r.config = $config, r.documents = $documents, "
-    "r.llm_usage = $llm_usage, r.added = $added, r.replaced = $replaced, r.deleted = $deleted"
+    "r.llm_usage = $llm_usage, r.added = $added, r.replaced = $replaced, r.deleted = $deleted, "
+    "r.failures = $failures, r.retried = $retried"
 )
 
 _RUN_FIELDS = (
     "RETURN r.id, r.extractor, r.status, r.started_at, r.config, r.finished_at, r.documents, "
-    "r.llm_usage, r.added, r.replaced, r.deleted "
+    "r.llm_usage, r.added, r.replaced, r.deleted, r.failures, r.retried "
     "ORDER BY r.started_at DESC, r.id DESC"
 )
 ALL_RUNS = f"MATCH (r:Run) {_RUN_FIELDS}"

@@ -49,6 +49,10 @@ class RunRecord:
     """Documents whose older version (same source or external id) the run replaced."""
     deleted: int = 0
     """Documents the run deleted (`kgx delete`, or files gone in `kgx sync`)."""
+    failures: str | None = "[]"
+    """JSON list of the prompt steps that failed and were skipped: {chunk_id, step, error}."""
+    retried: str | None = "[]"
+    """JSON list of the chunk ids this run re-extracted (`kgx extract --retry-failed`)."""
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ NODES = (
     NodeTable("Run", {
         "id": STRING, "extractor": STRING, "status": STRING, "started_at": STRING,
         "finished_at": STRING, "config": STRING, "documents": INT, "llm_usage": STRING,
-        "added": INT, "replaced": INT, "deleted": INT,
+        "added": INT, "replaced": INT, "deleted": INT, "failures": STRING, "retried": STRING,
     }),
     # NesyCD knowledge base (kgx.kb): what a teacher wrote about one mistake of a student.
     NodeTable("KnowledgeEntry", {

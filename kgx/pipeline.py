@@ -20,13 +20,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kgx.batching import Work, close_batches, commit_policy
 from kgx.chunking import chunk_document
-from kgx.errors import ConfigError
 from kgx.ingest import Skipped, read_documents
 from kgx.lifecycle import entities_after_delete, find_old_versions, new_run_id
 from kgx.llm.spec import LLMSettings
 from kgx.models import ChunkExtraction, Document, Entity, GraphBatch, Proposition, Relation
 from kgx.resolution import EntityResolver
+from kgx.run_failures import failure_record, retry_work
 from kgx.tabular import InputOptions
 
 log = logging.getLogger("kgx.pipeline")
@@ -39,13 +40,20 @@ class ExtractConfig(BaseModel):
 
     extractor: str = "spacy"
     max_tokens: int = Field(default=256, ge=16, description="chunk token budget (SynthKG: 256)")
-    batch_documents: int = Field(default=128, ge=1, description="documents per store write")
+    batch_documents: int | None = Field(
+        default=None, ge=1, description="a batch is written after this many documents "
+        "(default: 128 for spaCy, 16 for LLM extractors)")
+    batch_seconds: float | None = Field(
+        default=None, gt=0, description="... or after this many seconds of extraction "
+        "(default: none for spaCy, 60 for LLM extractors)")
     max_bytes: int = Field(default=20_000_000, ge=1, description="larger input files are skipped")
-    resolution_threshold: float = Field(default=90.0, ge=0, le=100)
     input: InputOptions = Field(default_factory=InputOptions,
                                 description="table columns and --include/--exclude globs")
-    llm: LLMSettings = Field(default_factory=LLMSettings,
-                             description="the LLM of LLM extractors (synthkg, direct, ...)")
+    resolution_threshold: float = Field(default=90.0, ge=0, le=100)
+    llm: LLMSettings = Field(default_factory=lambda: LLMSettings(on_error="skip-and-record"),
+                             description="the LLM of LLM extractors (synthkg, direct, ...); a "
+                                         "chunk whose reply stays malformed is recorded and "
+                                         "skipped unless on_error is raise")
 
 
 @dataclass
@@ -63,6 +71,8 @@ class ExtractReport:
     skipped: list[Skipped] = field(default_factory=list)
     failures: list = field(default_factory=list)
     """Prompt steps skipped under on_error="skip-and-record" (`StepFailure` records)."""
+    retried: list[str] = field(default_factory=list)
+    """Chunks re-extracted by a `retry_failed` run."""
     llm_usage: dict[str, int | float] = field(default_factory=dict)
     """LLM calls and tokens this run spent, summed over resumed parts; empty without an LLM."""
     run_documents: int = 0
@@ -79,31 +89,43 @@ ProgressCallback = Callable[[int, int], None]
 def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
                    resume: bool = False, extractor=None,
                    on_progress: ProgressCallback | None = None,
-                   deleted: int = 0) -> ExtractReport:
+                   deleted: int = 0, retry_failed: bool = False) -> ExtractReport:
     """Extract a knowledge graph from `paths` into `store`; safe to interrupt and run again.
 
     A document whose source or external id is stored with other content replaces that older
-    version. `deleted` counts documents a sync removed before, for the run record.
+    version. `deleted` counts documents a sync removed before, for the run record. With
+    `retry_failed`, only the chunks whose prompt steps failed in earlier runs of this extractor
+    (and were recorded on their `Run`) are extracted again.
     """
     started = time.perf_counter()
     ingested = read_documents(paths, max_bytes=config.max_bytes, options=config.input)
     extractor = extractor or make_extractor(config)
     store.connect()
-    run = _start_run(store, extractor.name, config, resume)
+    run = _start_run(store, extractor.name, config, resume and not retry_failed)
     report = ExtractReport(run.id, extractor.name, skipped=list(ingested.skipped))
-    todo = _pending(ingested.documents, store.completed_documents(extractor.name), report)
+    work = _work(ingested.documents, store, extractor, config, report, retry_failed)
     report.documents_deleted = deleted
-    if todo:
+    if work:
         extractor.warm_up()
+        todo = [item.document for item in work if item.completes]
         old_versions = find_old_versions(todo, ingested.documents, store.documents())
         resolver = EntityResolver(threshold=config.resolution_threshold)
         resolver.add_known(entities_after_delete(store, old_versions))
-        _extract_batches(todo, store, extractor, resolver, config, report, on_progress, run,
+        _extract_batches(work, store, extractor, resolver, config, report, on_progress, run,
                          old_versions)
     _save_run(store, run, extractor, report, status="complete")
     report.failures = list(getattr(extractor, "failures", []))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _work(documents: list[Document], store, extractor, config: ExtractConfig,
+          report: ExtractReport, retry_failed: bool) -> list[Work]:
+    """What to extract: the documents not yet done, or the chunks that failed before."""
+    if retry_failed:
+        return retry_work(documents, store, extractor.name, config.max_tokens, report)
+    todo = _pending(documents, store.completed_documents(extractor.name), report)
+    return [Work(doc, chunk_document(doc, max_tokens=config.max_tokens)) for doc in todo]
 
 
 def make_extractor(config: ExtractConfig):
@@ -152,43 +174,43 @@ def _pending(documents: list[Document], done: set[str], report: ExtractReport) -
     return todo
 
 
-def _extract_batches(todo, store, extractor, resolver, config, report, on_progress,
-                     run, old_versions: dict[str, list[str]]) -> None:
-    size = config.batch_documents
-    for start in range(0, len(todo), size):
-        docs = todo[start:start + size]
-        batch = build_batch(docs, extractor, resolver, report.run_id, config.max_tokens)
+def _extract_batches(work: list[Work], store, extractor, resolver, config, report,
+                     on_progress, run, old_versions: dict[str, list[str]]) -> None:
+    """Extract and write batch by batch; each batch closes after N documents or T seconds."""
+    policy = commit_policy(extractor, config.batch_documents, config.batch_seconds)
+    log.info("writing every %d documents or %s seconds", policy.documents, policy.seconds)
+    batches = close_batches(work, policy, lambda chunks: extractor.extract(chunks, report.run_id))
+    for items, extractions in batches:
+        docs = [item.document for item in items]
+        batch = build_batch(items, extractions, extractor, resolver, report.run_id)
         batch.replaces = [old for doc in docs for old in old_versions.get(doc.id, ())]
         store.upsert(batch)
         report.documents_written += len(docs)
         report.documents_replaced += sum(doc.id in old_versions for doc in docs)
         report.chunks += len(batch.chunks)
         report.relations += len(batch.relations)
-        if _llm_usage(extractor):  # so that a crash loses no record of what was spent
-            _save_run(store, run, extractor, report, status="running")
-        log.info("committed %d/%d documents", report.documents_written, len(todo))
+        report.retried += [c.id for item in items if not item.completes for c in item.chunks]
+        if _llm_usage(extractor) or getattr(extractor, "failures", None) or report.retried:
+            _save_run(store, run, extractor, report, status="running")  # a crash loses no record
+        log.info("committed %d/%d documents", report.documents_written, len(work))
         if on_progress:
-            on_progress(report.documents_written, len(todo))
+            on_progress(report.documents_written, len(work))
 
 
-def build_batch(docs: Sequence[Document], extractor, resolver: EntityResolver, run_id: str,
-                max_tokens: int) -> GraphBatch:
-    """Chunk, extract and resolve a group of documents into one store batch."""
-    chunks = [chunk for doc in docs for chunk in chunk_document(doc, max_tokens=max_tokens)]
-    extractions = extractor.extract(chunks, run_id) if chunks else []
-    if len(extractions) != len(chunks):
-        raise ConfigError(f"extractor {extractor.name} returned {len(extractions)} results "
-                          f"for {len(chunks)} chunks; it must return one per chunk")
+def build_batch(items: Sequence[Work], extractions: list[ChunkExtraction], extractor,
+                resolver: EntityResolver, run_id: str) -> GraphBatch:
+    """Resolve the extractions of a group of documents into one store batch."""
+    docs = [item.document for item in items]
     extractions, surfaces = _resolve(_with_pages(extractions, docs), resolver)
     return GraphBatch(
-        documents=list(docs),
-        chunks=chunks,
+        documents=docs,
+        chunks=[chunk for item in items for chunk in item.chunks],
         entities=resolver.pop_changed() + [e for x in extractions for e in x.entities],
         mentions=[(x.chunk_id, e.id) for x in extractions for e in x.entities],
         relations=[r for x in extractions for r in x.relations],
         propositions=[p for x in extractions for p in x.propositions],
         completed_key=extractor.name,
-        completed=[doc.id for doc in docs],
+        completed=[item.document.id for item in items if item.completes],
         surfaces=surfaces,
         run_id=run_id,
     )
@@ -276,13 +298,17 @@ def _save_run(store, run, extractor, report: ExtractReport, *, status: str) -> N
     """Record the run's progress: documents and LLM usage, added to what a resumed run had."""
     report.llm_usage = _sum_usage(json.loads(run.llm_usage or "{}"), _llm_usage(extractor))
     report.run_documents = run.documents + report.documents_written
-    added = report.documents_written - report.documents_replaced
+    retry = bool(report.retried)  # a retry run re-extracts chunks of stored documents
+    added = 0 if retry else report.documents_written - report.documents_replaced
+    failures = json.loads(run.failures or "[]") + [
+        failure_record(f) for f in getattr(extractor, "failures", [])]
     store.save_run(dataclasses.replace(
         run, status=status, finished_at=_now() if status == "complete" else None,
         documents=run.documents + report.documents_written,
         llm_usage=json.dumps(report.llm_usage), added=run.added + added,
         replaced=run.replaced + report.documents_replaced,
-        deleted=run.deleted + report.documents_deleted))
+        deleted=run.deleted + report.documents_deleted, failures=json.dumps(failures),
+        retried=json.dumps(json.loads(run.retried or "[]") + report.retried)))
 
 
 def _llm_usage(extractor) -> dict[str, int | float]:
@@ -298,4 +324,4 @@ def _sum_usage(before: dict, now: dict) -> dict[str, int | float]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")  # orders retries

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from kgx.cli.options import (
     BatchDocumentsOption,
+    BatchSecondsOption,
     ChunkTokensOption,
     ConcurrencyOption,
     DryRunOption,
@@ -33,7 +34,7 @@ from kgx.cli.options import (
     input_options,
     llm_settings,
 )
-from kgx.errors import ConfigError, InputError, StoreError
+from kgx.errors import ConfigError, ExtractionError, InputError, StoreError
 from kgx.graphdb import open_store
 from kgx.pipeline import (
     ExtractConfig,
@@ -52,13 +53,18 @@ def extract(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the last unfinished run (same run id)")] = False,
     max_tokens: ChunkTokensOption = 256,
-    batch_documents: BatchDocumentsOption = 128,
+    batch_documents: BatchDocumentsOption = None,
+    batch_seconds: BatchSecondsOption = None,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Extract again only the chunks whose LLM replies failed in "
+                               "earlier runs of this extractor (recorded on their Run), e.g. "
+                               "with another --llm")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each batch")] = False,
     llm: LLMOption = "local",
     llm_concurrency: ConcurrencyOption = 8,
     llm_timeout: TimeoutOption = 120.0,
     llm_retries: RetriesOption = 4,
-    on_error: OnErrorOption = "raise",
+    on_error: OnErrorOption = "skip-and-record",
     llm_max_tokens: MaxTokensOption = None,
     no_cache: NoCacheOption = False,
     dry_run: DryRunOption = False,
@@ -72,34 +78,52 @@ def extract(
     """Extract entities and relations from PATHS into the graph store.
 
     Documents already extracted with the same extractor are skipped, so a killed run can simply
-    be started again; --resume also keeps the interrupted run's id on the new facts. LLM
-    extractors (synthkg, direct, propositions) use --llm and print their LLM usage at the end.
+    be started again; --resume also keeps the interrupted run's id on the new facts. A batch is
+    written after --batch-documents documents or --batch-seconds seconds, whichever comes first.
+    LLM extractors (synthkg, direct, propositions, student) use --llm, skip and record a chunk
+    whose reply stays malformed (--on-error raise stops instead), and print their LLM usage.
     """
     if verbose:
         logging.getLogger("kgx").setLevel(logging.INFO)
     config = extract_config(extractor, max_tokens, batch_documents, llm_settings(
         llm, concurrency=llm_concurrency, timeout=llm_timeout, retries=llm_retries,
         on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache),
-        input_options(include, exclude, text_column, id_column, title_column))
+        input_options(include, exclude, text_column, id_column, title_column), batch_seconds)
     console = Console(stderr=True)
     if dry_run:
         dry_run_estimate(paths, store, config, prices)
         return
-    report, uri = run_extraction(paths, store, config, resume, console)
+    report, uri = run_extraction(paths, store, config, resume, console,
+                                 retry_failed=retry_failed)
     print_summary(console, report, uri)
+    check_outcome(report, retry_failed)
+
+
+def check_outcome(report: ExtractReport, retry_failed: bool = False) -> None:
+    """Exit non-zero when nothing was read, or every chunk's extraction failed."""
+    if retry_failed and report.documents_seen == 0:
+        typer.echo("No recorded failed chunks in the given paths; nothing to retry.", err=True)
+        return
     if report.documents_seen == 0:
         raise InputError("no readable documents in the given paths; the table above says why "
                          "each input was skipped")
+    failed = {f.chunk_id for f in report.failures}
+    if report.chunks and len(failed) >= report.chunks:
+        raise ExtractionError(
+            f"every one of the {report.chunks} chunks failed ({report.failures[0].error}); "
+            "nothing could be extracted. Check the --llm, raise --llm-max-tokens, or try "
+            "another model; `kgx extract ... --retry-failed` re-attempts just these chunks.")
 
 
-def extract_config(extractor: str, max_tokens: int, batch_documents: int,
-                   llm, inputs=None) -> ExtractConfig:
+def extract_config(extractor: str, max_tokens: int, batch_documents: int | None,
+                   llm, inputs=None, batch_seconds: float | None = None) -> ExtractConfig:
     """The run's settings from the command line; bad values are a ConfigError naming them."""
     from pydantic import ValidationError
 
     try:
         return ExtractConfig(extractor=extractor, max_tokens=max_tokens,
-                             batch_documents=batch_documents, llm=llm,
+                             batch_documents=batch_documents, batch_seconds=batch_seconds,
+                             llm=llm,
                              **({"input": inputs} if inputs is not None else {}))
     except ValidationError as e:
         first = e.errors()[0]
@@ -108,7 +132,8 @@ def extract_config(extractor: str, max_tokens: int, batch_documents: int,
 
 
 def run_extraction(paths, store, config: ExtractConfig, resume: bool, console: Console,
-                   extractor=None, after_batch=None) -> tuple[ExtractReport, str]:
+                   extractor=None, after_batch=None,
+                   retry_failed: bool = False) -> tuple[ExtractReport, str]:
     """`extract_corpus` with a progress bar; the report and the store's URI.
 
     `after_batch()` runs after each batch is committed to the store.
@@ -122,7 +147,7 @@ def run_extraction(paths, store, config: ExtractConfig, resume: bool, console: C
                 after_batch()
 
         report = extract_corpus(paths, graph, config, resume=resume, on_progress=advance,
-                                extractor=extractor)
+                                extractor=extractor, retry_failed=retry_failed)
     return report, graph.uri
 
 
@@ -172,7 +197,8 @@ def print_summary(console: Console, report: ExtractReport, uri: str) -> None:
                           f"{usage['completion_tokens'] / docs:,.0f} completion tokens",
                           soft_wrap=True)
     if report.failures:
-        table = Table(title=f"{len(report.failures)} prompt steps failed and were skipped")
+        table = Table(title=f"{len(report.failures)} prompt steps failed and were skipped "
+                            "(recorded on the run; --retry-failed re-attempts them)")
         for column in ("chunk", "step", "error"):
             table.add_column(column, overflow="fold")
         for failure in report.failures:

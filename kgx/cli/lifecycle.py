@@ -87,9 +87,9 @@ def sync(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the plan (added, changed, removed) and stop")] = False,
     max_tokens: ChunkTokensOption = 256,
-    batch_documents: BatchDocumentsOption = 128,
+    batch_documents: BatchDocumentsOption = None,
     llm: LLMOption = "local",
-    on_error: OnErrorOption = "raise",
+    on_error: OnErrorOption = "skip-and-record",
     verbose: VerboseOption = False,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,

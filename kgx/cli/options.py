@@ -19,7 +19,6 @@ StoreOption = Annotated[
 ExtractorOption = Annotated[str, typer.Option(
     help="spacy, synthkg, direct, propositions, or a plugin's name")]
 ChunkTokensOption = Annotated[int, typer.Option(help="Chunk token budget")]
-BatchDocumentsOption = Annotated[int, typer.Option(help="Documents per store write")]
 
 
 IncludeOption = Annotated[list[str] | None, typer.Option(
@@ -80,12 +79,19 @@ RetriesOption = Annotated[int, typer.Option(
     "--llm-retries", min=0, help="Retries on 429, 5xx, timeouts and refused connections")]
 OnErrorOption = Annotated[str, typer.Option(
     "--on-error", help="A reply still malformed after one repair: raise (stop) or "
-                       "skip-and-record (record the error and go on)")]
+                       "skip-and-record (record the error and go on; extraction's default)")]
 MaxTokensOption = Annotated[int | None, typer.Option(
     "--llm-max-tokens", min=1, help="Cap on the tokens of every LLM reply (cost control; small "
                                     "models that repeat themselves)")]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Do not read or write the LLM cache ($KGX_CACHE_DIR, ~/.cache/kgx)")]
+BatchDocumentsOption = Annotated[int | None, typer.Option(
+    "--batch-documents", min=1, help="Write a batch after this many documents (default: 128 "
+                                     "for spacy, 16 for LLM extractors)")]
+BatchSecondsOption = Annotated[float | None, typer.Option(
+    "--batch-seconds", min=0.1, help="... or after this many seconds of extraction, whichever "
+                                     "comes first (default: none for spacy, 60 for LLM "
+                                     "extractors)")]
 DryRunOption = Annotated[bool, typer.Option(
     "--dry-run", help="Print the calls and tokens the run would spend, and stop")]
 PricesOption = Annotated[Path | None, typer.Option(

@@ -9,8 +9,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from kgx.cli.extract import dry_run_estimate, extract_config, print_summary, run_extraction
+from kgx.cli.extract import (
+    check_outcome,
+    dry_run_estimate,
+    extract_config,
+    print_summary,
+    run_extraction,
+)
 from kgx.cli.options import (
+    BatchDocumentsOption,
+    BatchSecondsOption,
     ConcurrencyOption,
     DryRunOption,
     LLMOption,
@@ -33,12 +41,13 @@ def propositions(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted run, appending to --out")] = False,
     max_tokens: Annotated[int, typer.Option(help="Chunk token budget")] = 256,
-    batch_documents: Annotated[int, typer.Option(help="Documents per store write")] = 32,
+    batch_documents: BatchDocumentsOption = None,
+    batch_seconds: BatchSecondsOption = None,
     llm: LLMOption = "local",
     llm_concurrency: ConcurrencyOption = 8,
     llm_timeout: TimeoutOption = 120.0,
     llm_retries: RetriesOption = 4,
-    on_error: OnErrorOption = "raise",
+    on_error: OnErrorOption = "skip-and-record",
     llm_max_tokens: MaxTokensOption = None,
     no_cache: NoCacheOption = False,
     dry_run: DryRunOption = False,
@@ -53,7 +62,8 @@ def propositions(
     """
     config = extract_config("propositions", max_tokens, batch_documents, llm_settings(
         llm, concurrency=llm_concurrency, timeout=llm_timeout, retries=llm_retries,
-        on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache))
+        on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache),
+        batch_seconds=batch_seconds)
     if dry_run:
         dry_run_estimate(paths, store, config, prices)
         return
@@ -78,3 +88,4 @@ def propositions(
                                      extractor=segmenter, after_batch=flush)
     print_summary(console, report, uri)
     console.print(f"propositions of {report.documents_written} documents appended to {out}")
+    check_outcome(report)

@@ -108,7 +108,7 @@ def eval_qa(
     settings = llm_settings(llm, concurrency=llm_concurrency, timeout=llm_timeout,
                             retries=llm_retries, on_error=on_error, max_tokens=llm_max_tokens,
                             no_cache=no_cache)
-    config = extract_config(extractor, max_tokens, 128, settings)
+    config = extract_config(extractor, max_tokens, None, settings)
     report = _run(store or str(out / "store"), corpus, documents, loaded, config, names,
                   top_k, answer_with, answer_limit, answer_max_tokens, console)
     _write(out, report, console)
