@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from kgx.chunking import approximate_token_count
 from kgx.llm.types import LLMRequest, SamplingParams
 
 # -- reply schemas -----------------------------------------------------------------------------
@@ -88,12 +89,35 @@ class PromptTemplate:
     user: str
     reply: type[BaseModel]
     max_tokens: int = 1024
+    """The largest reply cap, for the longest inputs."""
+    sized_by: str = "text"
+    """The field whose length sizes the reply cap (see `reply_cap`)."""
+    reply_per_token: float = 4.0
+    """Reply tokens allowed per token of the sized field, beyond REPLY_FLOOR."""
 
     def request(self, key: str, **fields: Any) -> LLMRequest:
         """The request for one input; `key` names it in errors and records."""
+        cap = self.reply_cap(str(fields.get(self.sized_by, "")))
         return LLMRequest.from_prompt(self.user.format(**fields), system=self.system,
                                       response_model=self.reply, key=key,
-                                      params=SamplingParams(max_tokens=self.max_tokens))
+                                      params=SamplingParams(max_tokens=cap))
+
+    def reply_cap(self, text: str) -> int:
+        """A reply cap sized to the input: a reply far longer than its passage is a small model
+        looping, and is better cut early than after `max_tokens` tokens."""
+        return reply_cap(approximate_token_count(text), self.reply_per_token, self.max_tokens)
+
+
+REPLY_FLOOR = 128
+
+
+def reply_cap(input_tokens: int, per_token: float, ceiling: int) -> int:
+    """`per_token` reply tokens per input token plus REPLY_FLOOR, at most `ceiling`.
+
+    The teacher's OpenIE replies to the 1,574 MuSiQue passages the student learned from run 2.1
+    reply tokens per passage token at the median and 4.3 at the 99th percentile.
+    """
+    return max(1, min(ceiling, int(per_token * input_tokens) + REPLY_FLOOR))
 
 
 SYNTHKG_DECONTEXTUALIZE = PromptTemplate(
@@ -105,6 +129,7 @@ SYNTHKG_DECONTEXTUALIZE = PromptTemplate(
           "CONTEXT:\n{context}\n\nPASSAGE:\n{text}\n\n"
           'Reply as {{"text": "<the rewritten passage>"}}.'),
     reply=Rewrite,
+    reply_per_token=1.5,  # the passage again, with names spelled out
 )
 
 SYNTHKG_ENTITIES = PromptTemplate(
@@ -115,6 +140,7 @@ SYNTHKG_ENTITIES = PromptTemplate(
           "PERSON, ORG, GPE, WORK, EVENT, DATE.\n\nPASSAGE:\n{text}\n\n"
           'Reply as {{"entities": [{{"name": "...", "type": "..."}}]}}.'),
     reply=Entities,
+    reply_per_token=2.0,
 )
 
 SYNTHKG_PROPOSITIONS = PromptTemplate(
@@ -128,6 +154,7 @@ SYNTHKG_PROPOSITIONS = PromptTemplate(
           '"predicate": "...", "target": "..."}}]}}]}}.'),
     reply=Propositions,
     max_tokens=1536,
+    reply_per_token=5.0,
 )
 
 DIRECT_GRAPH = PromptTemplate(
@@ -140,6 +167,7 @@ DIRECT_GRAPH = PromptTemplate(
           '[{{"subject": "...", "predicate": "...", "object": "..."}}]}}.'),
     reply=DirectGraph,
     max_tokens=1536,
+    reply_per_token=5.0,  # typed entities and keyed triples: wordier than the student's JSON
 )
 
 APS_GROUPED = PromptTemplate(
@@ -152,4 +180,6 @@ APS_GROUPED = PromptTemplate(
           'Reply as {{"groups": [{{"sentence": 1, "propositions": ["...", "..."]}}]}}.'),
     reply=GroupedPropositions,
     max_tokens=1536,
+    sized_by="sentences",
+    reply_per_token=3.0,
 )

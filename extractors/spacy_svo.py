@@ -88,18 +88,18 @@ class SpacyExtractor:
             try:
                 return f"spacy-{installed('spacy')}/{self.model}-{installed(self.package)}"
             except PackageNotFoundError as e:
-                raise MissingExtraError(str(e.name or e), "local") from e
+                raise MissingExtraError(str(e.name or e), "spacy") from e
         return self._version
 
     def warm_up(self) -> None:
         """Import spaCy and load the model package; later calls do nothing."""
         if self._nlp is not None:
             return
-        spacy = require("spacy", "local")
+        spacy = require("spacy", "spacy")
         try:
             nlp = spacy.load(self.package)
         except OSError as e:
-            raise MissingExtraError(self.package, "local") from e
+            raise MissingExtraError(self.package, "spacy") from e
         self._version = f"spacy-{spacy.__version__}/{self.model}-{nlp.meta['version']}"
         self._nlp = nlp
 

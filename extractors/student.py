@@ -17,10 +17,12 @@ from kgx.llm.types import LLMRequest, SamplingParams
 from kgx.models import Chunk, ChunkExtraction, Proposition, Relation
 
 from .llm_facts import EntityTable, StepFailure, clean_name, provenance
-from .prompts import TypedEntity
+from .prompts import TypedEntity, reply_cap
 
 EXTRACTOR_NAME = "student.v1"
 MAX_TOKENS = 768
+REPLY_PER_TOKEN = 4.5
+"""The reply cap grows with the chunk (`reply_cap`), up to MAX_TOKENS."""
 
 
 class StudentExtractor:
@@ -67,7 +69,8 @@ class StudentExtractor:
         assert system["content"] == SYSTEM
         return LLMRequest.from_prompt(user["content"], system=system["content"],
                                       response_model=StudentGraph, key=chunk.id,
-                                      params=SamplingParams(max_tokens=self.max_tokens))
+                                      params=SamplingParams(max_tokens=reply_cap(
+                                          chunk.n_tokens, REPLY_PER_TOKEN, self.max_tokens)))
 
     def _chunk_extraction(self, chunk: Chunk, graph: StudentGraph,
                           run_id: str) -> ChunkExtraction:

@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# Set up a fresh machine for kgx: a virtualenv in .venv with kgx and its test/demo extras.
-# torch, when a later feature needs it, comes from ../shared/wheels (CPU build), never from the
-# multi-GB CUDA build on PyPI.
+# Set up this machine for kgx: a virtualenv in .venv with kgx installed in editable mode.
+#
+#   scripts/setup.sh          everything: every extra of pyproject.toml except vllm and ray (GPU
+#                             and cluster engines): spaCy, the local models, llama.cpp and its
+#                             server, torch, TRL, Neo4j, file formats, serve and the dev tools.
+#                             CI and the tests (scripts/test.sh) use this.
+#   scripts/setup.sh EXTRAS   kgx with just those extras, e.g. `spacy` (what the quickstart needs)
+#                             or `local,formats,neo4j,serve` (the Dockerfile; also $KGX_EXTRAS).
+#
+# torch comes from ../shared/wheels (the CPU build; $KGX_WHEELS to point elsewhere) when that
+# folder exists, never from the multi-GB CUDA build on PyPI. llama-cpp-python publishes no wheel
+# on PyPI, so pip builds it from source (about 6 minutes on 2 cores); the wheel is kept in a
+# wheelhouse ($KGX_WHEELHOUSE, default ~/.cache/kgx/wheels) that later setups on this machine
+# reuse, even in a fresh clone and with pip's cache off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,13 +20,39 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
+PIP=(.venv/bin/python -m pip)
 
-FIND_LINKS=()
-if [ -d ../shared/wheels ]; then
-  FIND_LINKS=(--find-links ../shared/wheels)
+ALL=$(.venv/bin/python - <<'PY'
+import tomllib
+with open("pyproject.toml", "rb") as f:
+    extras = tomllib.load(f)["project"]["optional-dependencies"]
+print(",".join(name for name in extras if name not in ("vllm", "ray")))
+PY
+)
+EXTRAS=${1:-${KGX_EXTRAS:-$ALL}}
+
+if [ "$EXTRAS" = spacy ]; then  # the quickstart: nothing to build, no torch
+  "${PIP[@]}" install --quiet -e ".[spacy]"
+  echo "kgx[spacy] is installed in .venv" >&2
+  exit 0
 fi
-# KGX_EXTRAS picks the extras (the Dockerfile installs local,formats,neo4j,serve with this script).
-EXTRAS=${KGX_EXTRAS:-local,formats,neo4j,distill,dev}
-.venv/bin/python -m pip install --quiet "${FIND_LINKS[@]}" -e ".[${EXTRAS}]"
-echo "kgx is installed in .venv ($(.venv/bin/kgx --help >/dev/null && echo ok))" >&2
+
+WHEELHOUSE=${KGX_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/kgx/wheels}
+WHEELS=${KGX_WHEELS:-../shared/wheels}
+mkdir -p "$WHEELHOUSE"
+LINKS=(--find-links "$WHEELHOUSE")
+if [ -d "$WHEELS" ]; then
+  LINKS+=(--find-links "$WHEELS")
+fi
+"${PIP[@]}" install --quiet --upgrade pip
+if [[ ",$EXTRAS," =~ ,(local|dev), ]]; then
+  # Built once per machine: a wheel already in the wheelhouse is taken as it is.
+  LLAMA=$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | head -n 1 | tr -d '"')
+  "${PIP[@]}" wheel --quiet --no-deps --prefer-binary "${LINKS[@]}" -w "$WHEELHOUSE" \
+    "${LLAMA/\[server\]/}"
+fi
+"${PIP[@]}" install --quiet --prefer-binary "${LINKS[@]}" -e ".[$EXTRAS]"
+if [ "$EXTRAS" = "$ALL" ]; then  # scripts/test.sh skips the setup while this stays true
+  cat pyproject.toml scripts/setup.sh | sha256sum > .venv/kgx-full-setup
+fi
+echo "kgx[$EXTRAS] is installed in .venv ($(.venv/bin/kgx --help >/dev/null && echo ok))" >&2

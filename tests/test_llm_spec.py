@@ -46,6 +46,13 @@ def test_spec_local_backends():
     assert isinstance(make_backend("vllm:Qwen/Qwen2.5-7B-Instruct"), VLLMEngine)
 
 
+def test_spec_every_in_process_backend_runs_the_repeat_guard():
+    for spec in ("local", "llamacpp:~/m.gguf", "hf:local", "hf:HuggingFaceTB/SmolLM2-135M",
+                 "student", "student-llamacpp"):
+        backend = make_backend(spec)
+        assert backend.repeat_guard and backend.model.endswith("+guard"), spec
+
+
 @pytest.mark.parametrize("spec, message", [
     ("nosuch:model", "Unknown LLM backend 'nosuch'"),
     ("openai:", "has nothing after"),

@@ -133,7 +133,7 @@ def test_student_llamacpp_spec_names_the_adapter(tiny_adapter):
     assert backend.model.startswith(bundled_gguf().name + "+lora:student-")
     assert backend.model.endswith("+json:,:+guard")  # compact JSON, repeat guard: as trained
     assert backend.json_separators == (",", ":") and backend.repeat_guard
-    assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name
+    assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name + "+guard"
 
 
 def test_student_extractor_student_llamacpp_spec_returns_graph(tmp_path, monkeypatch):

@@ -7,6 +7,10 @@
     hf:PATH_OR_ID                 transformers in process; a .gguf path loads through gguf_file
     hf:local                      the bundled SmolLM2-135M-Instruct through transformers
     llamacpp:PATH.gguf            llama.cpp in process
+
+Every in-process backend (llama.cpp, transformers) runs with the repeat guard
+(kgx.llm.repeat_guard): a schema reply's top-level list ends at its first repeated item instead of
+looping to the token cap.
     local                         the bundled SmolLM2-135M-Instruct through llama.cpp
     student                       the distilled student shipped with kgx (transformers, CPU)
     student:PATH                  a student trained with `kgx distill train` (adapter or model)
@@ -72,7 +76,7 @@ def make_backend(spec: str, settings: LLMSettings | None = None) -> LLMBackend:
     if scheme == "local" and not rest:
         from kgx.llm.llamacpp import LlamaCppLLM
 
-        return LlamaCppLLM(bundled_gguf(), name="local")
+        return LlamaCppLLM(bundled_gguf(), name="local", repeat_guard=True)
     if scheme in ("student", "student-llamacpp"):
         return _student_backend(rest, llamacpp=scheme == "student-llamacpp")
     if not rest:
@@ -82,13 +86,13 @@ def make_backend(spec: str, settings: LLMSettings | None = None) -> LLMBackend:
     if scheme == "llamacpp":
         from kgx.llm.llamacpp import LlamaCppLLM
 
-        return LlamaCppLLM(Path(rest).expanduser())
+        return LlamaCppLLM(Path(rest).expanduser(), repeat_guard=True)
     if scheme == "hf":
         from kgx.llm.transformers_llm import TransformersLLM
 
         if rest == "local":
-            return TransformersLLM(bundled_gguf(), name="hf:local")
-        return TransformersLLM(rest)
+            return TransformersLLM(bundled_gguf(), name="hf:local", repeat_guard=True)
+        return TransformersLLM(rest, repeat_guard=True)
     if scheme == "vllm":
         from kgx.llm.vllm_engine import VLLMEngine
 

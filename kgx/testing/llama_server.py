@@ -85,6 +85,8 @@ def start_llama_server(model_path: str | Path | None = None, *, port: int | None
     except ImportError as e:
         raise LlamaServerError("llama-cpp-python's server is not installed; run "
                                "pip install 'llama-cpp-python[server]'.") from e
+    from kgx.llm.llamacpp import default_threads
+
     if model_path is None:
         from kgx.llm.spec import bundled_gguf
 
@@ -94,7 +96,7 @@ def start_llama_server(model_path: str | Path | None = None, *, port: int | None
     log_path = log_dir / "llama-server.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
            "--model_alias", MODEL_ALIAS, "--host", HOST, "--port", str(port),
-           "--n_ctx", str(n_ctx), "--n_threads", str(n_threads or os.cpu_count() or 1),
+           "--n_ctx", str(n_ctx), "--n_threads", str(n_threads or default_threads()),
            "--logits_all", "true", "--verbose", "false"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
