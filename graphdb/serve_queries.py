@@ -21,7 +21,7 @@ _FACT_COLUMNS = (
     "o.id AS object_id, o.name AS object_name, o.type AS object_type, "
     "r.doc_id AS doc_id, r.chunk_id AS chunk_id, r.start_char AS start_char, "
     "r.end_char AS end_char, r.extractor AS extractor, r.extractor_version AS extractor_version, "
-    "r.model AS model, r.prompt_version AS prompt_version, r.run_id AS run_id"
+    "r.model AS model, r.prompt_version AS prompt_version, r.run_id AS run_id, r.page AS page"
 )
 ENTITY_FACTS = (
     "MATCH (s:Entity)-[r:RELATION]->(o:Entity) WHERE s.id = $id OR o.id = $id "
@@ -34,7 +34,8 @@ ENTITY_PROPOSITIONS = (
     "RETURN p.id AS id, p.text AS text, p.doc_id AS doc_id, p.chunk_id AS chunk_id, "
     "p.start_char AS start_char, p.end_char AS end_char, p.extractor AS extractor, "
     "p.extractor_version AS extractor_version, p.model AS model, "
-    "p.prompt_version AS prompt_version, p.run_id AS run_id ORDER BY id LIMIT $limit"
+    "p.prompt_version AS prompt_version, p.run_id AS run_id, p.page AS page "
+    "ORDER BY id LIMIT $limit"
 )
 
 ENTITY_MENTIONS = (

@@ -151,6 +151,20 @@ def test_formats_extract_pdf_html_docx_with_pages_found_by_query(runner, tmp_pat
         "WHERE d.title = $t RETURN DISTINCT e.name AS name ORDER BY name", "-p",
         "t=Pioneers of computing", "--store", each_store_uri, "--format", "json"))
     assert {"name": "Alan Turing"} in unpaged
+    _explorer_cites_the_page(each_store_uri)
+
+
+def _explorer_cites_the_page(uri: str) -> None:
+    """The explorer's API (kgx serve) carries the page in a PDF fact's provenance."""
+    from kgx.graphdb import open_store
+    from kgx.serve.graph import GraphService
+
+    with open_store(uri) as store:
+        service = GraphService(store)
+        curie = service.entity_by_name("Marie Curie")
+        facts = service.entity(curie.id).facts
+    assert {(f.predicate, f.object.name, f.provenance.page) for f in facts} >= {
+        ("discover", "polonium", 2)}
 
 
 def _json_lines(out: str) -> list[dict]:

@@ -265,7 +265,7 @@ def _provenance(row: dict[str, Any], chunks: dict[str, dict[str, Any]]) -> m.Pro
     return m.Provenance(
         doc_id=row["doc_id"], document_title=chunk.get("title"), chunk_id=row["chunk_id"],
         chunk_text=chunk.get("text"), chunk_start=chunk_start, start_char=row["start_char"],
-        end_char=row["end_char"], span_start=span[0], span_end=span[1],
+        end_char=row["end_char"], page=row.get("page"), span_start=span[0], span_end=span[1],
         extractor=row["extractor"], extractor_version=row["extractor_version"],
         model=row["model"], prompt_version=row["prompt_version"], run_id=row["run_id"])
 

@@ -98,6 +98,7 @@ class Provenance(BaseModel):
     chunk_start: int | None = Field(None, description="the chunk's offset in its document")
     start_char: int | None = Field(None, description="evidence start in the document")
     end_char: int | None = Field(None, description="evidence end in the document")
+    page: int | None = Field(None, description="1-based page where the evidence starts (PDF)")
     span_start: int | None = Field(None, description="evidence start in chunk_text")
     span_end: int | None = Field(None, description="evidence end in chunk_text")
     extractor: str | None = None

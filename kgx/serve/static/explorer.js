@@ -170,7 +170,8 @@
   }
 
   function provenanceCard(head, prov, confidence) {
-    var rows = [["document", prov.document_title || prov.doc_id], ["extractor", prov.extractor],
+    var rows = [["document", prov.document_title || prov.doc_id],
+                ["page", prov.page == null ? null : "p. " + prov.page], ["extractor", prov.extractor],
                 ["version", prov.extractor_version], ["model", prov.model],
                 ["prompt", prov.prompt_version], ["run", prov.run_id],
                 ["confidence", confidence == null ? null : String(confidence)],
