@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from kgx.ids import version_key
 from kgx.models import Entity, GraphBatch
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class StoredDocument:
     @property
     def key(self) -> str:
         """What identifies a document across versions: its external id, else its source."""
-        return self.external_id if self.external_id is not None else self.source
+        return version_key(self.external_id, self.source)
 
 
 @runtime_checkable

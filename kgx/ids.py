@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 
@@ -37,3 +38,11 @@ def normalize_name(name: str) -> str:
 def entity_id(name: str, entity_type: str) -> str:
     """The canonical id of a new entity, from its type and normalised name."""
     return stable_id("ent", entity_type.upper(), normalize_name(name) or name.strip())
+
+
+def version_key(external_id: str | None, source: str) -> str:
+    """What identifies a document across versions: its external id, else its source made
+    absolute (so `docs/a.txt` and `/home/me/docs/a.txt` are the same file); "" if neither."""
+    if external_id is not None:
+        return external_id
+    return os.path.abspath(source) if source else ""

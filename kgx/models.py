@@ -14,7 +14,7 @@ import bisect
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kgx.ids import entity_id, stable_id
+from kgx.ids import entity_id, stable_id, version_key
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -42,7 +42,7 @@ class Document(BaseModel):
     @property
     def key(self) -> str:
         """What identifies a document across versions: its external id, else its source."""
-        return self.external_id if self.external_id is not None else self.source
+        return version_key(self.external_id, self.source)
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page holding character `offset`, or None for a text without pages."""

@@ -90,3 +90,17 @@ def test_lifecycle_changed_jsonl_record_is_replaced_by_its_id(tmp_path):
                             "ORDER BY d.external_id").rows
         assert texts == [["r1", records[0]["text"]], ["r2", records[1]["text"]]]
         assert "Cambridge" not in {e.name for e in store.entities()}
+
+
+def test_lifecycle_changed_file_is_found_under_another_spelling_of_its_path(tmp_path,
+                                                                           monkeypatch):
+    from pathlib import Path
+
+    folder = corpora.write_corpus(tmp_path / "docs", corpora.PEOPLE)
+    monkeypatch.chdir(tmp_path)
+    with open_store(str(tmp_path / "store")) as store:
+        corpora.extract(store, Path("docs"))
+        corpora.write_corpus(folder, corpora.EDITED)
+        report = corpora.extract(store, folder.resolve())
+        assert (report.documents_written, report.documents_replaced) == (1, 1)
+        assert store.counts()["Document"] == 3
