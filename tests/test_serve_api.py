@@ -234,6 +234,30 @@ def test_serve_rate_limit_429_with_retry_after(strict_server):
     assert api.get("/health").status_code == 200  # health stays open to probes
 
 
+def test_serve_ask_answers_with_a_real_llm(llama_server, tmp_path):
+    """POST /ask with answer=true through the real llama.cpp server and the bundled SmolLM2."""
+    from kgx.graphdb import open_store
+    from kgx.pipeline import ExtractConfig, extract_corpus
+    from kgx.testing.serve import SAMPLE_CORPUS
+
+    store = str(tmp_path / "store")
+    with open_store(store) as graph:
+        extract_corpus([SAMPLE_CORPUS / "ada_lovelace.md"], graph, ExtractConfig())
+    spec = f"openai:{llama_server.model}@{llama_server.url}"
+    process = start_serve(store, "--llm", spec, log_dir=tmp_path)
+    try:
+        reply = httpx.post(process.url + "/ask", timeout=600, json={
+            "question": "Whom did Ada Lovelace marry?", "retriever": "bm25", "top_k": 1})
+    finally:
+        process.stop()
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert isinstance(body["answer"], str) and len(body["passages"]) == 1
+    assert all(n == 1 for n in body["citations"])
+    assert body["answer_error"] is None or body["answer"] == ""
+    assert body["passages"][0]["cited"] == (1 in body["citations"])
+
+
 def test_serve_refuses_public_host_without_tokens(tmp_path):
     from typer.testing import CliRunner
 

@@ -30,15 +30,16 @@ def browser():
     driver.quit()
 
 
-def click_node(driver, node_id: str) -> None:
-    """A real mouse click at the node's position on the cytoscape canvas."""
+def click_element(driver, element_id: str) -> None:
+    """A real mouse click on a node (its centre) or an edge (its midpoint) on the canvas."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     x, y, width, height = driver.execute_script(
-        "var n = window.kgx.cy.getElementById(arguments[0]).renderedPosition();"
+        "var e = window.kgx.cy.getElementById(arguments[0]);"
+        "var p = e.isNode() ? e.renderedPosition() : e.renderedMidpoint();"
         "var box = document.getElementById('cy');"
-        "return [n.x, n.y, box.clientWidth, box.clientHeight];", node_id)
+        "return [p.x, p.y, box.clientWidth, box.clientHeight];", element_id)
     canvas = driver.find_element(By.ID, "cy")
     ActionChains(driver).move_to_element_with_offset(
         canvas, int(x - width / 2), int(y - height / 2)).click().perform()
@@ -70,11 +71,19 @@ def test_explorer_search_expand_provenance_and_cypher(server, browser, tmp_path)
     wait_for(browser, lambda d: d.execute_script(
         "return window.kgx.cy.getElementById(arguments[0]).renderedPosition().x > 0", king))
     browser.execute_script("window.kgx.cy.stop(); ")
-    click_node(browser, king)
+    click_element(browser, king)
     wait_for(browser, lambda d: d.find_element(By.ID, "entity-name").text == "William King")
     mark = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#details mark.evidence"))
-    assert mark.text == "Lovelace married William King in 1835."
+    evidence = mark.text
+    assert evidence == "Lovelace married William King in 1835."
     assert "spacy.svo.v1" in browser.find_element(By.ID, "details").text
+
+    married = next(e["id"] for e in hood["edges"] if e["target"] == king)
+    click_element(browser, married)  # an edge opens its fact
+    panel_text = ("var h = document.querySelector('#details h2'), m = "
+                  "document.querySelector('#details mark.evidence');"
+                  "return [h && h.textContent, m && m.textContent];")
+    wait_for(browser, lambda d: d.execute_script(panel_text) == ["Fact", evidence])
 
     query = browser.find_element(By.ID, "cypher-input")
     query.clear()

@@ -44,7 +44,8 @@ class AskService:
         if self._llm is None:
             from kgx.llm.spec import LLMSettings, load_llm
 
-            settings = LLMSettings(spec=self.llm_spec)
+            # A botched reply becomes the response's answer_error instead of a failed request.
+            settings = LLMSettings(spec=self.llm_spec, on_error="skip-and-record")
             self._llm = self._resources.enter_context(load_llm(settings.spec, settings))
         return self._llm
 
