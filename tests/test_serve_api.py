@@ -53,6 +53,16 @@ def test_serve_health_needs_no_token(server):
     assert reply.json()["auth_required"] is True and reply.json()["writable"] is True
 
 
+def test_serve_openapi_docs_list_typed_responses(server):
+    assert httpx.get(server.url + "/docs").status_code == 200
+    spec = httpx.get(server.url + "/openapi.json").json()
+    assert {"/query", "/entities/{entity_id}/neighbourhood", "/documents/{doc_id}",
+            "/jobs/{job_id}", "/ask"} <= set(spec["paths"])
+    ok = spec["paths"]["/query"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"]["$ref"].endswith("/QueryResponse")
+    assert "ErrorBody" in spec["components"]["schemas"]
+
+
 def test_serve_stats_and_schema(server):
     api = client(server)
     assert api.get("/stats").json()["counts"]["Document"] >= 61

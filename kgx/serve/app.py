@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -149,68 +149,68 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/stats", response_model=m.Stats, dependencies=[READ], responses=ERRORS,
              tags=["read"])
-    def stats(services: ServicesDep) -> m.Stats:
+    def stats(services: ServicesDep) -> Response:
         """Nodes per label and edges per relationship type."""
-        return services.graph.stats()
+        return _json(services.graph.stats())
 
     @app.get("/schema", response_model=m.Schema, dependencies=[READ], responses=ERRORS,
              tags=["read"])
-    def schema(services: ServicesDep) -> m.Schema:
+    def schema(services: ServicesDep) -> Response:
         """Labels, relationship types and properties; the most frequent types and predicates."""
-        return services.graph.schema()
+        return _json(services.graph.schema())
 
     @app.post("/query", response_model=m.QueryResponse, dependencies=[READ], responses=ERRORS,
               tags=["read"])
-    def query(body: m.QueryRequest, services: ServicesDep) -> m.QueryResponse:
+    def query(body: m.QueryRequest, services: ServicesDep) -> Response:
         """Read-only Cypher; `params` are bound as $name. Rows are capped, time is limited."""
-        return services.graph.query(body.cypher, body.params)
+        return _json(services.graph.query(body.cypher, body.params))
 
     @app.get("/entities", response_model=m.SearchResults, dependencies=[READ],
              responses=ERRORS, tags=["read"])
     def search(services: ServicesDep,
                q: Annotated[str, Query(min_length=1, max_length=200)],
-               limit: Annotated[int, Query(ge=1, le=100)] = 20) -> m.SearchResults:
+               limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Response:
         """Fuzzy search over entity names and aliases, best first."""
-        return services.graph.search(q, limit)
+        return _json(services.graph.search(q, limit))
 
     @app.get("/entities/{entity_id}", response_model=m.EntityDetail, dependencies=[READ],
              responses=ERRORS, tags=["read"])
-    def entity(entity_id: str, services: ServicesDep) -> m.EntityDetail:
+    def entity(entity_id: str, services: ServicesDep) -> Response:
         """The entity, its aliases, and its facts with full provenance."""
-        return services.graph.entity(entity_id)
+        return _json(services.graph.entity(entity_id))
 
     @app.get("/entities/{entity_id}/neighbourhood", response_model=m.Neighbourhood,
              dependencies=[READ], responses=ERRORS, tags=["read"])
     def neighbourhood(entity_id: str, services: ServicesDep,
                       hops: Annotated[int, Query(ge=1, le=3)] = 1,
-                      limit: Annotated[int, Query(ge=1, le=2000)] = 200) -> m.Neighbourhood:
+                      limit: Annotated[int, Query(ge=1, le=2000)] = 200) -> Response:
         """Entities and RELATION edges within `hops` of the entity, at most `limit` edges."""
-        return services.graph.neighbourhood(entity_id, hops, limit)
+        return _json(services.graph.neighbourhood(entity_id, hops, limit))
 
     @app.get("/facts/{fact_id}", response_model=m.Fact, dependencies=[READ], responses=ERRORS,
              tags=["read"])
-    def fact(fact_id: str, services: ServicesDep) -> m.Fact:
+    def fact(fact_id: str, services: ServicesDep) -> Response:
         """One fact (a RELATION edge) with its provenance."""
-        return services.graph.fact(fact_id)
+        return _json(services.graph.fact(fact_id))
 
     @app.get("/documents", response_model=m.DocumentList, dependencies=[READ],
              responses=ERRORS, tags=["read"])
     def documents(services: ServicesDep, skip: Annotated[int, Query(ge=0)] = 0,
-                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> m.DocumentList:
+                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
         """Documents by title, with their chunk counts and the extractors that ran on them."""
-        return services.graph.documents(skip, limit)
+        return _json(services.graph.documents(skip, limit))
 
     @app.get("/documents/{doc_id}", response_model=m.DocumentDetail, dependencies=[READ],
              responses=ERRORS, tags=["read"])
-    def document(doc_id: str, services: ServicesDep) -> m.DocumentDetail:
+    def document(doc_id: str, services: ServicesDep) -> Response:
         """A document's text and chunks."""
-        return services.graph.document(doc_id)
+        return _json(services.graph.document(doc_id))
 
     @app.post("/ask", response_model=m.AskResponse, dependencies=[READ], responses=ERRORS,
               tags=["read"])
-    def ask(body: m.AskRequest, services: ServicesDep) -> m.AskResponse:
+    def ask(body: m.AskRequest, services: ServicesDep) -> Response:
         """The answer, the cited passages and the entity paths, as `kgx ask` gives them."""
-        return services.ask.ask(body)
+        return _json(services.ask.ask(body))
 
     @app.post("/documents", response_model=m.Job, status_code=202, dependencies=[WRITE],
               responses={**ERRORS, 413: {"model": m.ErrorBody}}, tags=["write"])
@@ -252,6 +252,12 @@ def _writable(services: Services):
         raise _ApiError(403, "this server was started with --read-only; restart it without that "
                              "flag to upload or delete documents")
     return services.jobs
+
+
+def _json(model: BaseModel) -> Response:
+    """The model as JSON, serialised once by pydantic-core: FastAPI would validate it again
+    against the declared response_model (the same class) before dumping it."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 class _ApiError(Exception):
