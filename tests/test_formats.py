@@ -103,6 +103,8 @@ def test_formats_include_and_exclude_globs(tmp_path):
 
 
 def test_formats_pages_reach_relations_and_propositions(tmp_path):
+    from kgx.batching import Work
+    from kgx.chunking import chunk_document
     from kgx.pipeline import build_batch
     from kgx.resolution import EntityResolver
 
@@ -123,10 +125,14 @@ def test_formats_pages_reach_relations_and_propositions(tmp_path):
                     Proposition(text="Marie Curie discovered polonium.", provenance=where)]))
             return out
 
-    batch = build_batch([doc], OneFactPerChunk(), EntityResolver(), "run_x", max_tokens=512)
-    assert [p.provenance.page for p in batch.propositions] == [2]
-    plain = build_batch([Document(text="Marie Curie was here.")], OneFactPerChunk(),
-                        EntityResolver(), "run_x", max_tokens=512)
+    def batch_of(document: Document):
+        chunks = chunk_document(document, max_tokens=512)
+        extractor = OneFactPerChunk()
+        return build_batch([Work(document, chunks)], extractor.extract(chunks, "run_x"),
+                           extractor, EntityResolver(), "run_x")
+
+    assert [p.provenance.page for p in batch_of(doc).propositions] == [2]
+    plain = batch_of(Document(text="Marie Curie was here."))
     assert [p.provenance.page for p in plain.propositions] == [None]
 
 
