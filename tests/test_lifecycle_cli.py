@@ -104,3 +104,14 @@ def test_lifecycle_changed_file_is_found_under_another_spelling_of_its_path(tmp_
         report = corpora.extract(store, folder.resolve())
         assert (report.documents_written, report.documents_replaced) == (1, 1)
         assert store.counts()["Document"] == 3
+
+
+def test_lifecycle_cli_dry_run_and_delete_create_no_store(runner, tmp_path):
+    from kgx.errors import StoreError
+
+    folder = corpora.write_corpus(tmp_path / "docs", corpora.PEOPLE)
+    out = invoke(runner, "sync", str(folder), "--store", str(tmp_path / "new"), "--dry-run")
+    assert "plan: 3 added, 0 changed, 0 removed, 0 unchanged" in out
+    assert isinstance(fails(runner, "delete", "doc_x", "--store", str(tmp_path / "new")),
+                      StoreError)
+    assert not (tmp_path / "new").exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -25,8 +27,8 @@ from kgx.cli.options import (
     input_options,
     llm_settings,
 )
-from kgx.errors import InputError
-from kgx.graphdb import open_store
+from kgx.errors import InputError, StoreError
+from kgx.graphdb import NEO4J_SCHEMES, open_store
 
 log = logging.getLogger("kgx.lifecycle")
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log each batch")]
@@ -57,6 +59,7 @@ def delete(
     if not doc_ids and not source:
         raise InputError("nothing to delete: pass document ids, or --source PATH")
     console = Console(stderr=True)
+    _existing_store(store)
     with open_store(store) as graph, progress_bar(console) as progress:
         ids = list(doc_ids or [])
         unmatched: list[str] = []
@@ -115,11 +118,13 @@ def sync(
                             input_options(include, exclude, text_column, id_column, title_column))
     console = Console(stderr=True)
     extractor_ = make_extractor(config)
+    if dry_run:  # a plan changes nothing, not even by creating a store
+        with _store_or_none(store) as graph:
+            _print_plan(console, plan_sync(graph, folder, config, extractor_.name))
+        return
     with open_store(store) as graph:
         plan = plan_sync(graph, folder, config, extractor_.name)
         _print_plan(console, plan)
-        if dry_run:
-            return
         with progress_bar(console) as progress:
             task = progress.add_task("syncing", total=None)
             report = sync_folder(graph, folder, config, extractor=extractor_, plan=plan,
@@ -128,6 +133,39 @@ def sync(
     if report.extracted is not None:
         print_summary(console, report.extracted, graph.uri)
     console.print(f"sync of {folder} → {graph.uri} done: {plan.summary()}", soft_wrap=True)
+
+
+def _existing_store(uri: str | None) -> None:
+    """Raise the store's own "no kgx store here" error rather than create an empty one."""
+    with open_store(uri, read_only=True) as graph:
+        graph.connect()
+
+
+@contextmanager
+def _store_or_none(uri: str | None) -> Iterator:
+    """The store opened read-only, or an empty stand-in where there is none yet."""
+    try:
+        graph = open_store(uri, read_only=True)
+        graph.connect()
+    except StoreError:
+        if str(uri or "").startswith(NEO4J_SCHEMES):
+            raise  # a server that does not answer is an error, not an empty store
+        yield _NoStore()
+        return
+    try:
+        yield graph
+    finally:
+        graph.close()
+
+
+class _NoStore:
+    """A store that does not exist yet: no documents."""
+
+    def connect(self) -> None:
+        pass
+
+    def documents(self) -> list:
+        return []
 
 
 def _print_plan(console: Console, plan) -> None:
