@@ -100,7 +100,8 @@ T2C_CHUNK_DETAILS = (
 RETRIEVAL_CHUNKS = (
     "MATCH (c:Chunk) OPTIONAL MATCH (d:Document)-[:HAS_CHUNK]->(c) "
     "RETURN c.id AS id, c.doc_id AS doc_id, c.position AS position, c.text AS text, "
-    "d.external_id AS external_id, d.title AS title"
+    "d.external_id AS external_id, d.title AS title, c.start_char AS start_char, "
+    "d.page_starts AS page_starts"
 )
 RETRIEVAL_ENTITIES = "MATCH (e:Entity) RETURN e.id AS id, e.name AS name, e.aliases AS aliases"
 RETRIEVAL_MENTIONS = "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) RETURN c.id AS chunk, e.id AS entity"

@@ -105,7 +105,8 @@ def _passage(number: int, chunk: RetrievedChunk) -> str:
     text = " ".join(chunk.text.split())
     if len(text) > PASSAGE_CHARS:
         text = text[:PASSAGE_CHARS - 1] + "…"
-    head = f"[{number}] {chunk.title}: {text}" if chunk.title else f"[{number}] {text}"
+    where = ", ".join(x for x in (chunk.title, chunk.page and f"p. {chunk.page}") if x)
+    head = f"[{number}] {where}: {text}" if where else f"[{number}] {text}"
     facts = [*chunk.evidence, *chunk.paths][:FACTS_PER_PASSAGE]
     return head + "".join(f"\n    fact: {fact}" for fact in facts)
 

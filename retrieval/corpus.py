@@ -10,6 +10,7 @@ verbalised as "subject predicate object", so a graph without propositions (spaCy
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -38,6 +39,8 @@ class CorpusChunk:
     text: str
     external_id: str | None = None
     title: str | None = None
+    page: int | None = None
+    """The 1-based page where the chunk starts, for documents with pages (PDF)."""
 
     def indexed_text(self) -> str:
         """What is embedded and BM25-indexed: the document title (if not already there), then
@@ -101,7 +104,8 @@ class RetrievalCorpus:
         entities = sorted(store.query(cypher.RETRIEVAL_ENTITIES).records(), key=lambda r: r["id"])
         loader = _FactLoader(
             [CorpusChunk(r["id"], r["doc_id"] or "", r["text"] or "", r["external_id"],
-                         r["title"] or None) for r in chunks],
+                         r["title"] or None, _page(r["page_starts"], r["start_char"]))
+             for r in chunks],
             entities)
         return loader.load(store)
 
@@ -138,7 +142,14 @@ class RetrievalCorpus:
         c = self.chunks[chunk]
         return RetrievedChunk(chunk_id=c.id, doc_id=c.doc_id, text=c.text, score=float(score),
                               evidence=evidence, paths=paths, external_id=c.external_id,
-                              title=c.title)
+                              title=c.title, page=c.page)
+
+
+def _page(page_starts: list[int] | None, start: int | None) -> int | None:
+    """The 1-based page holding character `start` of a document with pages."""
+    if not page_starts or start is None:
+        return None
+    return max(1, bisect.bisect_right(page_starts, start))
 
 
 class _FactLoader:

@@ -23,6 +23,8 @@ class RetrievedChunk(BaseModel):
     external_id: str | None = None
     """The source's id of the chunk's document (e.g. a 2Wiki passage id), for evaluation."""
     title: str | None = None
+    page: int | None = None
+    """The 1-based page where the chunk starts, for documents with pages (PDF)."""
 
 
 @runtime_checkable

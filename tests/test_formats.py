@@ -144,7 +144,7 @@ def test_formats_extract_pdf_html_docx_with_pages_found_by_query(runner, tmp_pat
     documents.write_html(folder / "curie.html")
     documents.write_docx(folder / "computing.docx")
     documents.write_scanned_pdf(folder / "scan.pdf")
-    out = invoke(runner, "extract", str(folder), "--store", each_store_uri)
+    out = invoke(runner, "extract", str(folder), "--store", each_store_uri, "--max-tokens", "16")
     assert "3 documents written" in out and "no text layer" in out
     rows = _json_lines(invoke(
         runner, "query", "MATCH (s:Entity)-[r:RELATION]->(o:Entity) WHERE r.page IS NOT NULL "
@@ -158,6 +158,18 @@ def test_formats_extract_pdf_html_docx_with_pages_found_by_query(runner, tmp_pat
         "t=Pioneers of computing", "--store", each_store_uri, "--format", "json"))
     assert {"name": "Alan Turing"} in unpaged
     _explorer_cites_the_page(each_store_uri)
+    _retrieval_cites_the_page(each_store_uri)
+
+
+def _retrieval_cites_the_page(uri: str) -> None:
+    """Retrieved chunks of a PDF carry the page they start on (kgx ask prints "p. 2")."""
+    from kgx.graphdb import open_store
+    from kgx.retrieval import make_retriever
+
+    with open_store(uri) as store:
+        hits = make_retriever("bm25", store, cache=False).retrieve("polonium", top_k=10)
+    pages = {(hit.title, hit.page) for hit in hits if "Curie discovered polonium" in hit.text}
+    assert ("Pioneers", 2) in pages and ("Marie Curie and polonium", None) in pages
 
 
 def _explorer_cites_the_page(uri: str) -> None:

@@ -128,6 +128,8 @@ def _print_chunk(number: int, chunk: dict[str, Any], cited: bool) -> None:
     source = chunk["title"] or chunk["doc_id"]
     if chunk["external_id"]:
         source += f" ({chunk['external_id']})"
+    if chunk.get("page"):
+        source += f", p. {chunk['page']}"
     mark = " cited" if cited else ""
     typer.echo(f"\n[{number}]{mark} {source} · chunk {chunk['chunk_id']} · "
                f"score {chunk['score']:.3g}")
