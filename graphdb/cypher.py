@@ -119,7 +119,9 @@ RETRIEVAL_ABOUT = (
 
 
 # -- deleting documents (graphdb.deletion): every statement takes the document ids as $ids -----
-DOCUMENTS_BY_ID = "MATCH (d:Document) WHERE d.id IN $ids RETURN d.id"
+# Ids are looked up one by one with UNWIND, which uses the id index (LadybugDB's primary key);
+# `WHERE n.id IN $ids` scans every node on LadybugDB.
+DOCUMENTS_BY_ID = "UNWIND $ids AS i MATCH (d:Document {id: i}) RETURN d.id"
 DOCUMENT_LIST = (
     "MATCH (d:Document) RETURN d.id, d.source, d.external_id, d.extracted_with, d.run_id"
 )
@@ -139,20 +141,20 @@ DELETE_DOCUMENT_GRAPH = (
     "MATCH ()-[r:RELATION]->() WHERE r.doc_id IN $ids DELETE r",
     "MATCH (p:Proposition) WHERE p.doc_id IN $ids DETACH DELETE p",
     "MATCH (c:Chunk) WHERE c.doc_id IN $ids DETACH DELETE c",
-    "MATCH (d:Document) WHERE d.id IN $ids DETACH DELETE d",
+    "UNWIND $ids AS i MATCH (d:Document {id: i}) DETACH DELETE d",
 )
 # An entity a knowledge-base entry is about stays: `kgx kb` entries are never touched.
 ORPHAN_ENTITIES = (
-    "MATCH (e:Entity) WHERE e.id IN $ids "
-    "AND NOT EXISTS { MATCH (e)<-[:MENTIONS]-(:Chunk) } "
+    "UNWIND $ids AS i MATCH (e:Entity {id: i}) "
+    "WHERE NOT EXISTS { MATCH (e)<-[:MENTIONS]-(:Chunk) } "
     "AND NOT EXISTS { MATCH (e)-[:RELATION]-(:Entity) } "
     "AND NOT EXISTS { MATCH (e)<-[:ABOUT]-(:Proposition) } "
     "AND NOT EXISTS { MATCH (e)<-[:KB_ABOUT]-(:KnowledgeEntry) } "
     "RETURN e.id"
 )
-DELETE_ENTITIES = "MATCH (e:Entity) WHERE e.id IN $ids DETACH DELETE e"
+DELETE_ENTITIES = "UNWIND $ids AS i MATCH (e:Entity {id: i}) DETACH DELETE e"
 ENTITY_SURFACES = (
-    "MATCH (:Chunk)-[m:MENTIONS]->(e:Entity) WHERE e.id IN $ids RETURN e.id, m.surfaces"
+    "UNWIND $ids AS i MATCH (:Chunk)-[m:MENTIONS]->(e:Entity {id: i}) RETURN e.id, m.surfaces"
 )
-ENTITY_ALIASES_BY_ID = "MATCH (e:Entity) WHERE e.id IN $ids RETURN e.id, e.aliases"
+ENTITY_ALIASES_BY_ID = "UNWIND $ids AS i MATCH (e:Entity {id: i}) RETURN e.id, e.aliases"
 SET_ENTITY_ALIASES = "MATCH (e:Entity {id: $id}) SET e.aliases = $aliases"
