@@ -40,8 +40,9 @@ def serve(
     """Serve the graph over HTTP: a JSON API (OpenAPI at /docs) and the graph explorer at /.
 
     Tokens come from the environment only: KGX_API_TOKENS=TOKEN:read,TOKEN:write. With tokens
-    set, every endpoint but /health needs 'Authorization: Bearer TOKEN', and writing (POST
-    /documents, GET /jobs) needs a write token. POST /query is read-only whatever the token.
+    set, every endpoint but /health needs 'Authorization: Bearer TOKEN', and writing (POST and
+    DELETE /documents, GET /jobs) needs a write token. POST /query is read-only whatever the
+    token.
 
     Example: KGX_API_TOKENS=s3cret:write kgx serve --store ./kgx-store --port 8765
     """

@@ -87,7 +87,8 @@ def create_app(settings: ServeSettings, tokens: dict[str, str]) -> FastAPI:
         finally:
             app.state.services.close()
 
-    app = FastAPI(title="kgx", version=_version(), lifespan=lifespan,
+    app = FastAPI(title="kgx", version=_version(), lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="Read a kgx knowledge graph, run read-only Cypher, ask questions, "
                               "and upload documents to extract (write scope).")
     app.state.settings = settings
@@ -139,6 +140,16 @@ def _add_routes(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def explorer() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        """Swagger UI from the package (vendored from npm), so /docs works offline."""
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="kgx API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
 
     @app.get("/health", response_model=m.Health, tags=["read"])
     def health(request: Request, services: ServicesDep) -> m.Health:

@@ -14,6 +14,7 @@ from kgx.errors import ConfigError
 
 SCOPES = ("read", "write")
 TOKENS_ENV = "KGX_API_TOKENS"
+MAX_TRACKED_CLIENTS = 10_000
 
 
 def parse_tokens(value: str | None) -> dict[str, str]:
@@ -100,6 +101,7 @@ class RateLimiter:
         rate = self.per_minute / 60.0
         now = time.monotonic()
         with self._lock:
+            self._forget_idle(now)
             tokens, last = self._buckets.get(client, (float(self.per_minute), now))
             tokens = min(float(self.per_minute), tokens + (now - last) * rate)
             if tokens >= 1:
@@ -107,6 +109,11 @@ class RateLimiter:
                 return 0
             self._buckets[client] = (tokens, now)
             return max(1, math.ceil((1 - tokens) / rate))
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop clients idle for a minute (their buckets are full again), bounding memory."""
+        if len(self._buckets) > MAX_TRACKED_CLIENTS:
+            self._buckets = {c: b for c, b in self._buckets.items() if now - b[1] < 60}
 
 
 class BodyLimitMiddleware:

@@ -35,7 +35,7 @@ def start_chromium(width: int = 1400, height: int = 900):
     return driver
 
 
-def wait_for(driver, condition, timeout: float = 30):
+def wait_for(driver, condition, timeout: float = 60):
     """Poll `condition(driver)` until it is truthy; its value."""
     from selenium.webdriver.support.ui import WebDriverWait
 

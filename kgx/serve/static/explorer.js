@@ -4,7 +4,8 @@
   var $ = function (id) { return document.getElementById(id); };
   var state = { token: sessionStorage.getItem("kgx-token") || "", retry: null };
   var cy = kgxGraph.create($("cy"), selectEntity, selectFact);
-  window.kgx = { cy: cy };  // for people poking at the page, and for the browser tests
+  // For people poking at the page, and for the browser tests (`pending`: requests in flight).
+  window.kgx = { cy: cy, pending: 0 };
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -25,7 +26,10 @@
       headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(options.json);
     }
+    window.kgx.pending++;
+    var done = function () { window.kgx.pending--; };
     return fetch(path, { method: options.method || "GET", headers: headers, body: options.body })
+      .finally(done)
       .then(function (reply) {
         return reply.json().catch(function () { return {}; }).then(function (body) {
           if (reply.status === 401) {
