@@ -154,7 +154,7 @@ SYNTHKG_PROPOSITIONS = PromptTemplate(
           '"predicate": "...", "target": "..."}}]}}]}}.'),
     reply=Propositions,
     max_tokens=1536,
-    reply_per_token=5.0,
+    reply_per_token=4.0,
 )
 
 DIRECT_GRAPH = PromptTemplate(
@@ -167,7 +167,7 @@ DIRECT_GRAPH = PromptTemplate(
           '[{{"subject": "...", "predicate": "...", "object": "..."}}]}}.'),
     reply=DirectGraph,
     max_tokens=1536,
-    reply_per_token=5.0,  # typed entities and keyed triples: wordier than the student's JSON
+    reply_per_token=3.0,  # typed entities and keyed triples: wordier than the student's JSON
 )
 
 APS_GROUPED = PromptTemplate(

@@ -77,6 +77,24 @@ def test_processor_closes_at_a_merged_quote_and_comma_token():
     assert _allowed(scores) == [8, 15] and processor.closed == 1
 
 
+def test_processor_closes_an_object_list_where_no_token_writes_the_closers_and_bracket():
+    torch = pytest.importorskip("torch")
+    vocab = ['{"entities":[', '{"n":"', "A", '"},', '"}', "]", "}", ","]
+    guard = RepeatGuard(vocab)
+    assert guard.closing_tokens['"}'] == [4]  # no '"}]' token: '"}' alone, then the comma
+    processor = guard.for_rows(vocab)
+
+    def step(ids, favourite):
+        scores = torch.zeros((1, len(vocab)))
+        scores[0, favourite] = 10.0
+        return _allowed(processor(torch.tensor([ids]), scores))
+
+    step([6], favourite=0)
+    assert step([6, 0, 1, 2, 3, 1, 2], favourite=3) == [4]  # [{"n":"A"},{"n":"A  then '"},'
+    assert step([6, 0, 1, 2, 3, 1, 2, 4], favourite=7) == [5]  # ... '"}' then ',' -> ']'
+    assert processor.closed == 2
+
+
 def test_processor_leaves_the_scores_when_the_grammar_cannot_close_the_list():
     torch = pytest.importorskip("torch")
     processor = RepeatGuard(TOKENS).for_rows(TOKENS)

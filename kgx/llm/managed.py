@@ -92,9 +92,12 @@ class ManagedLLM:
         return request.model_copy(update={"params": params})
 
     def _repairable(self, request: LLMRequest, response: LLMResponse) -> bool:
-        """A reply came back but does not fit the schema (a refused request is not repaired)."""
+        """A reply came back but does not fit the schema. A refused request is not repaired,
+        nor a reply cut off at max_tokens: under the same cap the repair is cut off too (and a
+        small model that looped to the cap loops again), at twice the cost."""
         return (self.repair and request.response_model is not None
-                and response.error is not None and response.finish_reason != "error")
+                and response.error is not None
+                and response.finish_reason not in ("error", "length"))
 
     def _complete(self, requests: list[LLMRequest]) -> list[tuple[Completion | LLMError, bool]]:
         """(completion or per-request error, from cache?) for each request."""

@@ -7,7 +7,9 @@ already written. `RepeatGuard` follows each row's reply and, when the model's be
 would write the `,` after an item (finished, or finished by that very token) that repeats an
 earlier item of the same top-level list, it allows only the tokens that close the list there
 instead, so the reply moves on. Banning the comma alone is not enough: the model then stretches
-the repeated string ("Paris", "Parisia", "Parisiai", ...).
+the repeated string ("Paris", "Parisia", "Parisiai", ...). Where no token closes the list right
+there (`"},` exists, `"}]` does not), the guard allows just the closers before the comma, and
+guards the comma that follows.
 
 A repeated item still appears once, at the list's end; readers drop duplicates anyway. Only the
 lists that are values of the top-level object are guarded (`{"entities": [...], "triples":
@@ -106,7 +108,13 @@ class RepeatGuard:
         self.closing_tokens: dict[str, list[int]] = {
             prefix: [i for i, text in enumerate(token_texts) if text.startswith(prefix + "]")]
             for prefix in prefixes}
-        """Prefix -> the tokens that write it and then close the list."""
+        """Prefix -> the tokens that write it and then close the list; where no token does
+        (SmolLM2 has `"},` but no `"}]`), the tokens that write part of it without the comma,
+        after which the comma, now a token of its own, is guarded again."""
+        for prefix, closers in self.closing_tokens.items():
+            if prefix and not closers:
+                parts = {prefix[:end] for end in range(1, len(prefix) + 1)}
+                closers += [i for i, text in enumerate(token_texts) if text in parts]
 
     def for_rows(self, token_texts: Sequence[str]) -> RepeatGuardProcessor:
         return RepeatGuardProcessor(self, token_texts)
