@@ -60,10 +60,12 @@ class Triple(BaseModel):
 
 
 class DirectGraph(BaseModel):
-    """Entities and triples from one prompt, the direct baseline."""
+    """Entities and triples from one prompt, the direct baseline. Both keys are required, so a
+    grammar-constrained small model whose entity list the repeat guard closed still has to write
+    its triples instead of ending the object."""
 
-    entities: list[TypedEntity] = Field(default_factory=list)
-    triples: list[Triple] = Field(default_factory=list)
+    entities: list[TypedEntity]
+    triples: list[Triple]
 
 
 class SentencePropositions(BaseModel):
