@@ -21,6 +21,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip)
+# setuptools prints an information box on every editable install of a package whose folders are
+# mapped (kgx.extractors lives in extractors/): nothing is wrong, so it is not shown.
+export PYTHONWARNINGS="ignore:Editable installation"
 
 ALL=$(.venv/bin/python - <<'PY'
 import tomllib
