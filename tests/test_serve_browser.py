@@ -105,6 +105,15 @@ def test_explorer_search_expand_provenance_and_cypher(server, browser, tmp_path)
     assert browser.find_element(By.ID, "cypher-status").text.startswith("7 rows")
     wait_for(browser, lambda d: drawn(d) == 7)  # the nodes of the result are drawn
 
+    browser.find_element(By.ID, "tab-ask").click()
+    browser.find_element(By.ID, "ask-input").send_keys("Whom did Ada Lovelace marry?")
+    browser.find_element(By.ID, "ask-retriever").send_keys("graph")
+    browser.find_element(By.ID, "ask-answer").click()  # retrieve only: no LLM in this test
+    browser.find_element(By.CSS_SELECTOR, "#ask-form button[type=submit]").click()
+    passages = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ask-result .passage"))
+    assert len(passages) == 5 and "ada_lovelace" in passages[0].text
+    assert "William King" in browser.find_element(By.ID, "ask-result").text
+
     shot = tmp_path / "explorer.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
