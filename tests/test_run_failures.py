@@ -117,3 +117,35 @@ def test_run_failures_exit_code_only_when_nothing_was_extracted():
         check_outcome(report)
     report.failures.pop()
     check_outcome(report)
+
+
+@pytest.mark.slow
+def test_run_failures_cli_exit_code_and_retry_with_the_bundled_model(tmp_path, monkeypatch):
+    """Real llama.cpp: replies cut at 4 tokens all fail (exit 1, recorded on the Run); a retry
+    with room re-sends just those chunks and extracts them."""
+    from typer.testing import CliRunner
+
+    from kgx.cli import _register, app
+    from kgx.graphdb import open_store
+
+    monkeypatch.setenv("KGX_CACHE_DIR", str(tmp_path / "cache"))
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"id": k, "text": v}) + "\n"
+                              for k, v in list(TEXTS.items())[:2]))
+    store = str(tmp_path / "store")
+    _register()
+    runner = CliRunner()
+    args = ["extract", str(corpus), "--store", store, "--extractor", "direct", "--llm", "local"]
+    cut = runner.invoke(app, [*args, "--llm-max-tokens", "4"])
+    assert cut.exit_code != 0 and "every one of the 2 chunks failed" in str(cut.exception)
+    with open_store(store, read_only=True) as graph:
+        assert len(open_failures(graph.runs())) == 2
+    retry = runner.invoke(app, [*args, "--retry-failed", "--llm-max-tokens", "400"])
+    assert retry.exit_code == 0, retry.output
+    with open_store(store, read_only=True) as graph:
+        runs = graph.runs()
+        newest = runs[0]
+    assert len(json.loads(newest.retried)) == 2
+    usage = json.loads(newest.llm_usage)
+    assert usage["llm_calls"] - usage.get("repairs", 0) == 2  # the two failed chunks, no more
+    assert len(open_failures(runs)) == len(json.loads(newest.failures))
