@@ -91,7 +91,8 @@ class GraphStore(Protocol):
         """Release the connection."""
 
     def upsert(self, batch: GraphBatch) -> None:
-        """Write a batch atomically with MERGE semantics on the stable ids."""
+        """Write a batch atomically with MERGE semantics on the stable ids; the documents in
+        `batch.replaces` (older versions) are deleted first, in the same transaction."""
 
     def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
               write: bool = False, timeout_s: float | None = None,
@@ -119,6 +120,9 @@ class GraphStore(Protocol):
 
     def documents(self) -> list[StoredDocument]:
         """Every stored document's id, source, external id and bookkeeping (not its text)."""
+
+    def entities_after_delete(self, doc_ids: Sequence[str]) -> list[Entity]:
+        """The entities as they would be once `doc_ids` are deleted; the store is unchanged."""
 
     def runs(self, extractor: str | None = None) -> list[RunRecord]:
         """Run records, newest first, optionally for one extractor."""
