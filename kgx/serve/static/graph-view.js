@@ -62,6 +62,10 @@
   }
 
   function relayout(cy) {
+    if (cy.edges().empty()) {  // lone nodes: a grid keeps their labels apart
+      cy.layout({ name: "grid", padding: 40, avoidOverlapPadding: 40 }).run();
+      return;
+    }
     cy.layout({ name: "cose", animate: false, nodeRepulsion: 9000, idealEdgeLength: 90,
                 padding: 30 }).run();
   }
