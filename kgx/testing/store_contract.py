@@ -100,10 +100,12 @@ class GraphStoreContract(DocumentLifecycleContract):
         assert store.completed_documents("other.v1") == set()
         store.save_run(RunRecord(id="r1", extractor=EXTRACTOR, status="running",
                                  started_at="2026-01-01T00:00:00+00:00"))
+        failed = '[{"chunk_id": "chk_1", "step": "direct.graph.v1", "error": "cut off"}]'
         store.save_run(RunRecord(id="r1", extractor=EXTRACTOR, status="complete",
-                                 started_at="2026-01-01T00:00:00+00:00", documents=2))
-        assert [(r.id, r.status, r.documents) for r in store.runs(EXTRACTOR)] == \
-            [("r1", "complete", 2)]
+                                 started_at="2026-01-01T00:00:00+00:00", documents=2,
+                                 failures=failed, retried='["chk_0"]'))
+        assert [(r.id, r.status, r.documents, r.failures, r.retried)
+                for r in store.runs(EXTRACTOR)] == [("r1", "complete", 2, failed, '["chk_0"]')]
 
     def test_store_failed_batch_writes_nothing(self, store):
         store.upsert(ada_batch())
