@@ -1,4 +1,5 @@
-"""Graph retrieval for RAG question answering: dense, BM25, graph, PageRank, hybrid, Text2Cypher.
+"""Graph retrieval for RAG question answering: dense, BM25, graph, PageRank, HippoRAG 2, hybrid,
+Text2Cypher.
 
     from kgx.retrieval import make_retriever
     retriever = make_retriever("graph", open_store("./kgx-store"))   # no I/O yet
@@ -20,13 +21,14 @@ from kgx.lazy import lazy_exports
 
 from .protocol import RetrievedChunk, Retriever
 
-RETRIEVERS = ("dense", "bm25", "graph", "ppr", "hybrid", "text2cypher")
+RETRIEVERS = ("dense", "bm25", "graph", "ppr", "hipporag2", "hybrid", "text2cypher")
 
 _CLASSES = {
     "dense": ("dense", "DenseRetriever"),
     "bm25": ("bm25", "BM25Retriever"),
     "graph": ("graph", "PropositionGraphRetriever"),
     "ppr": ("ppr", "PersonalizedPageRankRetriever"),
+    "hipporag2": ("hipporag2", "HippoRAG2Retriever"),
     "hybrid": ("hybrid", "HybridRetriever"),
     "text2cypher": ("text2cypher", "Text2CypherRetriever"),
 }
@@ -69,8 +71,8 @@ def make_retriever(name: str, store, *, llm=None, **options) -> Retriever:
                           f"its options are: {', '.join(sorted(accepted)) or 'none'}")
     if name == "text2cypher":
         return cls(store, llm, **options)
-    if name == "hybrid":
-        options["llm"] = llm
+    if name in ("hybrid", "hipporag2"):
+        options.setdefault("llm", llm)
     return cls(store, **options)
 
 

@@ -26,7 +26,7 @@ from .protocol import RetrievedChunk
 if TYPE_CHECKING:
     import numpy as np
 
-VECTOR_KINDS = ("chunks", "propositions", "relations")
+VECTOR_KINDS = ("chunks", "propositions", "relations", "entities")
 _QUESTION_CACHE = 256
 
 
@@ -132,6 +132,8 @@ class RetrievalCorpus:
         """Id → text of what a vector index of `kind` embeds."""
         if kind == "chunks":
             return {c.id: c.indexed_text() for c in self.chunks}
+        if kind == "entities":
+            return dict(zip(self.entity_ids, self.entity_names, strict=True))
         if kind in ("propositions", "relations"):
             return {f.id: f.text for f in self.facts if f.kind == kind[:-1]}
         raise ConfigError(f"unknown vector index kind {kind!r}; use one of {VECTOR_KINDS}")
@@ -281,6 +283,11 @@ class RetrievalContext:
             return index
 
         return self.shared(("vectors", kind), build)
+
+    def matrix(self, kind: str):
+        """The vectors of `kind` as an exact in-memory index (ids and a unit-vector matrix),
+        read once from the synced index, for retrievers that score every item."""
+        return self.shared(("matrix", kind), lambda: self.vectors(kind).exact_copy())
 
     def encode(self, question: str) -> np.ndarray:
         """The question's unit vector; recent questions are cached so a hybrid encodes once."""

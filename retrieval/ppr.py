@@ -54,10 +54,17 @@ class RandomWalk:
             shape=(n_chunks, n_entities)).tocsr()
         weights = sparse.bmat([[graph.adjacency, chunk_entities.T], [chunk_entities, None]],
                               format="csr", dtype=np.float32)
+        return cls.from_weights(weights, n_entities, chunk_entities)
+
+    @classmethod
+    def from_weights(cls, weights, entities: int, chunk_entities) -> RandomWalk:
+        """The walk over a symmetric weight matrix (`entities` entity nodes first): each
+        column is normalised to sum to 1; nodes without edges are dead ends."""
+        sparse = require("scipy.sparse", "local")
         degree = np.asarray(weights.sum(axis=0)).ravel()
         inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
         transition = (weights @ sparse.diags(inverse.astype(np.float32))).tocsr()
-        return cls(transition, degree == 0, n_entities, chunk_entities)
+        return cls(transition, degree == 0, entities, chunk_entities)
 
     def personalized(self, seeds: np.ndarray, damping: float = 0.5, iterations: int = 50,
                      tolerance: float = 1e-6) -> np.ndarray:

@@ -53,6 +53,9 @@ class VectorIndex(Protocol):
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """The `k` nearest ids with their cosine similarity, best first."""
 
+    def exact_copy(self) -> ExactVectorIndex:
+        """Every id and its vector, in memory (for scoring all items at once)."""
+
 
 def open_vector_index(context, kind: str) -> VectorIndex:
     """The index of `kind` for the context's store: native on Neo4j, else a local folder."""
@@ -84,6 +87,9 @@ class ExactVectorIndex:
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         return [(self.ids[i], s) for i, s in top_scores(self.matrix @ vector, k)]
+
+    def exact_copy(self) -> ExactVectorIndex:
+        return self
 
 
 def encode_texts(encoder, texts: Sequence[str]) -> np.ndarray:
@@ -319,12 +325,19 @@ NATIVE_TARGETS = {
     "chunks": NativeTarget("kgx_chunk_embedding", "Chunk"),
     "propositions": NativeTarget("kgx_proposition_embedding", "Proposition"),
     "relations": NativeTarget("kgx_relation_embedding", "RELATION", relationship=True),
+    "entities": NativeTarget("kgx_entity_embedding", "Entity"),
 }
 
 
 def embedded_ids(target: NativeTarget) -> str:
     """Ids that already carry an embedding."""
     return f"MATCH {target.pattern} WHERE n.embedding IS NOT NULL RETURN n.id AS id"
+
+
+def all_embeddings(target: NativeTarget) -> str:
+    """Every id with its embedding."""
+    return (f"MATCH {target.pattern} WHERE n.embedding IS NOT NULL "
+            "RETURN n.id AS id, n.embedding AS embedding")
 
 
 def set_embeddings(target: NativeTarget) -> str:
@@ -393,6 +406,15 @@ class Neo4jVectorIndex:
         # Neo4j reports cosine as (1 + cos) / 2; the retrievers work with the cosine itself.
         return [(id_, 2.0 * score - 1.0) for id_, score in rows]
 
+    def exact_copy(self) -> ExactVectorIndex:
+        """The stored embeddings, sorted by id, as an exact in-memory index."""
+        rows = sorted(self.store.query(all_embeddings(self.target)).rows)
+        exact = ExactVectorIndex()
+        if rows:
+            exact.ids = [id_ for id_, _ in rows]
+            exact.matrix = np.asarray([vector for _, vector in rows], dtype=np.float32)
+        return exact
+
 
 class MergedVectorIndex:
     """Several indexes searched as one (propositions and relations make the facts)."""
@@ -414,3 +436,10 @@ class MergedVectorIndex:
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         hits = [hit for part in self.parts for hit in part.search(vector, k)]
         return heapq.nlargest(k, hits, key=lambda hit: hit[1])
+
+    def exact_copy(self) -> ExactVectorIndex:
+        exact = ExactVectorIndex()
+        copies = [part.exact_copy() for part in self.parts]
+        exact.ids = [id_ for copy in copies for id_ in copy.ids]
+        exact.matrix = np.concatenate([copy.matrix for copy in copies]).astype(np.float32)
+        return exact

@@ -1,0 +1,336 @@
+"""HippoRAG 2 retrieval: personalized PageRank over entities *and* passages, seeded from the
+facts that match the question (Gutiérrez et al., 2025, "From RAG to Memory").
+
+Offline, at warm-up, everything comes from the store's snapshot and the incremental vector
+indexes (only new texts are embedded; deleted ones drop out):
+- the facts (verbalised relations and propositions) are embedded, as for dense-over-facts;
+- every chunk is a passage node, joined to the entities it mentions or states facts about;
+- entities whose name embeddings reach `synonymy_threshold` are joined by synonymy edges
+  weighted by that similarity, beyond what entity resolution already merged.
+
+Online, for a question:
+1. the `facts` facts most similar to it (min-max normalised scores) are matched;
+2. `fact_filter="llm"` lets an LLM drop the matched facts that do not help ("recognition
+   memory"); if none survives, the ranking is dense retrieval's;
+3. each matched fact's entities are seeded with its score over the number of chunks the entity
+   occurs in (rare entities weigh more), the best fact naming it counting, best `entities` kept;
+4. every passage node is seeded with its dense score (min-max normalised) × `passage_weight`;
+5. PageRank with restart probability 1 - `damping` runs over the entity–passage graph;
+6. passages rank by the mass that lands on them.
+
+    retriever = HippoRAG2Retriever(open_store("./kgx-store"))   # no I/O until warm_up()
+    retriever.retrieve("Who is the mother of the director of film X?", top_k=5)
+
+The ablations of the paper are options: `passage_nodes=False` walks the entity graph alone and
+scores a passage by the mass of its entities (HippoRAG 1), `seeding="ner"` seeds the entities
+the question names instead of the matched facts', `synonymy=False` drops the synonymy edges.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from kgx.errors import ConfigError, require
+
+from .corpus import RetrievalContext, RetrievalCorpus, check_request
+from .graph import question_seeds, shared_graph
+from .ppr import RandomWalk
+from .protocol import RetrievedChunk
+from .vectors import top_scores
+
+SEEDINGS = ("facts", "ner")
+FACT_FILTERS = ("none", "llm")
+_PATH_HOPS = 3
+_SYNONYM_BLOCK = 2048  # entity rows compared per matrix product
+_MIN_SYNONYM_CHARS = 3  # names with fewer letters or digits ("US", "1") get no synonymy edges
+
+
+class HippoRAG2Retriever:
+    """HippoRAG 2: facts matched to the question seed a PageRank over entities and passages.
+
+        retriever = HippoRAG2Retriever(store, passage_weight=0.05)   # no I/O yet
+        [hit.external_id for hit in retriever.retrieve("Who founded X?", top_k=5)]
+
+    The defaults were tuned on the 2WikiMultihopQA sample (see the README's tuning protocol).
+    `fact_filter="llm"` needs `llm`.
+    """
+
+    name = "hipporag2"
+
+    def __init__(self, store, *, facts: int = 5, entities: int = 5,
+                 passage_weight: float = 0.05, damping: float = 0.5,
+                 synonymy_threshold: float = 0.8, synonymy_neighbours: int = 100,
+                 passage_nodes: bool = True, seeding: str = "facts", synonymy: bool = True,
+                 fact_filter: str = "none", llm=None, iterations: int = 50,
+                 tolerance: float = 1e-6, context: RetrievalContext | None = None) -> None:
+        if facts < 1 or entities < 1 or iterations < 1 or synonymy_neighbours < 1:
+            raise ConfigError("hipporag2 options: facts, entities, iterations and "
+                              "synonymy_neighbours must be at least 1")
+        if not 0 < damping < 1 or passage_weight < 0 or not -1 <= synonymy_threshold <= 1:
+            raise ConfigError("hipporag2 options: damping must be in (0, 1), passage_weight at "
+                              "least 0 and synonymy_threshold in [-1, 1]")
+        if seeding not in SEEDINGS:
+            raise ConfigError(f"hipporag2 seeding must be one of {SEEDINGS}, got {seeding!r}")
+        if fact_filter not in FACT_FILTERS:
+            raise ConfigError(f"hipporag2 fact_filter must be one of {FACT_FILTERS}, got "
+                              f"{fact_filter!r}")
+        if fact_filter == "llm" and llm is None:
+            raise ConfigError("hipporag2 with fact_filter='llm' needs an LLM to judge the "
+                              "matched facts; pass llm=… (CLI: --llm), or use fact_filter='none'")
+        self.store = store
+        self.facts, self.entities = facts, entities
+        self.passage_weight, self.damping = passage_weight, damping
+        self.synonymy_threshold, self.synonymy_neighbours = synonymy_threshold, synonymy_neighbours
+        self.passage_nodes, self.seeding, self.synonymy = passage_nodes, seeding, synonymy
+        self.fact_filter, self.llm = fact_filter, llm
+        self.iterations, self.tolerance = iterations, tolerance
+        self.context = context or RetrievalContext(store)
+        self._ready = False
+
+    # -- offline ------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Sync the fact, chunk and entity vectors, find the synonymy edges, build the walk."""
+        if self._ready:
+            return
+        self.corpus = self.context.corpus()
+        self.graph, self.linker = shared_graph(self.context)
+        self.chunk_vectors = _aligned(self.context.matrix("chunks"), self.corpus.chunk_index)
+        self.fact_vectors = _aligned(self.context.matrix("facts"), self.corpus.fact_index)
+        self.synonyms = _no_edges()
+        if self.synonymy:
+            self.synonyms = self.context.shared(
+                ("synonyms", self.synonymy_threshold, self.synonymy_neighbours),
+                lambda: synonymy_edges(self.corpus, self.context.matrix("entities"),
+                                       self.synonymy_threshold, self.synonymy_neighbours))
+        self.walk = self.context.shared(
+            ("hipporag2_walk", self.synonymy, self.synonymy_threshold, self.synonymy_neighbours,
+             self.passage_nodes),
+            lambda: walk_graph(self.corpus, self.synonyms, self.passage_nodes))
+        self.specificity = np.array([1.0 / max(1, len(chunks))
+                                     for chunks in self.corpus.entity_chunks], dtype=np.float32)
+        self._ready = True
+
+    # -- online -------------------------------------------------------------------------------
+
+    def retrieve(self, question: str, top_k: int = 10) -> list[RetrievedChunk]:
+        """The passages holding the most PageRank mass after walks from the matched facts."""
+        check_request(question, top_k)
+        self.warm_up()
+        vector = self.context.encode(question)
+        dense = _min_max(self.chunk_vectors @ vector)
+        matched = self.match_facts(question, vector)
+        weights = self.entity_weights(question, matched)
+        if not weights:
+            return [self.corpus.retrieved(chunk, score)
+                    for chunk, score in top_scores(dense, top_k)]
+        start = self.seed_vector(weights, dense)
+        mass = self.walk.personalized(start / start.sum(), self.damping, self.iterations,
+                                      self.tolerance)
+        scores = self.passage_scores(mass)
+        # Paths start from the entities of the best matched fact (or the best linked one).
+        starts = list(self.corpus.facts[matched[0][0]].entities) if matched else []
+        distances = self.graph.hop_distances(starts or [max(weights, key=weights.get)],
+                                             _PATH_HOPS)
+        return [self._result(chunk, score, mass, matched, distances)
+                for chunk, score in top_scores(scores, top_k) if score > 0]
+
+    def match_facts(self, question: str, vector: np.ndarray) -> list[tuple[int, float]]:
+        """The best `facts` facts as (fact index, min-max normalised score), best first; with
+        the LLM filter, only those it keeps."""
+        if not len(self.fact_vectors):
+            return []
+        scores = _min_max(self.fact_vectors @ vector)
+        matched = top_scores(scores, self.facts)
+        if self.fact_filter == "llm" and matched:
+            keep = recognise_facts(self.llm, question,
+                                   [self.corpus.facts[f].text for f, _ in matched])
+            matched = [matched[i] for i in keep]
+        return matched
+
+    def entity_weights(self, question: str, matched: Sequence[tuple[int, float]]
+                       ) -> dict[int, float]:
+        """Entity → seed weight: the best score of a matched fact naming it × the entity's
+        specificity, best `entities` kept; or the linked entities with `ner`."""
+        if self.seeding == "ner":
+            linked = question_seeds(self.linker, self.corpus, question, self.graph.hubs,
+                                    self.entities)
+            return {e.entity: e.score * float(self.specificity[e.entity]) for e in linked}
+        weights: dict[int, float] = {}
+        for fact, score in matched:
+            for entity in self.corpus.facts[fact].entities:
+                weight = score * float(self.specificity[entity])
+                weights[entity] = max(weight, weights.get(entity, 0.0))
+        best = sorted(weights, key=lambda e: (-weights[e], e))[:self.entities]
+        return {e: weights[e] for e in best if weights[e] > 0}
+
+    def seed_vector(self, weights: dict[int, float], dense: np.ndarray) -> np.ndarray:
+        """The restart distribution before normalising: entities, then passage nodes."""
+        start = np.zeros(self.walk.transition.shape[0], dtype=np.float32)
+        for entity, weight in weights.items():
+            start[entity] = weight
+        if self.passage_nodes:
+            start[self.walk.entities:] = dense * self.passage_weight
+        return start
+
+    def passage_scores(self, mass: np.ndarray) -> np.ndarray:
+        """Each chunk's PageRank mass; without passage nodes, the summed mass of its entities."""
+        if self.passage_nodes:
+            return mass[self.walk.entities:]
+        return np.asarray(self.walk.chunk_entities @ mass[:self.walk.entities]).ravel()
+
+    def _result(self, chunk: int, score: float, mass: np.ndarray,
+                matched: Sequence[tuple[int, float]], distances: np.ndarray) -> RetrievedChunk:
+        own = [f for f, _ in matched if self.corpus.facts[f].chunk == chunk]
+        rest = sorted(set(self.corpus.chunk_facts[chunk]) - set(own),
+                      key=lambda f: (-sum(mass[e] for e in self.corpus.facts[f].entities), f))
+        evidence = tuple(self.corpus.facts[f].text for f in [*own, *rest][:3])
+        row = self.walk.chunk_entities
+        entities = row.indices[row.indptr[chunk]:row.indptr[chunk + 1]]
+        reached = [e for e in entities if 0 < distances[e] <= _PATH_HOPS]
+        paths = ()
+        if reached:
+            best = max(reached, key=lambda e: (mass[e], -e))
+            paths = (self.graph.path(distances, int(best), self.corpus.entity_names),)
+        return self.corpus.retrieved(chunk, score, evidence, paths)
+
+
+# -- the graph --------------------------------------------------------------------------------
+
+
+def synonymy_edges(corpus: RetrievalCorpus, vectors, threshold: float, neighbours: int):
+    """(rows, cols, similarities) of the synonymy edges between entities: each entity's
+    `neighbours` most similar names at or above `threshold`, compared exactly (so the edges of
+    an incrementally synced index equal a fresh build's). Names with fewer than three letters
+    or digits get none."""
+    matrix = _aligned(vectors, corpus.entity_index)
+    eligible = np.array([len(re.sub(r"[\W_]", "", name)) >= _MIN_SYNONYM_CHARS
+                         for name in corpus.entity_names], dtype=bool)
+    rows, cols, sims = [], [], []
+    candidates = np.flatnonzero(eligible)
+    pool = matrix[candidates]
+    for start in range(0, len(candidates), _SYNONYM_BLOCK):
+        block = candidates[start:start + _SYNONYM_BLOCK]
+        similarity = matrix[block] @ pool.T
+        similarity[np.arange(len(block)), np.arange(start, start + len(block))] = -np.inf
+        for i, entity in enumerate(block):
+            row = similarity[i]
+            hits = np.flatnonzero(row >= threshold)
+            if len(hits) > neighbours:
+                hits = hits[np.lexsort((hits, -row[hits]))[:neighbours]]
+            rows.append(np.full(len(hits), entity, dtype=np.int64))
+            cols.append(candidates[hits])
+            sims.append(row[hits].astype(np.float32))
+    if not rows:
+        return _no_edges()
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(sims)
+
+
+def walk_graph(corpus: RetrievalCorpus, synonyms, passage_nodes: bool = True) -> RandomWalk:
+    """The undirected, weighted walk graph: entities joined by their relations (weight: how
+    often stated), shared propositions and synonymy edges (weight: similarity), and, with
+    `passage_nodes`, each chunk joined to its entities (weight 1)."""
+    sparse = require("scipy.sparse", "local")
+    n_entities, n_chunks = len(corpus.entity_ids), len(corpus.chunks)
+    rows, cols, weights = [], [], []
+    for edge in corpus.relations:
+        if edge.subject != edge.object:
+            rows.append(edge.subject)
+            cols.append(edge.object)
+            weights.append(1.0)
+    for entities in corpus.proposition_entities:
+        for a, b in _pairs(entities):
+            rows.append(a)
+            cols.append(b)
+            weights.append(1.0)
+    syn_rows, syn_cols, syn_weights = synonyms
+    stated = sparse.coo_matrix((np.asarray(weights, dtype=np.float32),
+                                (np.asarray(rows, dtype=np.int64),
+                                 np.asarray(cols, dtype=np.int64))),
+                               shape=(n_entities, n_entities)).tocsr()
+    similar = sparse.coo_matrix((syn_weights, (syn_rows, syn_cols)),
+                                shape=(n_entities, n_entities)).tocsr()
+    # A synonymy pair is found from both sides: keep one weight, not their sum.
+    entity_graph = stated + stated.T + similar.maximum(similar.T)
+    chunk_entities = _chunk_entities(corpus, sparse)
+    if passage_nodes:
+        weights = sparse.bmat([[entity_graph, chunk_entities.T], [chunk_entities, None]],
+                              format="csr", dtype=np.float32)
+    else:
+        weights = entity_graph.astype(np.float32).tocsr()
+    return RandomWalk.from_weights(weights, n_entities, chunk_entities)
+
+
+def _chunk_entities(corpus: RetrievalCorpus, sparse):
+    """CSR matrix, one row per chunk, 1 where the chunk mentions or states a fact about an
+    entity."""
+    pairs = set(corpus.mentions)
+    pairs.update((fact.chunk, e) for fact in corpus.facts for e in fact.entities)
+    rows = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
+    cols = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
+    return sparse.coo_matrix((np.ones(len(pairs), dtype=np.float32), (rows, cols)),
+                             shape=(len(corpus.chunks), len(corpus.entity_ids))).tocsr()
+
+
+def _pairs(entities: Sequence[int]) -> list[tuple[int, int]]:
+    members = list(entities)[:8]
+    return [(a, b) for i, a in enumerate(members) for b in members[i + 1:] if a != b]
+
+
+def _no_edges():
+    return (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.float32))
+
+
+def _aligned(vectors, index: dict[str, int]) -> np.ndarray:
+    """The rows of an exact index reordered to corpus positions (zeros for ids it lacks)."""
+    matrix = np.zeros((len(index), vectors.matrix.shape[1]), dtype=np.float32)
+    for row, id_ in enumerate(vectors.ids):
+        position = index.get(id_)
+        if position is not None:
+            matrix[position] = vectors.matrix[row]
+    return matrix
+
+
+def _min_max(scores: np.ndarray) -> np.ndarray:
+    """Scores rescaled to [0, 1] (all ones when they are all equal)."""
+    if not len(scores):
+        return scores
+    low, high = float(scores.min()), float(scores.max())
+    if high - low < 1e-12:
+        return np.ones_like(scores)
+    return (scores - low) / (high - low)
+
+
+# -- recognition memory: the optional LLM filter on matched facts ------------------------------
+
+
+class RecognisedFacts(BaseModel):
+    """The LLM's reply: the numbers of the facts that help answer the question."""
+
+    facts: list[int] = Field(default_factory=list)
+
+
+def recognise_facts(llm, question: str, facts: Sequence[str]) -> list[int]:
+    """Indexes (0-based, in order) of the `facts` the LLM judges useful for `question`; an
+    unusable reply keeps them all, so a filter failure never loses the graph's evidence."""
+    from kgx.llm.types import LLMRequest, SamplingParams
+
+    listed = "\n".join(f"{i}. {fact}" for i, fact in enumerate(facts, 1))
+    user = ("Which of these FACTS help answer the QUESTION? Keep every fact about an entity "
+            "the question asks about or that leads to its answer; drop the unrelated ones.\n\n"
+            f"QUESTION: {question}\n\nFACTS:\n{listed}\n\n"
+            'Reply with JSON: "facts" holds the numbers of the facts to keep.')
+    request = LLMRequest.from_prompt(
+        user, system="You filter facts for a question answering system. Reply with JSON only.",
+        response_model=RecognisedFacts, key="hipporag2-fact-filter",
+        params=SamplingParams(max_tokens=64))
+    [response] = llm.generate([request])
+    reply = response.parsed
+    if not response.ok or not isinstance(reply, RecognisedFacts):
+        return list(range(len(facts)))
+    return sorted({n - 1 for n in reply.facts if 1 <= n <= len(facts)})
