@@ -42,7 +42,7 @@ from .ppr import RandomWalk
 from .protocol import RetrievedChunk
 from .vectors import top_scores
 
-SEEDINGS = ("facts", "ner")
+SEEDINGS = ("facts", "ner", "both")
 FACT_FILTERS = ("none", "llm")
 _PATH_HOPS = 3
 _SYNONYM_BLOCK = 2048  # entity rows compared per matrix product
@@ -61,15 +61,17 @@ class HippoRAG2Retriever:
 
     name = "hipporag2"
 
-    def __init__(self, store, *, facts: int = 5, entities: int = 5,
-                 passage_weight: float = 0.05, damping: float = 0.5,
-                 synonymy_threshold: float = 0.8, synonymy_neighbours: int = 100,
-                 passage_nodes: bool = True, seeding: str = "facts", synonymy: bool = True,
-                 fact_filter: str = "none", llm=None, iterations: int = 50,
-                 tolerance: float = 1e-6, context: RetrievalContext | None = None) -> None:
-        if facts < 1 or entities < 1 or iterations < 1 or synonymy_neighbours < 1:
-            raise ConfigError("hipporag2 options: facts, entities, iterations and "
+    def __init__(self, store, *, facts: int = 3, entities: int = 5, candidates: int = 100,
+                 passages: int = 50, passage_weight: float = 0.1, damping: float = 0.8,
+                 synonymy_threshold: float = 0.9, synonymy_neighbours: int = 100,
+                 passage_nodes: bool = True, seeding: str = "both", synonymy: bool = True,
+                 fact_filter: str = "none", llm=None, epsilon: float = 1e-4,
+                 context: RetrievalContext | None = None) -> None:
+        if min(facts, entities, candidates, passages, synonymy_neighbours) < 1:
+            raise ConfigError("hipporag2 options: facts, entities, candidates, passages and "
                               "synonymy_neighbours must be at least 1")
+        if not 0 < epsilon < 1:
+            raise ConfigError(f"hipporag2 epsilon must be in (0, 1), got {epsilon}")
         if not 0 < damping < 1 or passage_weight < 0 or not -1 <= synonymy_threshold <= 1:
             raise ConfigError("hipporag2 options: damping must be in (0, 1), passage_weight at "
                               "least 0 and synonymy_threshold in [-1, 1]")
@@ -83,11 +85,12 @@ class HippoRAG2Retriever:
                               "matched facts; pass llm=… (CLI: --llm), or use fact_filter='none'")
         self.store = store
         self.facts, self.entities = facts, entities
+        self.candidates, self.passages = candidates, passages
         self.passage_weight, self.damping = passage_weight, damping
         self.synonymy_threshold, self.synonymy_neighbours = synonymy_threshold, synonymy_neighbours
         self.passage_nodes, self.seeding, self.synonymy = passage_nodes, seeding, synonymy
         self.fact_filter, self.llm = fact_filter, llm
-        self.iterations, self.tolerance = iterations, tolerance
+        self.epsilon = epsilon
         self.context = context or RetrievalContext(store)
         self._ready = False
 
@@ -99,8 +102,8 @@ class HippoRAG2Retriever:
             return
         self.corpus = self.context.corpus()
         self.graph, self.linker = shared_graph(self.context)
-        self.chunk_vectors = _aligned(self.context.matrix("chunks"), self.corpus.chunk_index)
-        self.fact_vectors = _aligned(self.context.matrix("facts"), self.corpus.fact_index)
+        self.chunk_index = self.context.vectors("chunks")
+        self.fact_index = self.context.vectors("facts")
         self.synonyms = _no_edges()
         if self.synonymy:
             self.synonyms = self.context.shared(
@@ -122,15 +125,13 @@ class HippoRAG2Retriever:
         check_request(question, top_k)
         self.warm_up()
         vector = self.context.encode(question)
-        dense = _min_max(self.chunk_vectors @ vector)
+        dense = self.dense_scores(vector, max(top_k, self.passages))
         matched = self.match_facts(question, vector)
         weights = self.entity_weights(question, matched)
         if not weights:
-            return [self.corpus.retrieved(chunk, score)
-                    for chunk, score in top_scores(dense, top_k)]
+            return [self.corpus.retrieved(chunk, score) for chunk, score in dense[:top_k]]
         start = self.seed_vector(weights, dense)
-        mass = self.walk.personalized(start / start.sum(), self.damping, self.iterations,
-                                      self.tolerance)
+        mass = self.walk.pushed(start / start.sum(), self.damping, self.epsilon)
         scores = self.passage_scores(mass)
         # Paths start from the entities of the best matched fact (or the best linked one).
         starts = list(self.corpus.facts[matched[0][0]].entities) if matched else []
@@ -139,13 +140,23 @@ class HippoRAG2Retriever:
         return [self._result(chunk, score, mass, matched, distances)
                 for chunk, score in top_scores(scores, top_k) if score > 0]
 
+    def dense_scores(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The `k` chunks nearest the question as (chunk, score), best first, their cosine
+        min-max normalised over those `k`."""
+        hits = [(self.corpus.chunk_index[id_], score)
+                for id_, score in self.chunk_index.search(vector, k)
+                if id_ in self.corpus.chunk_index]
+        return _normalised(hits)
+
     def match_facts(self, question: str, vector: np.ndarray) -> list[tuple[int, float]]:
-        """The best `facts` facts as (fact index, min-max normalised score), best first; with
-        the LLM filter, only those it keeps."""
-        if not len(self.fact_vectors):
-            return []
-        scores = _min_max(self.fact_vectors @ vector)
-        matched = top_scores(scores, self.facts)
+        """The best `facts` facts as (fact index, score), best first, their cosine min-max
+        normalised over the `candidates` nearest facts; with the LLM filter, only those it
+        keeps."""
+        hits = [(self.corpus.fact_index[id_], score)
+                for id_, score in self.fact_index.search(vector, max(self.candidates,
+                                                                     self.facts))
+                if id_ in self.corpus.fact_index]
+        matched = _normalised(hits)[:self.facts]
         if self.fact_filter == "llm" and matched:
             keep = recognise_facts(self.llm, question,
                                    [self.corpus.facts[f].text for f, _ in matched])
@@ -156,25 +167,30 @@ class HippoRAG2Retriever:
                        ) -> dict[int, float]:
         """Entity → seed weight: the best score of a matched fact naming it × the entity's
         specificity, best `entities` kept; or the linked entities with `ner`."""
-        if self.seeding == "ner":
-            linked = question_seeds(self.linker, self.corpus, question, self.graph.hubs,
-                                    self.entities)
-            return {e.entity: e.score * float(self.specificity[e.entity]) for e in linked}
         weights: dict[int, float] = {}
+        if self.seeding in ("ner", "both"):
+            for e in question_seeds(self.linker, self.corpus, question, self.graph.hubs,
+                                    self.entities):
+                weights[e.entity] = e.score * float(self.specificity[e.entity])
+            if self.seeding == "ner":
+                return weights
         for fact, score in matched:
             for entity in self.corpus.facts[fact].entities:
                 weight = score * float(self.specificity[entity])
                 weights[entity] = max(weight, weights.get(entity, 0.0))
-        best = sorted(weights, key=lambda e: (-weights[e], e))[:self.entities]
+        best = sorted(weights, key=lambda e: (-weights[e], e))[:self.entities * (
+            2 if self.seeding == "both" else 1)]
         return {e: weights[e] for e in best if weights[e] > 0}
 
-    def seed_vector(self, weights: dict[int, float], dense: np.ndarray) -> np.ndarray:
+    def seed_vector(self, weights: dict[int, float], dense: Sequence[tuple[int, float]]
+                    ) -> np.ndarray:
         """The restart distribution before normalising: entities, then passage nodes."""
         start = np.zeros(self.walk.transition.shape[0], dtype=np.float32)
         for entity, weight in weights.items():
             start[entity] = weight
         if self.passage_nodes:
-            start[self.walk.entities:] = dense * self.passage_weight
+            for chunk, score in dense:
+                start[self.walk.entities + chunk] = score * self.passage_weight
         return start
 
     def passage_scores(self, mass: np.ndarray) -> np.ndarray:
@@ -296,14 +312,15 @@ def _aligned(vectors, index: dict[str, int]) -> np.ndarray:
     return matrix
 
 
-def _min_max(scores: np.ndarray) -> np.ndarray:
-    """Scores rescaled to [0, 1] (all ones when they are all equal)."""
-    if not len(scores):
-        return scores
-    low, high = float(scores.min()), float(scores.max())
-    if high - low < 1e-12:
-        return np.ones_like(scores)
-    return (scores - low) / (high - low)
+def _normalised(hits: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Ranked (item, cosine) pairs with the cosines min-max rescaled to [0, 1] over them (all
+    ones when they are equal)."""
+    if not hits:
+        return []
+    low, high = min(s for _, s in hits), max(s for _, s in hits)
+    if high - low < 1e-9:
+        return [(item, 1.0) for item, _ in hits]
+    return [(item, (score - low) / (high - low)) for item, score in hits]
 
 
 # -- recognition memory: the optional LLM filter on matched facts ------------------------------

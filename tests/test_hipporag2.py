@@ -82,7 +82,7 @@ def test_hipporag2_seeds_the_matched_fact_entities_by_score_and_specificity(tmp_
     with open_store(str(tmp_path / "store")) as store:
         store.upsert(hipporag_batch())
         retriever = make_retriever("hipporag2", store, facts=1, synonymy=False,
-                                   passage_weight=0.05)
+                                   passage_weight=0.05, seeding="facts")
         retriever.warm_up()
         corpus = retriever.corpus
         vector = retriever.context.encode(QUESTION)
@@ -97,30 +97,36 @@ def test_hipporag2_seeds_the_matched_fact_entities_by_score_and_specificity(tmp_
         # Velmora Studios is in one chunk; Anika Draveth in two, so she weighs half.
         assert weights == {entity["Velmora Studios"]: 1.0, entity["Anika Draveth"]: 0.5}
 
-        dense = np.asarray([c.indexed_text() for c in corpus.chunks])
-        scores = retriever.chunk_vectors @ vector
-        start = retriever.seed_vector(weights, (scores - scores.min()) / np.ptp(scores))
+        texts = [c.indexed_text() for c in corpus.chunks]
+        dense = retriever.dense_scores(vector, 3)
+        cosines = sorted((float(retriever.context.encoder.encode([t])[0] @ vector), i)
+                         for i, t in enumerate(texts))[::-1][:3]
+        assert [chunk for chunk, _ in dense] == [i for _, i in cosines]
+        low, high = cosines[-1][0], cosines[0][0]
+        assert [s for _, s in dense] == pytest.approx([(c - low) / (high - low)
+                                                       for c, _ in cosines], abs=1e-5)
+        start = retriever.seed_vector(weights, dense)
         passages = start[retriever.walk.entities:]
-        assert passages.max() == pytest.approx(0.05) and passages.min() == 0.0
-        assert dense[int(passages.argmax())].startswith("Velmora Studios")
+        # The nearest passage seeds passage_weight, the third nearest 0, the others nothing.
+        assert sorted(passages.tolist())[-3:] == pytest.approx([0.0, dense[1][1] * 0.05, 0.05])
+        assert texts[int(passages.argmax())].startswith("Velmora Studios")
         assert start[entity["Velmora Studios"]] == 1.0
         assert start[entity["Quillon"]] == 0.0
 
 
-def test_hipporag2_walk_equals_networkx_personalized_pagerank(tmp_path):
+def test_hipporag2_walk_by_residual_push_equals_networkx_personalized_pagerank(tmp_path):
     with open_store(str(tmp_path / "store")) as store:
         store.upsert(hipporag_batch())
-        retriever = make_retriever("hipporag2", store, synonymy_threshold=0.5,
-                                   iterations=200, tolerance=1e-9)
+        retriever = make_retriever("hipporag2", store, synonymy_threshold=0.5, damping=0.5,
+                                   epsilon=1e-10)
         retriever.warm_up()
         corpus, walk = retriever.corpus, retriever.walk
         vector = retriever.context.encode(QUESTION)
         matched = retriever.match_facts(QUESTION, vector)
-        scores = retriever.chunk_vectors @ vector
         start = retriever.seed_vector(retriever.entity_weights(QUESTION, matched),
-                                      (scores - scores.min()) / np.ptp(scores))
+                                      retriever.dense_scores(vector, 5))
 
-        mass = walk.personalized(start / start.sum(), 0.5, 200, 1e-9)
+        mass = walk.pushed(start / start.sum(), 0.5, 1e-10)
 
         # The same graph, built independently from the corpus and the synonymy edges.
         graph = nx.Graph()
@@ -143,7 +149,11 @@ def test_hipporag2_walk_equals_networkx_personalized_pagerank(tmp_path):
                                personalization=dict(enumerate(start.tolist())))
 
         assert synonyms  # "A. Draveth" and "Anika Draveth" are joined at this threshold
-        assert np.allclose(mass, [expected[n] for n in range(len(mass))], atol=1e-5)
+        assert np.allclose(mass, [expected[n] for n in range(len(mass))], atol=1e-6)
+        power = walk.personalized(start / start.sum(), 0.5, 200, 1e-12)
+        assert np.allclose(mass, power, atol=1e-6)
+        rough = walk.pushed(start / start.sum(), 0.5, 1e-3)  # cheaper, and off by little
+        assert np.abs(rough - mass).max() < 1e-2
 
 
 def test_hipporag2_ablations_change_what_they_say(tmp_path):
@@ -154,7 +164,8 @@ def test_hipporag2_ablations_change_what_they_say(tmp_path):
         no_synonyms = make_retriever("hipporag2", store, context=context, synonymy=False)
         no_passages = make_retriever("hipporag2", store, context=context, passage_nodes=False)
         ner = make_retriever("hipporag2", store, context=context, seeding="ner")
-        for retriever in (full, no_synonyms, no_passages, ner):
+        facts = make_retriever("hipporag2", store, context=context, seeding="facts")
+        for retriever in (full, no_synonyms, no_passages, ner, facts):
             retriever.warm_up()
 
         assert len(full.synonyms[0]) > 0 and len(no_synonyms.synonyms[0]) == 0
@@ -163,6 +174,10 @@ def test_hipporag2_ablations_change_what_they_say(tmp_path):
         assert _ids(no_passages.retrieve(QUESTION, 2)) == ["velmora", "quillon"]
         linked = ner.entity_weights(QUESTION, [])
         assert [full.corpus.entity_names[e] for e in linked] == ["Velmora Studios"]
+        vector = full.context.encode(QUESTION)
+        by_facts = facts.entity_weights(QUESTION, facts.match_facts(QUESTION, vector))
+        both = full.entity_weights(QUESTION, full.match_facts(QUESTION, vector))
+        assert set(both) == set(by_facts) | set(linked)
         # A question naming no entity: NER seeding has nothing, so the ranking is dense's.
         paraphrase = "Which village by the sea was home to a young girl?"
         dense = make_retriever("dense", store, context=context).retrieve(paraphrase, 3)
@@ -241,7 +256,8 @@ def test_hipporag2_llm_filter_keeps_what_the_llm_chose(tmp_path):
     with open_store(str(tmp_path / "store")) as store:
         store.upsert(hipporag_batch())
         dropping_all = ManagedLLM(FakeLLM(['{"facts": []}'] * 3))
-        retriever = make_retriever("hipporag2", store, llm=dropping_all, fact_filter="llm")
+        retriever = make_retriever("hipporag2", store, llm=dropping_all, fact_filter="llm",
+                                   seeding="facts")
         dense = make_retriever("dense", store).retrieve(QUESTION, 3)
 
         assert _ids(retriever.retrieve(QUESTION, 3)) == _ids(dense)  # no fact kept: dense

@@ -21,9 +21,17 @@ from kgx.cli.options import (
     TimeoutOption,
     llm_settings,
 )
+from kgx.errors import ConfigError
 from kgx.graphdb import open_store
 
 EXCERPT_CHARS = 300
+
+
+class FactFilter(str, Enum):
+    """How hipporag2 treats the facts it matched to the question."""
+
+    none = "none"
+    llm = "llm"
 
 
 class RetrieverName(str, Enum):
@@ -33,6 +41,7 @@ class RetrieverName(str, Enum):
     bm25 = "bm25"
     graph = "graph"
     ppr = "ppr"
+    hipporag2 = "hipporag2"
     hybrid = "hybrid"
     text2cypher = "text2cypher"
 
@@ -42,9 +51,13 @@ def ask(
     retriever: Annotated[RetrieverName, typer.Option(
         "--retriever", "-r",
         help="dense: embeddings of chunks; bm25: keywords; graph: entities of the question "
-             "and their facts; ppr: personalized PageRank from those entities; hybrid: "
-             "several fused; text2cypher: the LLM writes a read-only Cypher query")
+             "and their facts; ppr: personalized PageRank from those entities; hipporag2: "
+             "PageRank over entities and passages from the facts matching the question; "
+             "hybrid: several fused; text2cypher: the LLM writes a read-only Cypher query")
     ] = RetrieverName.hybrid,
+    fact_filter: Annotated[FactFilter, typer.Option(
+        "--fact-filter", help="hipporag2 only: 'llm' lets --llm drop matched facts that do "
+                              "not help (HippoRAG 2's recognition memory)")] = FactFilter.none,
     store: StoreOption = None,
     top_k: Annotated[int, typer.Option(
         "--top-k", "-k", min=1, help="Chunks to retrieve and show the LLM")] = 5,
@@ -76,10 +89,12 @@ def ask(
     settings = llm_settings(llm, concurrency=llm_concurrency, timeout=llm_timeout,
                             retries=llm_retries, on_error=on_error, max_tokens=llm_max_tokens,
                             no_cache=no_cache)
-    needs_llm = not no_answer or retriever is RetrieverName.text2cypher
+    options = retriever_options(retriever.value, fact_filter.value)
+    needs_llm = (not no_answer or retriever is RetrieverName.text2cypher
+                 or "fact_filter" in options)
     with open_store(store, read_only=True) as graph, _open_llm(settings, needs_llm) as model:
         report = _answer(question, retriever.value, graph, model, top_k,
-                         None if no_answer else answer_tokens)
+                         None if no_answer else answer_tokens, options)
         if model is not None:
             Console(stderr=True).print(model.meter.summary(model.model), soft_wrap=True)
     if as_json:
@@ -96,13 +111,23 @@ def _open_llm(settings, needed: bool):
     return load_llm(settings.spec, settings)
 
 
+def retriever_options(name: str, fact_filter: str) -> dict[str, str]:
+    """The options --fact-filter gives the retriever `name` (only hipporag2 takes one)."""
+    if fact_filter == "none":
+        return {}
+    if name != "hipporag2":
+        raise ConfigError(f"--fact-filter {fact_filter} applies to the hipporag2 retriever, "
+                          f"not {name}; drop it or pick --retriever hipporag2.")
+    return {"fact_filter": fact_filter}
+
+
 def _answer(question: str, name: str, graph, model, top_k: int,
-            answer_tokens: int | None) -> dict[str, Any]:
+            answer_tokens: int | None, options: dict[str, str]) -> dict[str, Any]:
     """Retrieve, answer if asked, and gather everything to print as one dict."""
     from kgx.retrieval import make_retriever
     from kgx.retrieval.ask import ask_report
 
-    retriever = make_retriever(name, graph, llm=model)
+    retriever = make_retriever(name, graph, llm=model, **options)
     retriever.warm_up()
     return ask_report(retriever, question, model, top_k=top_k, answer_tokens=answer_tokens)
 

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from kgx.cli.ask import FactFilter, retriever_options
 from kgx.cli.options import (
     ConcurrencyOption,
     LLMOption,
@@ -33,7 +34,7 @@ from kgx.cli.options import (
 from kgx.errors import ConfigError, InputError
 from kgx.models import Document
 
-DEFAULT_RETRIEVERS = "dense,bm25,graph,ppr,hybrid"
+DEFAULT_RETRIEVERS = "dense,bm25,graph,ppr,hipporag2,hybrid"
 RECALL_CUTOFFS = (2, 5, 10)
 _NEEDS_LLM = {"text2cypher"}
 
@@ -57,7 +58,10 @@ def eval_qa(
              "plugin's name (LLM extractors use --llm)")] = "spacy",
     retrievers: Annotated[str, typer.Option(
         help="Retrievers to compare, comma-separated, in table order: dense, bm25, graph, ppr, "
-             "hybrid, text2cypher (asks --llm)")] = DEFAULT_RETRIEVERS,
+             "hipporag2, hybrid, text2cypher (asks --llm)")] = DEFAULT_RETRIEVERS,
+    fact_filter: Annotated[FactFilter, typer.Option(
+        "--fact-filter", help="hipporag2 only: 'llm' lets --llm drop matched facts that do "
+                              "not help (HippoRAG 2's recognition memory)")] = FactFilter.none,
     top_k: Annotated[int, typer.Option(
         "--top-k", min=1, help="Chunks asked of each retriever; Recall@k is reported at 2, 5 "
                                "and 10 up to it, and at it")] = 10,
@@ -109,14 +113,18 @@ def eval_qa(
                             retries=llm_retries, on_error=on_error, max_tokens=llm_max_tokens,
                             no_cache=no_cache)
     config = extract_config(extractor, max_tokens, None, settings)
+    if fact_filter is not FactFilter.none and "hipporag2" not in names:
+        raise ConfigError("--fact-filter applies to the hipporag2 retriever; add it to "
+                          "--retrievers or drop --fact-filter.")
+    options = {"hipporag2": retriever_options("hipporag2", fact_filter.value)}
     report = _run(store or str(out / "store"), corpus, documents, loaded, config, names,
-                  top_k, answer_with, answer_limit, answer_max_tokens, console)
+                  top_k, answer_with, answer_limit, answer_max_tokens, console, options)
     _write(out, report, console)
 
 
 def _run(uri: str, corpus: Path, documents: list[Document], questions, config, names,
          top_k: int, answer_with: list[str] | None, answer_limit: int | None,
-         answer_max_tokens: int, console: Console):
+         answer_max_tokens: int, console: Console, options: dict[str, dict]):
     from kgx.evaluation.qa import evaluate_retrievers
     from kgx.extractors import takes_llm
     from kgx.graphdb import open_store
@@ -124,10 +132,11 @@ def _run(uri: str, corpus: Path, documents: list[Document], questions, config, n
     corpus_ids = {d.external_id for d in documents if d.external_id is not None}
     _warn_missing(questions, corpus_ids, corpus, console)
     needs_llm = (answer_with is not None or takes_llm(config.extractor)
-                 or bool(_NEEDS_LLM.intersection(names)))
+                 or bool(_NEEDS_LLM.intersection(names))
+                 or any(options.get(name) for name in names))
     with _llm(config.llm, needs_llm, console) as client, open_store(uri) as graph:
         build_graph(graph, corpus, documents, config, client, console)
-        built = warm_retrievers(names, graph, client, console)
+        built = warm_retrievers(names, graph, client, console, options)
         answerer = _answerer(client, answer_max_tokens) if answer_with else None
         with _stage_progress(console) as progress:
             return evaluate_retrievers(
@@ -159,8 +168,10 @@ def build_graph(graph, corpus: Path, documents: Sequence[Document], config, llm,
     print_summary(console, report, graph.uri)
 
 
-def warm_retrievers(names: Sequence[str], graph, llm, console: Console) -> dict:
-    """The named retrievers over `graph`, each warmed up (indexes built, models loaded).
+def warm_retrievers(names: Sequence[str], graph, llm, console: Console,
+                    options: dict[str, dict] | None = None) -> dict:
+    """The named retrievers over `graph`, each warmed up (indexes built, models loaded), with
+    `options` per name.
 
     Each gets its own `RetrievalContext`: a shared one caches question vectors, which would
     make every retriever after the first look faster than it is. Indexes kept beside an
@@ -170,7 +181,7 @@ def warm_retrievers(names: Sequence[str], graph, llm, console: Console) -> dict:
 
     built = {}
     for name in names:
-        retriever = make_retriever(name, graph, llm=llm)
+        retriever = make_retriever(name, graph, llm=llm, **(options or {}).get(name, {}))
         started = time.perf_counter()
         with console_status(console, f"warming up {name}"):
             retriever.warm_up()
