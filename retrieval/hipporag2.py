@@ -251,7 +251,7 @@ def walk_graph(corpus: RetrievalCorpus, synonyms, passage_nodes: bool = True) ->
     often stated), shared propositions and synonymy edges (weight: similarity), and, with
     `passage_nodes`, each chunk joined to its entities (weight 1)."""
     sparse = require("scipy.sparse", "local")
-    n_entities, n_chunks = len(corpus.entity_ids), len(corpus.chunks)
+    n_entities = len(corpus.entity_ids)
     rows, cols, weights = [], [], []
     for edge in corpus.relations:
         if edge.subject != edge.object:

@@ -52,7 +52,8 @@ def build_mcp_server(graph: GraphService, asker: AskService):
 
     @tool
     def ask(question: str,
-            retriever: Literal["dense", "bm25", "graph", "ppr", "hybrid", "text2cypher"] = "graph",
+            retriever: Literal["dense", "bm25", "graph", "ppr", "hipporag2", "hybrid",
+                               "text2cypher"] = "graph",
             top_k: int = 5, answer: bool = True) -> m.AskResponse:
         """Answer a question from the graph as `kgx ask` does: the answer (answer=false: none),
         the passages retrieved with the facts and entity paths that led to them."""

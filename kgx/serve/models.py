@@ -208,7 +208,8 @@ class DeletedDocument(BaseModel):
 
 class AskRequest(_Request):
     question: str = Field(min_length=1, max_length=2_000)
-    retriever: Literal["dense", "bm25", "graph", "ppr", "hybrid", "text2cypher"] = "hybrid"
+    retriever: Literal["dense", "bm25", "graph", "ppr", "hipporag2", "hybrid",
+                       "text2cypher"] = "hybrid"
     top_k: int = Field(5, ge=1, le=50)
     answer: bool = Field(True, description="false: retrieve only, no LLM answer")
 

@@ -156,7 +156,7 @@ class DocumentLifecycleContract:
         corpora.extract(store, folder)
         assert synced == corpora.snapshot(store)
 
-    @pytest.mark.parametrize("retriever", ["dense", "bm25", "graph", "ppr"])
+    @pytest.mark.parametrize("retriever", ["dense", "bm25", "graph", "ppr", "hipporag2"])
     def test_store_retrieval_after_delete_never_returns_a_deleted_chunk(self, store, tmp_path,
                                                                        retriever):
         from kgx.retrieval import make_retriever
