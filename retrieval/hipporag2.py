@@ -9,13 +9,18 @@ indexes (only new texts are embedded; deleted ones drop out):
   weighted by that similarity, beyond what entity resolution already merged.
 
 Online, for a question:
-1. the `facts` facts most similar to it (min-max normalised scores) are matched;
+1. the `facts` facts nearest it are matched, their cosine min-max normalised over the
+   `candidates` nearest facts;
 2. `fact_filter="llm"` lets an LLM drop the matched facts that do not help ("recognition
-   memory"); if none survives, the ranking is dense retrieval's;
+   memory"); if nothing is left to seed, the ranking is dense retrieval's;
 3. each matched fact's entities are seeded with its score over the number of chunks the entity
-   occurs in (rare entities weigh more), the best fact naming it counting, best `entities` kept;
-4. every passage node is seeded with its dense score (min-max normalised) × `passage_weight`;
-5. PageRank with restart probability 1 - `damping` runs over the entity–passage graph;
+   occurs in (rare entities weigh more), the best fact naming it counting, best `entities`
+   kept; `seeding="both"` (the default) adds the entities the question names, linked by name
+   as for `ppr`, and `seeding="ner"` uses those alone;
+4. the `passages` passages nearest the question are seeded with their dense score (min-max
+   normalised over them) × `passage_weight`;
+5. PageRank with restart probability 1 - `damping` runs over the entity–passage graph, by
+   residual pushing from the seeds (no node off by more than `epsilon`);
 6. passages rank by the mass that lands on them.
 
     retriever = HippoRAG2Retriever(open_store("./kgx-store"))   # no I/O until warm_up()
