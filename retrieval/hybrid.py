@@ -13,7 +13,7 @@ from kgx.errors import ConfigError
 from .corpus import RetrievalContext, check_request
 from .protocol import RetrievedChunk, Retriever
 
-DEFAULT_PARTS = ("dense", "bm25", "graph")
+DEFAULT_PARTS = ("dense", "bm25", "hipporag2")
 RRF_K = 60
 
 
