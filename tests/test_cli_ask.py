@@ -124,3 +124,22 @@ def test_cli_ask_real_llm(runner, ada_store, llama_server, monkeypatch, tmp_path
     assert report["cypher"] and (report["retrieval_error"] or "LIMIT" in report["cypher"])
     assert isinstance(report["answer"], str)
     assert all(1 <= n <= len(report["chunks"]) for n in report["citations"])
+
+
+def test_cli_ask_hipporag2_retrieves_and_its_fact_filter_asks_the_llm(runner, ada_store, fake):
+    fake.queue('{"facts": [1]}')
+    result = _ask(runner, "--store", ada_store, "-r", "hipporag2", "--fact-filter", "llm",
+                  "--no-answer", "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["retriever"] == "hipporag2" and report["chunks"]
+    assert "FACTS" in fake.requests[0].messages[-1].content  # the filter's prompt, one call
+    assert len(fake.requests) == 1
+
+
+def test_cli_ask_fact_filter_needs_hipporag2(runner, ada_store):
+    result = _ask(runner, "--store", ada_store, "-r", "dense", "--fact-filter", "llm")
+
+    assert result.exit_code != 0
+    assert "--fact-filter llm applies to the hipporag2 retriever" in str(result.exception)

@@ -335,7 +335,7 @@ def test_retrieval_make_retriever_rejects_bad_names_and_options(tmp_path):
     with pytest.raises(ConfigError, match="over="):
         make_retriever("dense", store, over="documents")
     assert not (tmp_path / "store").exists()  # constructors do no I/O
-    assert RETRIEVERS == ("dense", "bm25", "graph", "ppr", "hybrid", "text2cypher")
+    assert RETRIEVERS == ("dense", "bm25", "graph", "ppr", "hipporag2", "hybrid", "text2cypher")
 
 
 def test_retrieval_bad_questions_and_empty_stores_raise_kgx_errors(each_store_uri):
