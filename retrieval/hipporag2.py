@@ -43,13 +43,12 @@ from kgx.errors import ConfigError, require
 
 from .corpus import RetrievalContext, RetrievalCorpus, check_request
 from .graph import question_seeds, shared_graph
-from .ppr import RandomWalk
+from .ppr import PATH_HOPS, RandomWalk, heaviest_path
 from .protocol import RetrievedChunk
 from .vectors import top_scores
 
 SEEDINGS = ("facts", "ner", "both")
 FACT_FILTERS = ("none", "llm")
-_PATH_HOPS = 3
 _SYNONYM_BLOCK = 2048  # entity rows compared per matrix product
 _MIN_SYNONYM_CHARS = 3  # names with fewer letters or digits ("US", "1") get no synonymy edges
 
@@ -141,7 +140,7 @@ class HippoRAG2Retriever:
         # Paths start from the entities of the best matched fact (or the best linked one).
         starts = list(self.corpus.facts[matched[0][0]].entities) if matched else []
         distances = self.graph.hop_distances(starts or [max(weights, key=weights.get)],
-                                             _PATH_HOPS)
+                                             PATH_HOPS)
         return [self._result(chunk, score, mass, matched, distances)
                 for chunk, score in top_scores(scores, top_k) if score > 0]
 
@@ -210,13 +209,7 @@ class HippoRAG2Retriever:
         rest = sorted(set(self.corpus.chunk_facts[chunk]) - set(own),
                       key=lambda f: (-sum(mass[e] for e in self.corpus.facts[f].entities), f))
         evidence = tuple(self.corpus.facts[f].text for f in [*own, *rest][:3])
-        row = self.walk.chunk_entities
-        entities = row.indices[row.indptr[chunk]:row.indptr[chunk + 1]]
-        reached = [e for e in entities if 0 < distances[e] <= _PATH_HOPS]
-        paths = ()
-        if reached:
-            best = max(reached, key=lambda e: (mass[e], -e))
-            paths = (self.graph.path(distances, int(best), self.corpus.entity_names),)
+        paths = heaviest_path(self.walk, self.graph, self.corpus, chunk, mass, distances)
         return self.corpus.retrieved(chunk, score, evidence, paths)
 
 

@@ -23,7 +23,7 @@ from .protocol import RetrievedChunk
 from .vectors import top_scores
 
 FALLBACKS = ("dense", "none")
-_PATH_HOPS = 3
+PATH_HOPS = 3
 
 
 class RandomWalk:
@@ -111,6 +111,19 @@ class RandomWalk:
         return mass
 
 
+def heaviest_path(walk: RandomWalk, graph: EntityGraph, corpus: RetrievalCorpus, chunk: int,
+                  mass: np.ndarray, distances: np.ndarray) -> tuple[str, ...]:
+    """The path from a seed to the chunk's entity holding the most mass, within PATH_HOPS
+    (none if the chunk has no entity reached)."""
+    row = walk.chunk_entities
+    entities = row.indices[row.indptr[chunk]:row.indptr[chunk + 1]]
+    reached = [e for e in entities if 0 < distances[e] <= PATH_HOPS]
+    if not reached:
+        return ()
+    best = max(reached, key=lambda e: (mass[e], -e))
+    return (graph.path(distances, int(best), corpus.entity_names),)
+
+
 class PersonalizedPageRankRetriever:
     """HippoRAG-style retrieval: PageRank personalized on the entities the question names.
 
@@ -161,7 +174,7 @@ class PersonalizedPageRankRetriever:
             start[seed.entity] += seed.score / max(1, len(self.corpus.entity_chunks[seed.entity]))
         mass = self.walk.personalized(start / start.sum(), self.damping, self.iterations,
                                       self.tolerance)
-        distances = self.graph.hop_distances([s.entity for s in seeds], _PATH_HOPS)
+        distances = self.graph.hop_distances([s.entity for s in seeds], PATH_HOPS)
         chunk_mass = mass[self.walk.entities:]
         return [self._result(chunk, score, mass, distances)
                 for chunk, score in top_scores(chunk_mass, top_k) if score > 0]
@@ -171,13 +184,7 @@ class PersonalizedPageRankRetriever:
         facts = sorted(self.corpus.chunk_facts[chunk],
                        key=lambda f: (-sum(mass[e] for e in self.corpus.facts[f].entities), f))
         evidence = tuple(self.corpus.facts[f].text for f in facts[:3])
-        row = self.walk.chunk_entities
-        entities = row.indices[row.indptr[chunk]:row.indptr[chunk + 1]]
-        reached = [e for e in entities if 0 < distances[e] <= _PATH_HOPS]
-        paths = ()
-        if reached:
-            best = max(reached, key=lambda e: (mass[e], -e))
-            paths = (self.graph.path(distances, int(best), self.corpus.entity_names),)
+        paths = heaviest_path(self.walk, self.graph, self.corpus, chunk, mass, distances)
         return self.corpus.retrieved(chunk, score, evidence, paths)
 
     def _fallback(self, question: str, top_k: int) -> list[RetrievedChunk]:
