@@ -8,7 +8,8 @@
 2. HTTP overhead: the same parameterised `/query` from one keep-alive client, alternating call
    by call with the same Cypher through `store.query` in process (both read-only), so both see
    the same background load. `query_http_vs_inprocess_p50` is that ratio of medians; the ratio
-   under load is reported too.
+   under load is reported too, and so is GET /health from the same client (no store call: what
+   HTTP costs any endpoint of this server).
 
 Bounded in count and time, loopback only. The last line of stdout is one JSON object.
 
@@ -105,35 +106,43 @@ async def load(url: str, clients: int, seconds: float, names: list[str], ids: li
 
 
 def interleaved(url: str, store_uri: str, ids: list[str], count: int):
-    """`count` pairs of the same /query: one POST from a keep-alive http.client connection (the
-    lightest client, so the figure is mostly the server's), then the same `store.query` in
-    process. Alternating them puts both under the same background load."""
+    """`count` rounds of: GET /health (no store call: the HTTP floor of any endpoint), the same
+    /query as a POST, both from one keep-alive http.client connection (the lightest client, so
+    the figures are mostly the server's), then the same `store.query` in process. Alternating
+    them puts all three under the same background load."""
     import http.client
 
     from kgx.graphdb import open_store
 
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    rng, http_times, local_times = random.Random(1), [], []
+    rng, http_times, local_times, floor_times = random.Random(1), [], [], []
     with open_store(store_uri, read_only=True) as store:  # the server is --read-only too
         store.query(QUERY, {"id": ids[0]})
         for _ in range(count):
             params = {"id": rng.choice(ids)}
             body = json.dumps({"cypher": QUERY, "params": params})
-            started = time.perf_counter()
-            connection.request("POST", "/query", body=body,
-                               headers={"Content-Type": "application/json"})
-            reply = connection.getresponse()
-            reply.read()
-            http_times.append((time.perf_counter() - started) * 1000)
-            if reply.status != 200:
-                raise RuntimeError(f"POST /query answered {reply.status}")
+            floor_times.append(_timed(connection, "GET", "/health"))
+            http_times.append(_timed(connection, "POST", "/query", body=body,
+                                     headers={"Content-Type": "application/json"}))
             started = time.perf_counter()
             # What the server's /query calls: its time limit and row cap (+1 to see a cut).
             store.query(QUERY, params, timeout_s=10.0, max_rows=1001)
             local_times.append((time.perf_counter() - started) * 1000)
     connection.close()
-    return http_times, local_times
+    return http_times, local_times, floor_times
+
+
+def _timed(connection, method: str, path: str, **request) -> float:
+    """Milliseconds for one request on the keep-alive connection, the reply read; non-200 fails."""
+    started = time.perf_counter()
+    connection.request(method, path, **request)
+    reply = connection.getresponse()
+    reply.read()
+    elapsed = (time.perf_counter() - started) * 1000
+    if reply.status != 200:
+        raise RuntimeError(f"{method} {path} answered {reply.status}")
+    return elapsed
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -198,13 +207,14 @@ def run(args, store: str, workdir: Path) -> None:
         latencies, errors, elapsed = asyncio.run(
             load(server.url, args.clients, args.seconds, names, ids))
         log(f"{SEQUENTIAL} /query calls, each followed by the same store.query in process ...")
-        http_times, local_times = interleaved(server.url, store, ids, SEQUENTIAL)
+        http_times, local_times, floor_times = interleaved(server.url, store, ids, SEQUENTIAL)
     finally:
         server.stop()
-    report(args, store, latencies, errors, elapsed, http_times, local_times)
+    report(args, store, latencies, errors, elapsed, http_times, local_times, floor_times)
 
 
-def report(args, store, latencies, errors, elapsed, http_times, local_times) -> None:
+def report(args, store, latencies, errors, elapsed, http_times, local_times,
+           floor_times) -> None:
     total = sum(len(v) for v in latencies.values())
     print(f"\n{args.clients} clients × {args.seconds:g} s on loopback, store {store}\n")
     print("| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms |")
@@ -229,6 +239,9 @@ def report(args, store, latencies, errors, elapsed, http_times, local_times) -> 
           f"{percentile(local_times, .95):.2f} | — |")
     print(f"| POST /query, 1 client | {http_p50:.2f} | {percentile(http_times, .95):.2f} | "
           f"{ratio:.2f}× |")
+    floor_p50 = statistics.median(floor_times)
+    print(f"| GET /health (no store call), 1 client | {floor_p50:.2f} | "
+          f"{percentile(floor_times, .95):.2f} | — |")
     load_ratio = figures["query"]["p50_ms"] / local_p50
     print(f"| POST /query under the {args.clients}-client load | "
           f"{figures['query']['p50_ms']:.2f} | {figures['query']['p95_ms']:.2f} | "
@@ -241,6 +254,7 @@ def report(args, store, latencies, errors, elapsed, http_times, local_times) -> 
         "query_inprocess_p50_ms": round(local_p50, 3),
         "query_http_p50_ms": round(http_p50, 3),
         "query_http_vs_inprocess_p50": round(ratio, 2),
+        "health_http_p50_ms": round(floor_p50, 3),
         "query_under_load_vs_inprocess_p50": round(load_ratio, 2),
         "python": platform.python_version(), "cpus": _cpus(),
     }))
