@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 import httpx
 import pytest
@@ -39,6 +40,17 @@ def click_element(driver, element_id: str, along: float = 0.5) -> None:
     from selenium.webdriver.common.by import By
 
     wait_for(driver, lambda d: d.execute_script("return window.kgx.pending === 0"))
+    settled = []  # a layout still animating would move the element between reading and clicking
+
+    def still(d) -> bool:
+        settled.append(d.execute_script(
+            "var e = window.kgx.cy.getElementById(arguments[0]);"
+            "var p = e.isNode() ? e.renderedPosition() : e.renderedMidpoint();"
+            "return [Math.round(p.x), Math.round(p.y)];", element_id))
+        time.sleep(0.2)
+        return len(settled) > 1 and settled[-1] == settled[-2]
+
+    wait_for(driver, still)
     x, y, width, height = driver.execute_script(
         "var e = window.kgx.cy.getElementById(arguments[0]), t = arguments[1];"
         "var p = e.isNode() ? e.renderedPosition() : {"
