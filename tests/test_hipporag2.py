@@ -9,8 +9,9 @@ import pytest
 
 from kgx.errors import ConfigError
 from kgx.graphdb import open_store
-from kgx.models import Chunk, Document, Entity, GraphBatch, Provenance, Relation
+from kgx.models import Entity, GraphBatch
 from kgx.retrieval import RetrievalContext, make_retriever
+from kgx.testing.graphs import passages_batch
 
 EXTRACTOR = "test.hipporag2.v1"
 # The bridge passage, "quillon", shares no word with the question: only the fact "Velmora
@@ -37,23 +38,7 @@ _ENTITIES["letters"] = Entity(name="letters", type="CONCEPT")
 
 
 def hipporag_batch(keys=tuple(PASSAGES)) -> GraphBatch:
-    batch = GraphBatch(completed_key=EXTRACTOR)
-    for key in keys:
-        title, text, relations = PASSAGES[key]
-        doc = Document(title=title, text=text, external_id=key)
-        chunk = Chunk(doc_id=doc.id, index=0, text=text, start=0, end=len(text),
-                      n_tokens=len(text.split()))
-        provenance = Provenance(doc_id=doc.id, chunk_id=chunk.id, start=0, end=len(text),
-                                extractor=EXTRACTOR, extractor_version="1")
-        names = sorted({n for s, _, o in relations for n in (s, o)})
-        batch.documents.append(doc)
-        batch.chunks.append(chunk)
-        batch.entities += [_ENTITIES[n] for n in names]
-        batch.mentions += [(chunk.id, _ENTITIES[n].id) for n in names]
-        batch.relations += [Relation(subject=_ENTITIES[s], predicate=p, object=_ENTITIES[o],
-                                     provenance=provenance) for s, p, o in relations]
-        batch.completed.append(doc.id)
-    return batch
+    return passages_batch({key: PASSAGES[key] for key in keys}, _ENTITIES, EXTRACTOR)
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import pytest
 
 from kgx.errors import ConfigError, InputError
 from kgx.graphdb import open_store
-from kgx.models import Chunk, Document, Entity, GraphBatch, Proposition, Provenance, Relation
+from kgx.models import Entity, GraphBatch
 from kgx.retrieval import RETRIEVERS, RetrievalContext, RetrievedChunk, make_retriever
+from kgx.testing import graphs
 
 EXTRACTOR = "test.retrieval.v1"
 TWO_HOP = "Where does the founder of Les Films du Losange work?"
@@ -57,27 +58,8 @@ PASSAGES = {
 
 def passages_batch(keys=tuple(PASSAGES)) -> GraphBatch:
     """The passages `keys` as a GraphBatch with documents, chunks, mentions and facts."""
-    batch = GraphBatch(completed_key=EXTRACTOR)
-    for key in keys:
-        title, text, relations, propositions = PASSAGES[key]
-        doc = Document(title=title, text=text, external_id=f"2wiki-{key}")
-        chunk = Chunk(doc_id=doc.id, index=0, text=text, start=0, end=len(text),
-                      n_tokens=len(text.split()))
-        provenance = Provenance(doc_id=doc.id, chunk_id=chunk.id, start=0, end=len(text),
-                                extractor=EXTRACTOR, extractor_version="1")
-        names = sorted({n for s, _, o in relations for n in (s, o)}
-                       | {n for _, about in propositions for n in about})
-        batch.documents.append(doc)
-        batch.chunks.append(chunk)
-        batch.entities += [_ENTITIES[n] for n in names]
-        batch.mentions += [(chunk.id, _ENTITIES[n].id) for n in names]
-        batch.relations += [Relation(subject=_ENTITIES[s], predicate=p, object=_ENTITIES[o],
-                                     provenance=provenance) for s, p, o in relations]
-        batch.propositions += [
-            Proposition(text=t, entities=tuple(_ENTITIES[n] for n in about),
-                        provenance=provenance) for t, about in propositions]
-        batch.completed.append(doc.id)
-    return batch
+    return graphs.passages_batch({key: PASSAGES[key] for key in keys}, _ENTITIES, EXTRACTOR,
+                                 external_id=lambda key: f"2wiki-{key}")
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from kgx.models import Chunk, Document, Entity, GraphBatch, Proposition, Provenance, Relation
 
 EXTRACTOR = "test.handmade.v1"
@@ -84,3 +86,31 @@ def ada_batches() -> tuple[GraphBatch, GraphBatch]:
         relations=[r for r in both.relations if r.provenance.doc_id == ada_doc.id],
         propositions=both.propositions, completed_key=EXTRACTOR, completed=[ada_doc.id])
     return with_surfaces(only_a, (c1.id, ada.id, "Ada")), full
+
+
+def passages_batch(passages: Mapping[str, tuple], entities: Mapping[str, Entity],
+                   extractor: str, external_id: Callable[[str], str] = str) -> GraphBatch:
+    """One single-chunk document per passage, with its mentions and facts, completed by
+    `extractor`. `passages` maps a key to (title, text, relations) or (title, text, relations,
+    propositions); relations are (subject, predicate, object) names and propositions (text,
+    names), each name a key of `entities`."""
+    batch = GraphBatch(completed_key=extractor)
+    for key, (title, text, relations, *rest) in passages.items():
+        propositions = rest[0] if rest else []
+        doc = Document(title=title, text=text, external_id=external_id(key))
+        chunk = _whole_chunk(doc)
+        provenance = Provenance(doc_id=doc.id, chunk_id=chunk.id, start=0, end=len(text),
+                                extractor=extractor, extractor_version="1")
+        names = sorted({n for s, _, o in relations for n in (s, o)}
+                       | {n for _, about in propositions for n in about})
+        batch.documents.append(doc)
+        batch.chunks.append(chunk)
+        batch.entities += [entities[n] for n in names]
+        batch.mentions += [(chunk.id, entities[n].id) for n in names]
+        batch.relations += [Relation(subject=entities[s], predicate=p, object=entities[o],
+                                     provenance=provenance) for s, p, o in relations]
+        batch.propositions += [
+            Proposition(text=t, entities=tuple(entities[n] for n in about),
+                        provenance=provenance) for t, about in propositions]
+        batch.completed.append(doc.id)
+    return batch
