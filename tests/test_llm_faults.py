@@ -132,12 +132,13 @@ def test_faults_refused_request_is_not_retried_and_follows_on_error(llama_server
             ManagedLLM(client(proxy.url)).generate([huge])
 
 
-def test_faults_truncated_json_is_repaired_once_then_recorded(llama_server):
+def test_faults_json_cut_off_at_the_cap_is_recorded_without_a_repair_turn(llama_server):
+    # Under the same cap a repair would be cut off too, so none is sent.
     llm = ManagedLLM(client(llama_server.url), on_error="skip-and-record")
     [reply] = llm.generate([city_request("Italy", max_tokens=4)])
-    assert reply.attempts == 2 and reply.parsed is None
+    assert reply.attempts == 1 and reply.parsed is None
     assert "cut off at max_tokens=4" in reply.error
-    assert llm.meter.as_dict()["llm_calls"] == 2
+    assert llm.meter.as_dict()["llm_calls"] == 1
     with pytest.raises(LLMOutputError, match="Italy"):
         ManagedLLM(client(llama_server.url)).generate([city_request("Italy", max_tokens=4)])
 

