@@ -71,7 +71,7 @@ def make_retriever(name: str, store, *, llm=None, **options) -> Retriever:
                           f"its options are: {', '.join(sorted(accepted)) or 'none'}")
     if name == "text2cypher":
         return cls(store, llm, **options)
-    if name in ("hybrid", "hipporag2"):
+    if accepted is None or "llm" in accepted:  # hybrid, hipporag2: an optional LLM
         options.setdefault("llm", llm)
     return cls(store, **options)
 

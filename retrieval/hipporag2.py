@@ -40,6 +40,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from kgx.errors import ConfigError, require
+from kgx.extractors.prompts import PromptTemplate
 
 from .corpus import RetrievalContext, RetrievalCorpus, check_request
 from .graph import question_seeds, shared_graph
@@ -330,21 +331,24 @@ class RecognisedFacts(BaseModel):
     facts: list[int] = Field(default_factory=list)
 
 
+FACT_FILTER = PromptTemplate(
+    name="hipporag2.fact_filter.v1",
+    system="You filter facts for a question answering system. Reply with JSON only.",
+    user=("Which of these FACTS help answer the QUESTION? Keep every fact about an entity the "
+          "question asks about or that leads to its answer; drop the unrelated ones.\n\n"
+          "QUESTION: {question}\n\nFACTS:\n{facts}\n\n"
+          'Reply with JSON: "facts" holds the numbers of the facts to keep.'),
+    reply=RecognisedFacts,
+    max_tokens=64,
+)
+
+
 def recognise_facts(llm, question: str, facts: Sequence[str]) -> list[int]:
     """Indexes (0-based, in order) of the `facts` the LLM judges useful for `question`; an
     unusable reply keeps them all, so a filter failure never loses the graph's evidence."""
-    from kgx.llm.types import LLMRequest, SamplingParams
-
     listed = "\n".join(f"{i}. {fact}" for i, fact in enumerate(facts, 1))
-    user = ("Which of these FACTS help answer the QUESTION? Keep every fact about an entity "
-            "the question asks about or that leads to its answer; drop the unrelated ones.\n\n"
-            f"QUESTION: {question}\n\nFACTS:\n{listed}\n\n"
-            'Reply with JSON: "facts" holds the numbers of the facts to keep.')
-    request = LLMRequest.from_prompt(
-        user, system="You filter facts for a question answering system. Reply with JSON only.",
-        response_model=RecognisedFacts, key="hipporag2-fact-filter",
-        params=SamplingParams(max_tokens=64))
-    [response] = llm.generate([request])
+    [response] = llm.generate([FACT_FILTER.request("hipporag2-fact-filter", question=question,
+                                                   facts=listed)])
     reply = response.parsed
     if not response.ok or not isinstance(reply, RecognisedFacts):
         return list(range(len(facts)))
