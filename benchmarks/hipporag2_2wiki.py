@@ -54,14 +54,15 @@ def build_store(uri: str):
 
     from kgx.cli.extract import extract_config
     from kgx.cli.options import llm_settings
-    from kgx.cli.qa import _read_corpus, build_graph
+    from kgx.cli.qa import build_graph
     from kgx.graphdb import open_store
+    from kgx.ingest import read_documents
 
     console = Console(stderr=True)
     store = open_store(uri)
     store.connect()
     config = extract_config("spacy", 256, 128, llm_settings("local"))
-    build_graph(store, CORPUS, _read_corpus(CORPUS, console), config, None, console)
+    build_graph(store, CORPUS, read_documents([CORPUS]).documents, config, None, console)
     return store
 
 
