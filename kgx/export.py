@@ -125,15 +125,25 @@ def _export_neo4j_import(store, out: Path) -> list[Path]:
 def _csv_value(value: Any) -> Any:
     if isinstance(value, list):
         return _ARRAY_DELIMITER.join(map(str, value))
-    return "" if value is None else value
+    return value
 
 
 def _write_csv(path: Path, header: list[str], rows) -> Path:
+    """Strings quoted, nulls as empty unquoted fields: neo4j-admin reads `""` as an empty
+    string and an empty field as no property, so both survive the import."""
     with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+        csv.writer(f).writerow(header)
+        for row in rows:
+            f.write(",".join(map(_csv_field, row)) + "\r\n")
     return path
+
+
+def _csv_field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    return '"' + str(value).replace('"', '""') + '"'
 
 
 def _write_import_command(out: Path, files: list[Path]) -> Path:
@@ -142,10 +152,11 @@ def _write_import_command(out: Path, files: list[Path]) -> Path:
     args += [f"--relationships={p.name}" for p in files if p.name.startswith("relationships_")]
     script = out / "import.sh"
     script.write_text(
-        "#!/usr/bin/env sh\n# Load these CSVs into an empty database (stop the server first).\n"
+        "#!/usr/bin/env sh\n# Load these CSVs into a new database (stop the server first);\n"
+        "# `kgx load FOLDER --bulk --neo4j-home HOME` does it and checks the database is new.\n"
         'cd "$(dirname "$0")"\n'
-        f'neo4j-admin database import full --array-delimiter="{_ARRAY_DELIMITER}" '
-        f'--overwrite-destination {" ".join(args)} "${{1:-neo4j}}"\n'
+        f'neo4j-admin database import full "${{1:-neo4j}}" --array-delimiter="{_ARRAY_DELIMITER}" '
+        f'--multiline-fields=true {" ".join(args)}\n'
     )
     script.chmod(0o755)
     return script

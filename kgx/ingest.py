@@ -81,21 +81,37 @@ def iter_documents(
     if max_bytes < 1:
         raise ConfigError(f"max_bytes must be at least 1, got {max_bytes}")
     options = options or InputOptions()
-    seen: set[Path] = set()
-    for path in _expand(paths, options):
+    for path in list_inputs(paths, options):
         if isinstance(path, Skipped):
             yield path
-            continue
-        if (key := path.resolve()) in seen:
+        else:
+            yield from read_file(path, max_bytes, options)
+
+
+def list_inputs(paths: Iterable[Path | str], options: InputOptions | None = None
+                ) -> Iterator[Path | Skipped]:
+    """The files `iter_documents` reads, each once and in its order, with the inputs it skips
+    before reading (missing paths, unsupported extensions, files listed twice)."""
+    seen: set[Path] = set()
+    for path in _expand(paths, options or InputOptions()):
+        if isinstance(path, Skipped):
+            yield path
+        elif (key := path.resolve()) in seen:
             yield Skipped(source=str(path), reason="listed twice; read once")
-            continue
-        seen.add(key)
-        try:
-            yield from _read_file(path, max_bytes, options)
-        except (InputError, MissingExtraError) as e:
-            yield Skipped(source=str(path), reason=str(e))
-        except OSError as e:
-            yield Skipped(source=str(path), reason=f"cannot read it: {e.strerror or e}")
+        else:
+            seen.add(key)
+            yield path
+
+
+def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES,
+              options: InputOptions | None = None) -> Iterator[Document | Skipped]:
+    """The documents of one input file, or why it (or one of its records) was skipped."""
+    try:
+        yield from _read_file(path, max_bytes, options or InputOptions())
+    except (InputError, MissingExtraError) as e:
+        yield Skipped(source=str(path), reason=str(e))
+    except OSError as e:
+        yield Skipped(source=str(path), reason=f"cannot read it: {e.strerror or e}")
 
 
 def _read_file(path: Path, max_bytes: int, options: InputOptions

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgx.batching import Work, close_batches, commit_policy
+from kgx.batching import Work, commit_policy
 from kgx.chunking import chunk_document
+from kgx.engine import Engine, get_engine
 from kgx.ingest import Skipped, read_documents
 from kgx.lifecycle import entities_after_delete, find_old_versions, new_run_id
 from kgx.llm.spec import LLMSettings
@@ -89,21 +90,34 @@ ProgressCallback = Callable[[int, int], None]
 def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
                    resume: bool = False, extractor=None,
                    on_progress: ProgressCallback | None = None,
-                   deleted: int = 0, retry_failed: bool = False) -> ExtractReport:
+                   deleted: int = 0, retry_failed: bool = False,
+                   engine: str | Engine = "local") -> ExtractReport:
     """Extract a knowledge graph from `paths` into `store`; safe to interrupt and run again.
 
     A document whose source or external id is stored with other content replaces that older
     version. `deleted` counts documents a sync removed before, for the run record. With
     `retry_failed`, only the chunks whose prompt steps failed in earlier runs of this extractor
-    (and were recorded on their `Run`) are extracted again.
+    (and were recorded on their `Run`) are extracted again. `engine` runs the read, chunk and
+    extract stages in this process ("local") or on a Ray cluster ("ray", or a `RayEngine`);
+    the graph is the same either way.
     """
+    engine = get_engine(engine)
+    try:
+        return _extract_corpus(paths, store, config, engine, resume, extractor, on_progress,
+                               deleted, retry_failed)
+    finally:
+        engine.close()
+
+
+def _extract_corpus(paths, store, config: ExtractConfig, engine: Engine, resume: bool,
+                    extractor, on_progress, deleted: int, retry_failed: bool) -> ExtractReport:
     started = time.perf_counter()
-    ingested = read_documents(paths, max_bytes=config.max_bytes, options=config.input)
-    extractor = extractor or make_extractor(config)
+    ingested = engine.read(paths, config)
+    extractor = engine.extractor(extractor, config)
     store.connect()
     run = _start_run(store, extractor.name, config, resume and not retry_failed)
     report = ExtractReport(run.id, extractor.name, skipped=list(ingested.skipped))
-    work = _work(ingested.documents, store, extractor, config, report, retry_failed)
+    work = _work(ingested.documents, store, extractor, config, report, retry_failed, engine)
     report.documents_deleted = deleted
     if work:
         extractor.warm_up()
@@ -112,7 +126,7 @@ def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
         resolver = EntityResolver(threshold=config.resolution_threshold)
         resolver.add_known(entities_after_delete(store, old_versions))
         _extract_batches(work, store, extractor, resolver, config, report, on_progress, run,
-                         old_versions)
+                         old_versions, engine)
     _save_run(store, run, extractor, report, status="complete")
     report.failures = list(getattr(extractor, "failures", []))
     report.seconds = time.perf_counter() - started
@@ -120,12 +134,12 @@ def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
 
 
 def _work(documents: list[Document], store, extractor, config: ExtractConfig,
-          report: ExtractReport, retry_failed: bool) -> list[Work]:
+          report: ExtractReport, retry_failed: bool, engine: Engine) -> list[Work]:
     """What to extract: the documents not yet done, or the chunks that failed before."""
     if retry_failed:
         return retry_work(documents, store, extractor.name, config.max_tokens, report)
     todo = _pending(documents, store.completed_documents(extractor.name), report)
-    return [Work(doc, chunk_document(doc, max_tokens=config.max_tokens)) for doc in todo]
+    return [Work(doc, engine.chunks(doc, config.max_tokens)) for doc in todo]
 
 
 def make_extractor(config: ExtractConfig):
@@ -175,11 +189,12 @@ def _pending(documents: list[Document], done: set[str], report: ExtractReport) -
 
 
 def _extract_batches(work: list[Work], store, extractor, resolver, config, report,
-                     on_progress, run, old_versions: dict[str, list[str]]) -> None:
+                     on_progress, run, old_versions: dict[str, list[str]],
+                     engine: Engine) -> None:
     """Extract and write batch by batch; each batch closes after N documents or T seconds."""
     policy = commit_policy(extractor, config.batch_documents, config.batch_seconds)
     log.info("writing every %d documents or %s seconds", policy.documents, policy.seconds)
-    batches = close_batches(work, policy, lambda chunks: extractor.extract(chunks, report.run_id))
+    batches = engine.batches(work, extractor, policy, report.run_id)
     for items, extractions in batches:
         docs = [item.document for item in items]
         batch = build_batch(items, extractions, extractor, resolver, report.run_id)

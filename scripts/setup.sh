@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Set up this machine for kgx: a virtualenv in .venv with kgx installed in editable mode.
 #
-#   scripts/setup.sh          everything: every extra of pyproject.toml except vllm and ray (GPU
-#                             and cluster engines): spaCy, the local models, llama.cpp and its
-#                             server, torch, TRL, Neo4j, file formats, serve and the dev tools.
-#                             CI and the tests (scripts/test.sh) use this.
+#   scripts/setup.sh          everything: every extra of pyproject.toml except vllm (it needs a
+#                             GPU): spaCy, the local models, llama.cpp and its server, torch, TRL,
+#                             Neo4j, Ray (`kgx extract --engine ray`), file formats, serve and
+#                             the dev tools. CI and the tests (scripts/test.sh) use this.
 #   scripts/setup.sh EXTRAS   kgx with just those extras, e.g. `spacy` (what the quickstart needs)
 #                             or `local,formats,neo4j,serve` (the Dockerfile; also $KGX_EXTRAS).
 #
@@ -29,7 +29,7 @@ ALL=$(.venv/bin/python - <<'PY'
 import tomllib
 with open("pyproject.toml", "rb") as f:
     extras = tomllib.load(f)["project"]["optional-dependencies"]
-print(",".join(name for name in extras if name not in ("vllm", "ray")))
+print(",".join(name for name in extras if name != "vllm"))
 PY
 )
 EXTRAS=${1:-${KGX_EXTRAS:-$ALL}}

@@ -11,6 +11,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from kgx.cli.engine_options import (
+    EngineOption,
+    RayAddressOption,
+    WorkerCpusOption,
+    WorkerGpusOption,
+    WorkersOption,
+    make_engine,
+)
 from kgx.cli.options import (
     BatchDocumentsOption,
     BatchSecondsOption,
@@ -74,6 +82,11 @@ def extract(
     text_column: TextColumnOption = "text",
     id_column: IdColumnOption = None,
     title_column: TitleColumnOption = None,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = None,
+    worker_cpus: WorkerCpusOption = 1.0,
+    worker_gpus: WorkerGpusOption = 0.0,
 ) -> None:
     """Extract entities and relations from PATHS into the graph store.
 
@@ -82,6 +95,11 @@ def extract(
     written after --batch-documents documents or --batch-seconds seconds, whichever comes first.
     LLM extractors (synthkg, direct, propositions, student) use --llm, skip and record a chunk
     whose reply stays malformed (--on-error raise stops instead), and print their LLM usage.
+
+    --engine ray reads, chunks and extracts on a Ray cluster (--ray-address, or a local Ray),
+    one extractor actor per --worker-cpus CPUs (or --worker-gpus GPUs); this process resolves
+    entities and writes the same batches as --engine local, so the graph, --resume and re-runs
+    are the same. HTTP LLMs keep one --llm-concurrency limit over the whole cluster.
     """
     if verbose:
         logging.getLogger("kgx").setLevel(logging.INFO)
@@ -90,11 +108,12 @@ def extract(
         on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache),
         input_options(include, exclude, text_column, id_column, title_column), batch_seconds)
     console = Console(stderr=True)
-    if dry_run:
+    chosen = make_engine(engine, ray_address, workers, worker_cpus, worker_gpus)
+    if dry_run:  # an estimate reads the inputs and counts tokens: no worker is needed
         dry_run_estimate(paths, store, config, prices)
         return
     report, uri = run_extraction(paths, store, config, resume, console,
-                                 retry_failed=retry_failed)
+                                 retry_failed=retry_failed, engine=chosen)
     print_summary(console, report, uri)
     check_outcome(report, retry_failed)
 
@@ -132,8 +151,8 @@ def extract_config(extractor: str, max_tokens: int, batch_documents: int | None,
 
 
 def run_extraction(paths, store, config: ExtractConfig, resume: bool, console: Console,
-                   extractor=None, after_batch=None,
-                   retry_failed: bool = False) -> tuple[ExtractReport, str]:
+                   extractor=None, after_batch=None, retry_failed: bool = False,
+                   engine="local") -> tuple[ExtractReport, str]:
     """`extract_corpus` with a progress bar; the report and the store's URI.
 
     `after_batch()` runs after each batch is committed to the store.
@@ -147,7 +166,7 @@ def run_extraction(paths, store, config: ExtractConfig, resume: bool, console: C
                 after_batch()
 
         report = extract_corpus(paths, graph, config, resume=resume, on_progress=advance,
-                                extractor=extractor, retry_failed=retry_failed)
+                                extractor=extractor, retry_failed=retry_failed, engine=engine)
     return report, graph.uri
 
 

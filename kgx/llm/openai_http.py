@@ -81,6 +81,9 @@ class OpenAICompatibleLLM:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.extra_body = dict(extra_body or {})
+        self.shared_limit: Any = None
+        """Set by `kgx.ray_workers.share_concurrency`: a limit shared with other processes,
+        whose `slot()` is held around each request (retries included) on top of `concurrency`."""
         self._dialect_lock = threading.Lock()
 
     # -- protocol ---------------------------------------------------------------------------
@@ -139,7 +142,10 @@ class OpenAICompatibleLLM:
         async with self._client() as client:
             async def one(item: Any) -> Any:
                 async with gate:
-                    return await call(client, item)
+                    if self.shared_limit is None:
+                        return await call(client, item)
+                    async with self.shared_limit.slot():
+                        return await call(client, item)
             return list(await asyncio.gather(*(one(item) for item in items)))
 
     async def _complete_all(self, requests: list[LLMRequest]) -> list[Completion | LLMError]:

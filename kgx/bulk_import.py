@@ -1,0 +1,163 @@
+"""Bulk load an exported graph into a new Neo4j database with `neo4j-admin database import full`.
+
+`kgx export --format neo4j-import` writes one CSV per label and relationship type; this runs
+Neo4j's offline importer on them, which writes the store files directly instead of running
+transactions (how big graphs get into Neo4j fast). The importer needs the database offline: on
+Neo4j Community (one user database) stop the server, import, start it again. kgx then creates
+its constraints and indexes the first time it connects, so `kgx query` and `kgx ask` work at once.
+
+    bulk_import(Path("export/"), Neo4jHome(Path("/var/lib/neo4j")))   # server stopped
+
+Only a new database is filled: one that does not exist yet, or the empty one a server creates
+on its first start. A database holding any node is refused; the online writer (`kgx extract
+--store bolt://...`) adds to an existing graph.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from kgx.errors import ConfigError, StoreError
+
+ADMIN_MAIN_CLASS = "org.neo4j.cli.AdminTool"
+ARRAY_DELIMITER = ";"
+
+
+@dataclass(frozen=True)
+class Neo4jHome:
+    """Where a Neo4j server keeps its configuration and data, and how to run its neo4j-admin.
+
+    `conf` is the folder holding neo4j.conf (default HOME/conf); `admin` the neo4j-admin
+    command (default: HOME/bin/neo4j-admin, neo4j-admin on PATH, else the jars Maven fetched for
+    kgx's test server, run as `java -cp 'lib/*' org.neo4j.cli.AdminTool`).
+    """
+
+    home: Path
+    conf: Path | None = None
+    admin: tuple[str, ...] = ()
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.conf or self.home / "conf"
+
+    def data_dir(self) -> Path:
+        """server.directories.data of neo4j.conf, else HOME/data."""
+        conf = self.conf_dir / "neo4j.conf"
+        text = conf.read_text() if conf.is_file() else ""
+        found = re.search(r"^\s*server\.directories\.data\s*=\s*(.+?)\s*$", text, re.M)
+        path = Path(found.group(1)) if found else Path("data")
+        return path if path.is_absolute() else self.home / path
+
+    def database_dir(self, database: str) -> Path:
+        return self.data_dir() / "databases" / database
+
+    def admin_command(self) -> list[str]:
+        if self.admin:
+            return list(self.admin)
+        script = self.home / "bin" / "neo4j-admin"
+        if script.is_file():
+            return [str(script)]
+        if found := shutil.which("neo4j-admin"):
+            return [found]
+        return maven_admin_command()
+
+
+def maven_admin_command() -> list[str]:
+    """neo4j-admin from the Neo4j jars that tools/neo4j/pom.xml fetches (kgx's test server)."""
+    from kgx.testing.neo4j_server import LIB_DIR, _java, fetch_jars
+
+    fetch_jars()
+    return [_java(), "-cp", str(LIB_DIR / "*"), ADMIN_MAIN_CLASS]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What the importer wrote, as it reported it."""
+
+    nodes: int
+    relationships: int
+    properties: int
+    seconds: float
+    log: str
+
+
+def bulk_import(export_dir: Path, target: Neo4jHome, database: str = "neo4j") -> ImportResult:
+    """Load the CSVs of `kgx export --format neo4j-import` into a new database of `target`."""
+    nodes, relationships = import_files(export_dir)
+    overwrite = check_new_database(target, database)
+    command = [*target.admin_command(), "database", "import", "full", database,
+               f"--array-delimiter={ARRAY_DELIMITER}", "--multiline-fields=true",
+               f"--overwrite-destination={'true' if overwrite else 'false'}",
+               f"--report-file={export_dir.resolve() / 'import.report'}",
+               *(f"--nodes={path.resolve()}" for path in nodes),
+               *(f"--relationships={path.resolve()}" for path in relationships)]
+    env = {**os.environ, "NEO4J_HOME": str(target.home), "NEO4J_CONF": str(target.conf_dir)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    output = done.stdout + done.stderr
+    if done.returncode != 0 or "IMPORT DONE" not in output:
+        raise StoreError(_import_failure(output, done.returncode, database))
+    return _parse_result(output)
+
+
+def import_files(export_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The node and relationship CSVs of an export folder; an error if it is not one."""
+    nodes = sorted(export_dir.glob("nodes_*.csv"))
+    relationships = sorted(export_dir.glob("relationships_*.csv"))
+    if not nodes:
+        raise ConfigError(f"{export_dir} holds no nodes_*.csv: give the folder written by "
+                          "`kgx export --format neo4j-import --out FOLDER`")
+    return nodes, [path for path in relationships if _has_rows(path)]
+
+
+def check_new_database(target: Neo4jHome, database: str) -> bool:
+    """Whether the importer must replace an existing, empty database; an error if the
+    database holds a graph or its store format cannot be read."""
+    folder = target.database_dir(database)
+    if not folder.exists():
+        return False
+    nodes = folder / "neostore.nodestore.db"
+    if not nodes.exists():
+        raise StoreError(f"cannot tell whether the database {database!r} in {folder} is empty "
+                         "(not a record-format store); bulk import fills new databases only. "
+                         f"Drop it first (DROP DATABASE {database}, or delete {folder} on "
+                         "Community), or add to it with the online writer")
+    if nodes.stat().st_size > 0 or (folder / "neostore.relationshipstore.db").stat().st_size:
+        raise StoreError(f"the database {database!r} in {folder} already holds a graph; bulk "
+                         "import only fills a new, empty database. Add documents to it with "
+                         "the online writer (`kgx extract ... --store bolt://...`), or load "
+                         "into a new database (another Neo4j home, or delete this one first)")
+    return True
+
+
+def _has_rows(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.readline()
+        return bool(f.readline())
+
+
+def _import_failure(output: str, code: int, database: str) -> str:
+    if "is in use" in output:
+        return (f"the database {database!r} is in use: stop the Neo4j server (`neo4j stop`, "
+                "or stop its container) before a bulk import, then start it again after")
+    lines = [line for line in output.splitlines() if line.strip()
+             and not line.lstrip().startswith("at ")]
+    return (f"neo4j-admin database import failed (exit {code}):\n" + "\n".join(lines[-15:]))
+
+
+def _parse_result(output: str) -> ImportResult:
+    def number(label: str) -> int:
+        found = re.search(rf"(\d[\d,]*)\s+{label}", output)
+        return int(found.group(1).replace(",", "")) if found else 0
+
+    took = re.search(r"IMPORT DONE in\s+(?:(\d+)m\s*)?(?:(\d+)s\s*)?(\d+)ms", output)
+    seconds = 0.0
+    if took:
+        minutes, secs, millis = (int(g or 0) for g in took.groups())
+        seconds = minutes * 60 + secs + millis / 1000
+    return ImportResult(number("nodes"), number("relationships"), number("properties"),
+                        seconds, output)

@@ -1,0 +1,320 @@
+"""`RayEngine`: the extraction stages on a Ray cluster, the store writes in the driver.
+
+Documents are read and chunked in Ray tasks. Extraction runs in a pool of actors, each of which
+builds and warms its extractor (and LLM) once. Results come back to the driver in input order,
+where `kgx.pipeline` resolves entities and writes each batch, with its completion marks, in one
+store transaction, exactly as with the local engine. So the graph, resume after a killed driver
+and idempotent re-runs are the same as on one machine.
+
+    engine = RayEngine(address="ray://head:10001", workers=8, worker_cpus=2)
+    extract_corpus(["corpus/"], store, config, engine=engine)
+
+An actor that dies is restarted by Ray and its call retried; a call whose actor keeps dying is
+split into single documents, and a document that still kills its actor is recorded under
+`on_error` (as failed chunks on the run, re-attempted by `--retry-failed`) or stops the run.
+HTTP LLMs share one concurrency limit over the whole cluster (`kgx.ray_workers.ConcurrencyGate`).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+
+from kgx.batching import CommitPolicy, Work
+from kgx.chunking import chunk_document
+from kgx.engine import Batches
+from kgx.errors import ConfigError, ExtractionError, KgxError, require
+from kgx.ingest import IngestResult, Skipped, list_inputs
+from kgx.models import Chunk, ChunkExtraction, Document
+from kgx.ray_calls import CALLS_PER_WORKER, Call, plan_calls, take_batches
+from kgx.ray_cluster import check_resources, connect, worker_error
+
+log = logging.getLogger("kgx.ray")
+
+DEFAULT_RESTARTS = 3
+"""Times Ray restarts a dead actor and retries its call before kgx splits the call up."""
+
+
+class RayEngine:
+    """Runs kgx's extraction on Ray: a local Ray by default, or the cluster at `address`.
+
+        engine = RayEngine(workers=2)                      # starts a local Ray
+        engine = RayEngine(address="auto")                 # the cluster this node belongs to
+        engine = RayEngine(address="ray://head:10001", worker_gpus=1)   # vLLM on each GPU
+
+    `workers` defaults to the cluster's CPUs (or GPUs) over what one actor asks for.
+    `runtime_env` is passed to every task and actor (Ray's dependency management).
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 worker_cpus: float = 1.0, worker_gpus: float = 0.0, *,
+                 runtime_env: dict | None = None, max_restarts: int = DEFAULT_RESTARTS,
+                 ready_timeout_s: float = 600.0) -> None:
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {workers}")
+        if worker_cpus < 0 or worker_gpus < 0:
+            raise ConfigError("--worker-cpus and --worker-gpus cannot be negative")
+        self.address = address
+        self.workers = workers
+        self.worker_cpus = worker_cpus
+        self.worker_gpus = worker_gpus
+        self.runtime_env = runtime_env
+        self.max_restarts = max_restarts
+        self.ready_timeout_s = ready_timeout_s
+        self.worker_pids: list[int] = []
+        """The pid of each extractor actor's process once the pool is up (for tests and ops)."""
+        self.start_seconds = 0.0
+        """How long connecting to Ray and warming the actor pool took."""
+        self._ray = None
+        self._owns_ray = False
+        self._actors: list = []
+        self._gate = None
+        self._chunks: dict[str, tuple[str, list[Chunk]]] = {}
+        self._extractor: ClusterExtractor | None = None
+        self._busy: dict[int, int] = {}
+
+    # -- the Engine protocol ------------------------------------------------------------------
+
+    def read(self, paths: Sequence[str | Path], config) -> IngestResult:
+        """Read and chunk the input files in Ray tasks; documents and skips in input order."""
+        import time
+
+        from kgx.ray_workers import read_and_chunk
+
+        started = time.perf_counter()
+        ray = self._connect()
+        self.start_seconds += time.perf_counter() - started
+        inputs = list(list_inputs(paths, config.input))
+        task = ray.remote(read_and_chunk).options(num_cpus=1, runtime_env=self.runtime_env)
+        refs = [None if isinstance(item, Skipped) else
+                task.remote(str(item), config.max_bytes, config.input, config.max_tokens)
+                for item in inputs]
+        result = IngestResult()
+        for item, ref in zip(inputs, refs, strict=True):
+            if ref is None:
+                result.skipped.append(item)
+                continue
+            found, chunks = self._get(ref)
+            documents = iter(chunks)
+            for read in found:
+                if isinstance(read, Document):
+                    result.documents.append(read)
+                    self._chunks[read.id] = (read.text, next(documents))
+                else:
+                    result.skipped.append(read)
+        return result
+
+    def chunks(self, document: Document, max_tokens: int) -> list[Chunk]:
+        """The chunks a read task made, or chunked here for a document it did not read."""
+        text, chunks = self._chunks.get(document.id, (None, []))
+        if text != document.text or (chunks and chunks[0].n_tokens > max_tokens):
+            return chunk_document(document, max_tokens=max_tokens)
+        return chunks
+
+    def extractor(self, extractor, config) -> ClusterExtractor:
+        self._extractor = ClusterExtractor(self, extractor, config)
+        return self._extractor
+
+    def batches(self, work: list[Work], extractor, policy: CommitPolicy,
+                run_id: str) -> Batches:
+        """Each batch of `work` in input order, extracted by the actor pool."""
+        calls = plan_calls(work, policy, len(self._actors))
+        return take_batches(calls, policy, lambda call: self._run(call, run_id), self._wait,
+                            len(self._actors) * CALLS_PER_WORKER)
+
+    def close(self) -> None:
+        """Kill the actors; shut Ray down if this engine started it."""
+        ray = self._ray
+        if ray is None:
+            return
+        for actor in [*self._actors, *([self._gate] if self._gate else [])]:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # already gone; nothing to release
+                log.debug("actor already gone", exc_info=True)
+        self._actors, self._gate = [], None
+        if self._owns_ray:
+            ray.shutdown()
+            self._ray, self._owns_ray = None, False
+
+    # -- the actor pool ----------------------------------------------------------------------
+
+    def start(self, extractor: ClusterExtractor) -> None:
+        """Start the actor pool (and the LLM gate) and wait until every actor is warm."""
+        import time
+
+        if self._actors:
+            return
+        started = time.perf_counter()
+        ray = self._connect()
+        count = check_resources(ray, self.workers, self.worker_cpus, self.worker_gpus)
+        if extractor.shares_llm_limit:
+            from kgx.ray_workers import ConcurrencyGate
+
+            gate = ray.remote(ConcurrencyGate).options(num_cpus=0, max_concurrency=10_000)
+            self._gate = gate.remote(extractor.llm_concurrency)
+        self._actors = [self._new_actor() for _ in range(count)]
+        self.worker_pids = self._wait_ready(self._actors)
+        self.start_seconds += time.perf_counter() - started
+        log.info("%d extractor actors ready in %.1f s", count, self.start_seconds)
+
+    def gate_stats(self) -> dict[str, int] | None:
+        """Slots of the cluster-wide LLM limit held now and at most (None without a gate)."""
+        return None if self._gate is None else self._ray.get(self._gate.stats.remote())
+
+    def _new_actor(self):
+        from kgx.ray_workers import ExtractorWorker
+
+        ray, extractor = self._ray, self._extractor
+        actor = ray.remote(ExtractorWorker).options(
+            num_cpus=self.worker_cpus, num_gpus=self.worker_gpus,
+            max_restarts=self.max_restarts, max_task_retries=self.max_restarts,
+            runtime_env=self.runtime_env)
+        return actor.remote(extractor.config_json, extractor.blob, self._gate)
+
+    def _wait_ready(self, actors: list) -> list[int]:
+        ray = self._ray
+        refs = [actor.ready.remote() for actor in actors]
+        try:
+            return ray.get(refs, timeout=self.ready_timeout_s)
+        except ray.exceptions.GetTimeoutError as e:
+            raise ConfigError(
+                f"the {len(actors)} extractor actors were not ready within "
+                f"{self.ready_timeout_s:.0f} s: the cluster has no room for them "
+                f"({self.worker_cpus:g} CPUs and {self.worker_gpus:g} GPUs each); lower "
+                "--workers, --worker-cpus or --worker-gpus, or add nodes") from e
+        except Exception as e:
+            raise worker_error(e) from e
+
+    def _run(self, call: Call, run_id: str):
+        """Submit `call` to the least busy actor; a function that waits for its result."""
+        ray = self._ray
+        index = min(range(len(self._actors)), key=lambda i: self._busy.get(i, 0))
+        self._busy[index] = self._busy.get(index, 0) + 1
+        ref = self._actors[index].extract.remote(call.chunks(), run_id)
+
+        def result() -> list[ChunkExtraction] | None:
+            self._busy[index] -= 1
+            try:
+                found, failures, usage = ray.get(ref)
+            except ray.exceptions.RayActorError as e:
+                self._replace(index)
+                return self._lost(call, e)
+            except ray.exceptions.RayTaskError as e:
+                cause = getattr(e, "cause", None)
+                if isinstance(cause, KgxError):
+                    raise cause from e
+                raise ExtractionError(f"the extractor failed in a Ray worker: {e}") from e
+            self._extractor.add_report(failures, usage)
+            return found
+
+        return ref, result
+
+    def _wait(self, refs: list) -> list:
+        ready, _ = self._ray.wait(refs, num_returns=1)
+        return ready
+
+    def _replace(self, index: int) -> None:
+        """Put a new actor in the place of one that is dead for good."""
+        ray = self._ray
+        try:
+            ray.kill(self._actors[index], no_restart=True)
+        except Exception:
+            log.debug("dead actor already gone", exc_info=True)
+        self._actors[index] = self._new_actor()
+        self._busy[index] = 0
+
+    def _lost(self, call: Call, error: Exception) -> list[ChunkExtraction] | None:
+        """A call whose actor died on every retry: split it, or record its one document."""
+        if len(call.works) > 1:
+            log.warning("an extractor actor died %d times on %d documents; retrying them one "
+                        "by one", self.max_restarts + 1, len(call.works))
+            return None  # take_batches splits the call
+        doc = call.works[0].document
+        reason = (f"its Ray worker died on each of {self.max_restarts + 1} attempts "
+                  f"({type(error).__name__})")
+        if self._extractor.on_error == "raise":
+            raise ExtractionError(f"document {doc.id} ({doc.source or doc.title}): {reason}. "
+                                  "Check the workers' memory, or run with --on-error "
+                                  "skip-and-record to record it and go on.") from error
+        log.warning("document %s: %s; recorded as failed", doc.id, reason)
+        self._extractor.record_lost(call.chunks(), reason)
+        return [ChunkExtraction(chunk_id=chunk.id) for chunk in call.chunks()]
+
+    # -- connecting --------------------------------------------------------------------------
+
+    def _connect(self):
+        if self._ray is None:
+            ray = require("ray", "ray")
+            self._owns_ray = connect(ray, self.address)
+            self._ray = ray
+        return self._ray
+
+    def _get(self, ref):
+        ray = self._ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as e:
+            raise worker_error(e) from e
+
+
+class ClusterExtractor:
+    """The driver's view of an extractor that runs in Ray actors: its name and version, and
+    the prompt-step failures and LLM usage the actors report, summed for the run record."""
+
+    def __init__(self, engine: RayEngine, extractor, config) -> None:
+        from kgx.llm.usage import UsageMeter
+        from kgx.pipeline import make_extractor
+
+        local = extractor or make_extractor(config)  # not warmed up: no model loads here
+        self.engine = engine
+        self.local = local
+        self.name: str = local.name
+        self.model = getattr(local, "model", None)
+        self.failures: list = []
+        self.config_json = config.model_dump_json()
+        self.blob = pickle.dumps(extractor) if extractor is not None else None
+        self.on_error = config.llm.on_error
+        self.llm_concurrency = config.llm.concurrency
+        llm = getattr(local, "llm", None)
+        self.llm = None if llm is None else _ClusterLLM(llm, UsageMeter())
+
+    @property
+    def version(self) -> str:
+        return self.local.version
+
+    @property
+    def shares_llm_limit(self) -> bool:
+        """Whether the LLM is an HTTP server whose limit the whole cluster shares."""
+        return self.llm is not None and hasattr(self.llm.backend, "shared_limit")
+
+    def warm_up(self) -> None:
+        """Start the actor pool; each actor warms its own extractor."""
+        self.engine.start(self)
+
+    def add_report(self, failures: list, usage: dict[str, float]) -> None:
+        self.failures += failures
+        if self.llm is not None and usage:
+            self.llm.meter.record(
+                calls=usage.get("llm_calls", 0), cached=usage.get("cached_calls", 0),
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
+                failures=usage.get("failures", 0), repairs=usage.get("repairs", 0),
+                wall_s=usage.get("llm_wall_s", 0.0))
+
+    def record_lost(self, chunks: list[Chunk], reason: str) -> None:
+        from kgx.extractors.llm_facts import StepFailure
+
+        self.failures += [StepFailure(chunk.id, "ray.worker", reason) for chunk in chunks]
+
+
+class _ClusterLLM:
+    """What the pipeline reads of an LLM: its backend (batch sizes) and the summed meter."""
+
+    def __init__(self, llm, meter) -> None:
+        self.backend = getattr(llm, "backend", llm)
+        self.meter = meter
+        self.model = getattr(llm, "model", None)
+
