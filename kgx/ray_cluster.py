@@ -16,13 +16,14 @@ CONNECT_TIMEOUT_S = 5.0
 def connect(ray, address: str | None) -> bool:
     """Start a local Ray (no `address`) or join the cluster at `address`, unless this process
     is already connected; True when this call connected (and so should disconnect)."""
+    if address:
+        check_reachable(address)
     if ray.is_initialized():
         return False
     options = {"logging_level": logging.WARNING, "log_to_driver": False}
     if not address:
         ray.init(include_dashboard=False, **options)
         return True
-    check_reachable(address)
     try:
         ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:

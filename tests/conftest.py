@@ -64,3 +64,15 @@ def each_store_uri(request, tmp_path):
     with open_store(uri) as store:
         store.query("MATCH (n) DETACH DELETE n", write=True)
     return uri
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real local Ray cluster with 2 CPUs for the whole session; its GCS address, which a
+    `kgx extract --engine ray --ray-address` subprocess joins."""
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'kgx-graph[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()

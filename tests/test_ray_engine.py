@@ -1,0 +1,158 @@
+"""`--engine ray` on a real local Ray cluster (2 CPUs, one per test session): the same graph as the
+local engine on both stores, a killed actor and a killed driver leave no trace in the graph, and
+the errors a user can hit name their fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kgx.errors import ConfigError, MissingExtraError
+from kgx.graphdb import open_store
+from kgx.pipeline import ExtractConfig, extract_corpus
+from kgx.testing.corpora import clear, kill_after, run_kgx, snapshot, spacy_extractor
+
+pytestmark = pytest.mark.ray
+cluster = pytest.mark.slow  # these start the session's Ray cluster
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "corpus"
+NO_KGX = """import sys
+
+
+class NoKgx:
+    def find_spec(self, name, path=None, target=None):
+        if name == "kgx" or name.startswith("kgx."):
+            raise ModuleNotFoundError("No module named 'kgx'", name="kgx")
+
+
+sys.meta_path.insert(0, NoKgx())
+"""
+
+
+def _ray_engine(**options):
+    from kgx.ray_engine import RayEngine
+
+    return RayEngine(workers=2, **options)
+
+
+def _graph_of(uri: str, engine, batch_documents: int = 16, extractor=None):
+    with open_store(uri) as store:
+        clear(store)
+        report = extract_corpus([SAMPLES], store, ExtractConfig(batch_documents=batch_documents),
+                                engine=engine, extractor=extractor)
+        return report, snapshot(store)
+
+
+@cluster
+def test_ray_engine_writes_the_local_engines_graph(ray_cluster, each_store_uri):
+    local, expected = _graph_of(each_store_uri, "local", extractor=spacy_extractor())
+    report, graph = _graph_of(each_store_uri, _ray_engine())
+    assert graph == expected
+    assert (report.documents_written, report.chunks, report.relations) == (
+        local.documents_written, local.chunks, local.relations)
+    assert report.documents_written == 61 and report.relations > 100
+
+
+@cluster
+def test_ray_engine_survives_a_killed_actor(ray_cluster, tmp_path):
+    from kgx.extractors import get_extractor
+    from kgx.testing.paced import PacedExtractor
+
+    _, expected = _graph_of(str(tmp_path / "clean"), "local", 8, spacy_extractor())
+    engine = _ray_engine()
+    done: dict = {}
+    progress: list[int] = []
+
+    def run() -> None:
+        with open_store(str(tmp_path / "killed")) as store:
+            done["report"] = extract_corpus(
+                [SAMPLES], store, ExtractConfig(batch_documents=8), engine=engine,
+                extractor=PacedExtractor(get_extractor("spacy"), seconds=0.4),
+                on_progress=lambda written, total: progress.append(written))
+            done["graph"] = snapshot(store)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not progress and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert progress, "no batch was written"
+    victim = engine.worker_pids[0]
+    os.kill(victim, 9)  # the actor's process, mid-run
+    killed_at = progress[-1]
+    worker.join(timeout=300)
+    assert killed_at < 61 and not worker.is_alive()
+    assert done["report"].documents_written == 61 and not done["report"].failures
+    assert done["graph"] == expected
+
+
+@cluster
+def test_ray_engine_resumes_after_the_driver_is_killed(ray_cluster, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    lines = (SAMPLES / "wiki_passages.jsonl").read_text().splitlines()
+    corpus.write_text("".join(json.dumps({**json.loads(line), "id": f"{n}-{i}"}) + "\n"
+                              for n in range(4) for i, line in enumerate(lines)))
+    store = tmp_path / "store"
+    args = ["extract", str(corpus), "--store", str(store), "--engine", "ray", "--ray-address",
+            ray_cluster, "--batch-documents", "4", "-v"]
+    kill_after(args, "committed", 2)
+    with open_store(str(store), read_only=True) as graph:
+        done = graph.completed_documents("spacy.svo.v1")
+        [run] = graph.runs()
+    assert run.status == "running" and 8 <= len(done) < 232
+
+    resumed = run_kgx(*args, "--resume")
+    assert f"{232 - len(done)} documents written, {len(done)} already done" in resumed.stderr
+    with open_store(str(tmp_path / "clean")) as clean:
+        extract_corpus([corpus], clean, ExtractConfig(batch_documents=4),
+                       extractor=spacy_extractor())
+        expected = snapshot(clean)
+    with open_store(str(store), read_only=True) as graph:
+        ids = [row[0] for row in graph.query("MATCH ()-[r:RELATION]->() RETURN r.id").rows]
+        [again] = graph.runs()
+        assert snapshot(graph) == expected
+    assert len(ids) == len(set(ids)) and again.status == "complete" and again.id == run.id
+
+
+@cluster
+def test_ray_engine_cluster_without_gpu_is_a_clear_error(ray_cluster, tmp_path):
+    with pytest.raises(ConfigError, match=r"--worker-gpus 1 asks for a GPU.*has 0 GPUs"):
+        _graph_of(str(tmp_path / "store"), _ray_engine(worker_gpus=1))
+
+
+@cluster
+def test_ray_engine_worker_without_kgx_is_a_clear_error(ray_cluster, tmp_path):
+    node = tmp_path / "node"  # a worker's Python where kgx is not installed
+    node.mkdir()
+    (node / "sitecustomize.py").write_text(NO_KGX)
+    engine = _ray_engine(runtime_env={"env_vars": {"PYTHONPATH": str(node)}})
+    with pytest.raises(ConfigError, match=r"Ray workers cannot import kgx.*kgx-graph\[ray\]"):
+        _graph_of(str(tmp_path / "store"), engine)
+    with open_store(str(tmp_path / "store"), read_only=True) as graph:
+        assert graph.counts()["Document"] == 0
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_ray_engine_unreachable_address_is_a_clear_error(address, tmp_path):
+    pytest.importorskip("ray")
+    from kgx.ray_engine import RayEngine
+
+    started = time.monotonic()
+    with open_store(str(tmp_path / "store")) as store, pytest.raises(
+            ConfigError, match=r"no Ray cluster answers at .*--ray-address"):
+        extract_corpus([SAMPLES], store, ExtractConfig(), engine=RayEngine(address=address))
+    assert time.monotonic() - started < 30
+
+
+def test_ray_engine_without_ray_names_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with open_store(str(tmp_path / "store")) as store, pytest.raises(
+            MissingExtraError, match=r"pip install 'kgx-graph\[ray\]'"):
+        extract_corpus([SAMPLES], store, ExtractConfig(), engine="ray")
