@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kgx.distill.format import PROMPT_VERSION, SYSTEM, StudentGraph, student_messages
+from kgx.distill.format import DEFAULT_FORMAT, StudentFormat, StudentGraph, student_format
 from kgx.llm.types import LLMRequest, SamplingParams
 from kgx.models import Chunk, ChunkExtraction, Proposition, Relation
 
@@ -32,13 +32,19 @@ class StudentExtractor:
     default_llm = "student"
     """The LLM spec used when the user names none (`--llm local`, the default)."""
 
-    def __init__(self, llm, *, propositions: bool = False, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(self, llm, *, propositions: bool = False, max_tokens: int = MAX_TOKENS,
+                 reply_format: str | None = None) -> None:
         self.llm = llm
         self.model = llm.model
         self.version = "1"
         self.propositions = propositions
         self.max_tokens = max_tokens
+        self.format: StudentFormat = student_format(reply_format or _learned_format(llm))
+        """The reply format: the one the student adapter learned, unless given."""
         self.failures: list[StepFailure] = []
+        self.malformed: list[str] = []
+        """Chunks whose v2 reply had lines that fit no section (dropped) or was cut off at
+        the token cap (its complete lines kept): not format-valid, though not lost."""
 
     def warm_up(self) -> None:
         """Load the student (base model plus adapter) or reach its server."""
@@ -56,26 +62,39 @@ class StudentExtractor:
         results = []
         for chunk in chunks:
             reply = replies.get(chunk.id)
-            if reply is None or reply.parsed is None:
-                error = reply.error if reply is not None else "no reply"
-                self.failures.append(StepFailure(chunk.id, PROMPT_VERSION, error or "no reply"))
+            graph, error = self._read(chunk, reply)
+            if graph is None:
+                self.failures.append(StepFailure(chunk.id, self.format.version, error))
                 results.append(ChunkExtraction(chunk_id=chunk.id))
             else:
-                results.append(self._chunk_extraction(chunk, reply.parsed, run_id))
+                results.append(self._chunk_extraction(chunk, graph, run_id))
         return results
 
+    def _read(self, chunk: Chunk, reply) -> tuple[StudentGraph | None, str]:
+        """The reply's graph, or None and why. A v1 reply was validated against its schema by
+        the LLM layer; a v2 reply is read here, and a cut-off reply keeps its complete lines."""
+        if reply is None:
+            return None, "no reply"
+        if self.format.response_model is not None:
+            return reply.parsed, reply.error or "no reply"
+        if reply.error and not reply.text:
+            return None, reply.error
+        graph = self.format.parse(reply.text)
+        if graph.malformed or reply.finish_reason == "length":
+            self.malformed.append(chunk.id)
+        return graph, ""
+
     def _request(self, chunk: Chunk) -> LLMRequest:
-        system, user = student_messages(chunk.text, propositions=self.propositions)
-        assert system["content"] == SYSTEM
+        system, user = self.format.messages(chunk.text, propositions=self.propositions)
         return LLMRequest.from_prompt(user["content"], system=system["content"],
-                                      response_model=StudentGraph, key=chunk.id,
+                                      response_model=self.format.response_model, key=chunk.id,
                                       params=SamplingParams(max_tokens=reply_cap(
                                           chunk.n_tokens, REPLY_PER_TOKEN, self.max_tokens)))
 
     def _chunk_extraction(self, chunk: Chunk, graph: StudentGraph,
                           run_id: str) -> ChunkExtraction:
         table = EntityTable(TypedEntity(name=n, type="") for n in graph.entities)
-        where = provenance(chunk, self, run_id, PROMPT_VERSION)
+        where = provenance(chunk, self, run_id, self.format.version)
         relations = []
         for subject, predicate, obj in graph.triples:
             s, p, o = table.get(subject), clean_name(predicate), table.get(obj)
@@ -88,3 +107,9 @@ class StudentExtractor:
                         for text in (t.strip() for t in graph.propositions) if text]
         return ChunkExtraction(chunk_id=chunk.id, entities=table.entities, relations=relations,
                                propositions=propositions)
+
+
+def _learned_format(llm) -> str:
+    """The reply format of the student behind `llm` (its adapter's `student_format.json`, as
+    the student backends record it); v2 for any other LLM serving the student's prompt."""
+    return getattr(getattr(llm, "backend", llm), "student_format", None) or DEFAULT_FORMAT

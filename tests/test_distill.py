@@ -18,7 +18,13 @@ from kgx.distill.data import (
     split_by_document,
     write_dataset,
 )
-from kgx.distill.format import StudentGraph, student_messages, student_target
+from kgx.distill.format import (
+    StudentGraph,
+    entities_in_order,
+    parse_lines,
+    student_format,
+    student_target,
+)
 from kgx.errors import InputError
 from kgx.llm.managed import ManagedLLM
 from kgx.models import Chunk
@@ -47,6 +53,49 @@ def test_distill_target_is_compact_json_and_drops_bad_triples():
     assert "propositions" in student_target([], [], ["Ada was born in London."])
 
 
+def test_v2_target_lists_entities_in_order_and_points_triples_at_them():
+    text = "Ada Lovelace met Charles Babbage in London in 1833."
+    target = student_format("v2").target(
+        ["London", "Charles Babbage", "Ada Lovelace", "London", "1833"],
+        [["Ada Lovelace", "met", "charles babbage"], ["Ada Lovelace", "met in", "1833"],
+         ["Ada Lovelace", "aged", "17"], ["Ada", "only two"], ["Babbage", "a|b", "engine"]],
+        text=text)
+    assert target.splitlines() == [
+        "1 Ada Lovelace", "2 Charles Babbage", "3 London", "4 1833", "---",
+        "1|met|2", "1|met in|4", '1|aged|"17"', "Babbage|a/b|engine"]
+    graph = parse_lines(target)
+    assert graph.entities == ["Ada Lovelace", "Charles Babbage", "London", "1833"]
+    assert graph.triples == [["Ada Lovelace", "met", "Charles Babbage"],
+                             ["Ada Lovelace", "met in", "1833"], ["Ada Lovelace", "aged", "17"],
+                             ["Babbage", "a/b", "engine"]]
+    assert graph.malformed == []
+    assert entities_in_order(["zeta", "Ada"], "Ada then nothing") == ["Ada", "zeta"]
+
+
+def test_v2_reader_keeps_good_lines_and_reports_the_rest():
+    graph = parse_lines("1 Ada\n2 London\nnot numbered\n---\n1|born in|2\n1|half\n9|x|2\n1|born")
+    assert graph.entities == ["Ada", "London"]
+    assert graph.triples == [["Ada", "born in", "London"], ["9", "x", "London"]]
+    assert graph.malformed == ["not numbered", "1|half", "1|born"]
+
+
+def test_student_extractor_reads_v2_lines_and_records_malformed_replies():
+    from kgx.extractors.student import StudentExtractor
+
+    fake = FakeLLM(["1 Ada Lovelace\n2 London\n---\n1|born in|2", "1 Nothing\n---\nbroken"])
+    extractor = StudentExtractor(ManagedLLM(fake, on_error="skip-and-record", repair=False))
+    assert extractor.format.version == "student.graph.v2"
+    chunks = [Chunk(doc_id="d", index=i, text=t, start=0, end=len(t), n_tokens=5)
+              for i, t in enumerate(["Ada Lovelace was born in London.", "Nothing here."])]
+    found = extractor.extract(chunks, run_id="r")
+    assert fake.requests[0].response_model is None
+    assert [(r.subject.name, r.predicate, r.object.name) for r in found[0].relations] == [
+        ("Ada Lovelace", "born in", "London")]
+    assert found[0].relations[0].provenance.prompt_version == "student.graph.v2"
+    assert [e.name for e in found[1].entities] == ["Nothing"]
+    assert extractor.malformed == [chunks[1].id] and extractor.failures == []
+
+
 def test_distill_split_keeps_each_document_on_one_side(dataset):
     manifest = json.loads((dataset / "manifest.json").read_text())
     sides = {name: read_dataset(dataset / f"{name}.jsonl")
@@ -57,7 +106,7 @@ def test_distill_split_keeps_each_document_on_one_side(dataset):
     assert manifest["split"]["seed"] == 13 and manifest["splits"]["test"]["examples"] > 0
     line = json.loads((dataset / "train.jsonl").read_text().splitlines()[0])
     assert [m["role"] for m in line["messages"]] == ["system", "user", "assistant"]
-    assert line["messages"][:2] == student_messages(line["text"])
+    assert line["messages"][:2] == student_format("v2").messages(line["text"])
 
 
 def test_distill_split_is_stable_under_reordering():
@@ -98,7 +147,8 @@ def test_student_extractor_sends_one_request_per_chunk():
 
     reply = student_target(["Ada Lovelace", "London"], [["Ada Lovelace", "born in", "London"]])
     fake = FakeLLM([reply, "{not json"])
-    extractor = StudentExtractor(ManagedLLM(fake, on_error="skip-and-record", repair=False))
+    extractor = StudentExtractor(ManagedLLM(fake, on_error="skip-and-record", repair=False),
+                                 reply_format="v1")
     chunks = [Chunk(doc_id="d", index=i, text=t, start=0, end=len(t), n_tokens=5)
               for i, t in enumerate(["Ada Lovelace was born in London.", "Nothing here."])]
     found = extractor.extract(chunks, run_id="r")
@@ -121,6 +171,7 @@ def test_distill_train_few_steps_then_resume(dataset, tmp_path):
     assert (out / "training_curve.png").is_file()
     summary = json.loads((out / "training.json").read_text())
     assert summary["global_step"] == 2 and summary["train_loss"] > 0
+    assert json.loads((out / "student_format.json").read_text()) == {"format": "v2"}
     second = runner.invoke(app, [*args, "--max-steps", "3"])
     assert second.exit_code == 0, second.output
     resumed = json.loads((out / "training.json").read_text())
@@ -128,12 +179,17 @@ def test_distill_train_few_steps_then_resume(dataset, tmp_path):
 
 
 def test_distill_eval_cli_on_the_trained_adapter(dataset, tmp_path):
+    from kgx.distill.shipped import shipped_adapter
+
     _register()
     out = tmp_path / "student"
     trained = runner.invoke(app, ["distill", "train", str(dataset), "--out", str(out),
                                   "--limit", "2", "--max-length", "256", "--max-steps", "1",
-                                  "--eval-examples", "0", "--grad-accumulation", "1"])
+                                  "--eval-examples", "0", "--grad-accumulation", "1",
+                                  "--init-adapter", str(shipped_adapter("v1"))])
     assert trained.exit_code == 0, trained.output
+    warm = json.loads((out / "adapter_config.json").read_text())
+    assert warm["r"] == json.loads((shipped_adapter("v1") / "adapter_config.json").read_text())["r"]
     result = runner.invoke(app, ["distill", "eval", str(dataset), "--student", str(out),
                                  "--out", str(tmp_path / "report"), "--limit", "2",
                                  "--systems", "student,spacy,base", "--base-limit", "1",

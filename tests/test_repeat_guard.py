@@ -137,3 +137,54 @@ def test_transformers_backend_with_the_guard_stops_a_real_loop():
     assert unguarded.count('"Paris"') > 3  # the loop the guard is for
     assert json.loads(guarded) == {"entities": ["Paris", "Paris"]}
     assert "+guard" in TransformersLLM(bundled_gguf(), repeat_guard=True).model
+
+
+LINE_TOKENS = ["1", " Ada", "\n", "2", " Bob", "---", "|", "met", "<eos>", "3", " ada"]
+# ids:          0    1       2     3    4       5      6    7      8        9    10
+
+
+def _line_step(processor, ids: list[int], favourite: int):
+    torch = pytest.importorskip("torch")
+    scores = torch.zeros((1, len(LINE_TOKENS)))
+    scores[0, favourite] = 10.0
+    return processor(torch.tensor([ids]), scores)
+
+
+def test_line_guard_moves_a_repeated_entity_line_on_to_the_triples_then_ends():
+    from kgx.llm.repeat_guard import LineGuard
+
+    guard = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8])
+    processor = guard.for_rows()
+    prompt = [7]
+    _line_step(processor, prompt, favourite=0)
+    entities = [0, 1, 2, 3, 4, 2, 9, 10, 2]  # 1 Ada / 2 Bob / 3 ada: a repeat, ignoring case
+    scores = _line_step(processor, prompt + entities, favourite=0)
+    assert _allowed(scores) == [5] and processor.forced == 1  # "---" instead of "4 ..."
+    scores = _line_step(processor, prompt + entities + [5], favourite=0)
+    assert _allowed(scores) == [2]  # then its newline
+    triple = [0, 6, 7, 6, 3, 2]  # 1|met|2
+    scores = _line_step(processor, prompt + entities + [5, 2] + triple, favourite=0)
+    assert 0 in _allowed(scores) and len(_allowed(scores)) == len(LINE_TOKENS)  # free again
+    scores = _line_step(processor, prompt + entities + [5, 2] + triple * 2, favourite=0)
+    assert _allowed(scores) == [8] and processor.forced == 2  # a repeated triple ends the reply
+
+
+def test_line_guard_caps_a_section():
+    from kgx.llm.repeat_guard import LineGuard
+
+    guard = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8], max_lines=2)
+    processor = guard.for_rows()
+    _line_step(processor, [7], favourite=0)
+    scores = _line_step(processor, [7, 0, 1, 2, 3, 4, 2], favourite=0)
+    assert _allowed(scores) == [5]
+
+
+def test_llamacpp_line_guard_works_on_numpy_rows():
+    np = pytest.importorskip("numpy")
+    from kgx.llm.repeat_guard import LineGuard, LineGuardNumpy
+
+    processor = LineGuardNumpy(LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8]))
+    processor(np.array([7]), np.zeros(len(LINE_TOKENS), dtype=np.float32))
+    out = processor(np.array([7, 0, 1, 2, 0, 1, 2]), np.zeros(len(LINE_TOKENS), dtype=np.float32))
+    assert out.shape == (len(LINE_TOKENS),)
+    assert [i for i, v in enumerate(out) if v != -np.inf] == [5]

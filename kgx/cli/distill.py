@@ -89,6 +89,11 @@ def train(
                                            "dequantized), a .gguf path, an HF folder or id")
                     ] = "local",
     method: Annotated[str, typer.Option(help="lora or full (full fine-tuning)")] = "lora",
+    reply_format: Annotated[str, typer.Option("--format", help="Reply format to learn: v2 "
+                                              "(compact lines, the default) or v1 (JSON)")
+                            ] = "v2",
+    init_adapter: Annotated[Path | None, typer.Option(help="Warm start: continue from this "
+                                                      "LoRA adapter's weights")] = None,
     epochs: Annotated[float, typer.Option(min=0.01)] = 1.0,
     max_steps: Annotated[int, typer.Option(help="Stop after N optimizer steps (-1: epochs)")
                          ] = -1,
@@ -117,7 +122,8 @@ def train(
     from kgx.distill.train import TrainConfig, train_student
 
     try:
-        config = TrainConfig(data=data_dir, out=out, base=base, method=method, epochs=epochs,
+        config = TrainConfig(data=data_dir, out=out, base=base, method=method,
+                             format=reply_format, init_adapter=init_adapter, epochs=epochs,
                              max_steps=max_steps, learning_rate=learning_rate,
                              batch_size=batch_size, grad_accumulation=grad_accumulation,
                              max_length=max_length, lora_rank=lora_rank,
@@ -139,8 +145,9 @@ def eval_(
         help="The student: shipped (kgx's own), a folder from `kgx distill train`, or any LLM "
              "spec")] = "shipped",
     systems: Annotated[str, typer.Option(
-        help="Comma list of: student, spacy, base (the untrained SmolLM2 on the same prompt)")
-                       ] = "student,spacy,base",
+        help="Comma list of: student, spacy, base (the untrained SmolLM2 on the same prompt), "
+             "or NAME=LLM_SPEC for any other student, e.g. v1=student:v1 or "
+             "llamacpp=student-llamacpp")] = "student,spacy,base",
     limit: Annotated[int | None, typer.Option(help="First N test passages only")] = None,
     base_limit: Annotated[int | None, typer.Option(
         help="First N passages for the base model (it writes until the token cap, so it is "
@@ -168,10 +175,13 @@ def eval_(
 
     path = data_dir / "test.jsonl" if data_dir.is_dir() else data_dir
     examples = read_dataset(path)[:limit]
-    names = [s.strip() for s in systems.split(",") if s.strip()]
-    unknown = set(names) - {"student", "spacy", "base"}
+    items = [s.strip() for s in systems.split(",") if s.strip()]
+    specs = dict(item.split("=", 1) for item in items if "=" in item)
+    names = [item.split("=", 1)[0] for item in items]
+    unknown = set(names) - {"student", "spacy", "base"} - set(specs)
     if unknown or not names:
-        raise ConfigError(f"unknown systems {sorted(unknown)}; use student, spacy, base.")
+        raise ConfigError(f"unknown systems {sorted(unknown)}; use student, spacy, base or "
+                          f"NAME=LLM_SPEC.")
     spec = ("student" if student == "shipped" else
             f"student:{student}" if Path(student).is_dir() else student)
     console = Console()
@@ -192,7 +202,8 @@ def eval_(
             elif name == "base":
                 system = base_system(batch_size=batch_size, max_tokens=max_tokens)
             else:
-                system = student_system(name, spec, batch_size=batch_size, max_tokens=max_tokens)
+                system = student_system(name, specs.get(name, spec), batch_size=batch_size,
+                                        max_tokens=max_tokens)
             reports.append(evaluate_systems(subset, [system], batch_size=batch_size,
                                             progress=on_progress))
     merged = reports[0].model_copy(update={"systems": {k: v for r in reports

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, model_validator
 from kgx.errors import InputError
 from kgx.jsonfiles import read_json, read_jsonl
 
-from .format import PROMPT_VERSION, student_messages, student_target
+from .format import DEFAULT_FORMAT, student_format
 
 SPLITS = ("train", "validation", "test")
 
@@ -44,10 +44,13 @@ class Example(BaseModel):
     propositions: list[str] = Field(default_factory=list)
     source: str = ""
 
-    def messages(self) -> list[dict[str, str]]:
-        """The chat the student trains on: system, user (the text), assistant (the target)."""
-        prompt = student_messages(self.text, propositions=bool(self.propositions))
-        target = student_target(self.entities, self.triples, self.propositions)
+    def messages(self, fmt: str = DEFAULT_FORMAT) -> list[dict[str, str]]:
+        """The chat the student trains on: system, user (the text), assistant (the target), in
+        the reply format `fmt` ("v2" compact lines, or "v1" JSON)."""
+        form = student_format(fmt)
+        prompt = form.messages(self.text, propositions=bool(self.propositions))
+        target = form.target(self.entities, self.triples, text=self.text,
+                             propositions=self.propositions)
         return [*prompt, {"role": "assistant", "content": target}]
 
 
@@ -153,7 +156,7 @@ def write_dataset(out: Path, splits: Mapping[str, Sequence[Example]], *, spec: S
     `manifest.json` (seed, fractions, counts, sources, prompt version); returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
-        "prompt_version": PROMPT_VERSION, "split": spec.model_dump(),
+        "prompt_version": student_format().version, "split": spec.model_dump(),
         "sources": sorted(sources), "splits": {},
     }
     for name in SPLITS:

@@ -131,8 +131,9 @@ def _run(system: System, chunks: list[Chunk], teacher: list[AgreementDocument],
                               "chunks_per_s": round(n / seconds, 3) if seconds else 0.0}
     if system.llm is not None:
         failures = getattr(extractor, "failures", [])
+        invalid = len(failures) + len(getattr(extractor, "malformed", []))
         meter = system.llm.meter
-        result.update(json_valid=n - len(failures), json_valid_rate=(n - len(failures)) / n,
+        result.update(json_valid=n - invalid, json_valid_rate=(n - invalid) / n,
                       llm_calls=meter.calls, llm_calls_per_document=meter.calls / n,
                       completion_tokens=meter.completion_tokens,
                       failures=[f"{f.chunk_id}: {f.error[:200]}" for f in failures[:5]])
@@ -144,7 +145,7 @@ def report_markdown(report: DistillReport) -> str:
     from kgx.evaluation.reports import markdown_table
 
     headers = ["system", "entity F1 (exact)", "entity F1 (fuzzy)", "triple F1 exact",
-               "triple F1 normalized", "triple F1 fuzzy", "triple F1 embedding", "JSON-valid",
+               "triple F1 normalized", "triple F1 fuzzy", "triple F1 embedding", "format-valid",
                "LLM calls/doc", "chunks/s"]
     rows = []
     for name, result in report.systems.items():

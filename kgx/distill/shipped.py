@@ -1,4 +1,7 @@
-"""The student adapter shipped inside the kgx package (trained by `kgx distill train`)."""
+"""The student adapters shipped inside the kgx package (trained by `kgx distill train`).
+
+`student` is the current one (v2: compact line format); `student:v1` keeps the first one (JSON
+format) loadable for comparison."""
 
 from __future__ import annotations
 
@@ -7,13 +10,19 @@ from pathlib import Path
 from kgx.errors import ConfigError
 
 SHIPPED = Path(__file__).parent / "student"
+SHIPPED_V1 = Path(__file__).parent / "student_v1"
+VERSIONS = {"v2": SHIPPED, "v1": SHIPPED_V1}
 MODEL_CARD = SHIPPED / "MODEL_CARD.md"
 
 
-def shipped_adapter() -> Path:
-    """The folder of the shipped LoRA adapter for SmolLM2-135M-Instruct."""
-    if not (SHIPPED / "adapter_model.safetensors").is_file():
-        raise ConfigError(f"The shipped student adapter is missing from {SHIPPED}; reinstall "
+def shipped_adapter(version: str = "v2") -> Path:
+    """The folder of a shipped LoRA adapter for SmolLM2-135M-Instruct ("v2" or "v1")."""
+    if version not in VERSIONS:
+        raise ConfigError(f"kgx ships the student versions {sorted(VERSIONS)}, not {version!r}; "
+                          f"use student:v1, student:v2, or student:PATH for your own adapter.")
+    folder = VERSIONS[version]
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise ConfigError(f"The shipped student adapter is missing from {folder}; reinstall "
                           f"kgx-graph, or train one with `kgx distill train` and pass "
                           f"--llm student:PATH.")
-    return SHIPPED
+    return folder

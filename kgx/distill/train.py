@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from kgx.errors import ConfigError, InputError, require
 
 from .data import read_dataset
+from .format import DEFAULT_FORMAT, FORMAT_FILE, FormatName
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ class TrainConfig(BaseModel):
     base: str = "local"
     """"local" (the bundled SmolLM2 GGUF), a .gguf path, an HF model folder or hub id."""
     method: Literal["lora", "full"] = "lora"
+    format: FormatName = DEFAULT_FORMAT
+    """The reply format to learn: "v2" compact lines (default) or "v1" JSON."""
+    init_adapter: Path | None = None
+    """Start LoRA training from this adapter's weights (a warm start), not from zero."""
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int = -1
     """Stop after this many optimizer steps (-1: run the epochs)."""
@@ -74,9 +79,12 @@ def train_student(config: TrainConfig) -> dict[str, Any]:
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
-    train_rows = _rows(config.data / "train.jsonl", config.limit)
-    eval_rows = _rows(config.data / "validation.jsonl", config.eval_examples or 0)
+    train_rows = _rows(config.data / "train.jsonl", config.limit, config.format)
+    eval_rows = _rows(config.data / "validation.jsonl", config.eval_examples or 0, config.format)
     model, tokenizer = load_base(config.base)
+    peft_config = _lora(config) if config.method == "lora" else None
+    if config.init_adapter is not None:
+        model, peft_config = _warm_start(model, config.init_adapter), None
     checkpoints = config.out / "checkpoints"
     args = SFTConfig(
         output_dir=str(checkpoints), num_train_epochs=config.epochs, max_steps=config.max_steps,
@@ -95,7 +103,7 @@ def train_student(config: TrainConfig) -> dict[str, Any]:
         model=model, args=args, processing_class=tokenizer,
         train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        peft_config=_lora(config) if config.method == "lora" else None,
+        peft_config=peft_config,
     )
     resume = _latest_checkpoint(checkpoints)
     if resume:
@@ -105,6 +113,8 @@ def train_student(config: TrainConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     trainer.save_model(str(config.out))
     tokenizer.save_pretrained(str(config.out))
+    (config.out / FORMAT_FILE).write_text(json.dumps({"format": config.format}) + "\n",
+                                          encoding="utf-8")
     summary = {
         "config": json.loads(config.model_dump_json()),
         "data": json.loads((config.data / "manifest.json").read_text(encoding="utf-8"))
@@ -179,12 +189,12 @@ def plot_training_curve(history: list[dict[str, Any]], path: Path) -> Path | Non
     return path
 
 
-def _rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
+def _rows(path: Path, limit: int | None, fmt: str) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError(f"{path} does not exist; build the data set with `kgx distill data`.")
     rows = []
     for example in read_dataset(path)[:limit]:
-        messages = example.messages()
+        messages = example.messages(fmt)
         rows.append({"prompt": messages[:-1], "completion": messages[-1:]})
     if limit != 0 and not rows and path.name == "train.jsonl":
         raise InputError(f"{path} has no examples; nothing to train on.")
@@ -209,6 +219,16 @@ def _lora(config: TrainConfig) -> Any:
     return LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout, target_modules=list(LORA_TARGETS),
                       task_type="CAUSAL_LM")
+
+
+def _warm_start(model: Any, adapter: Path) -> Any:
+    """The base with a trained LoRA adapter loaded trainable: training continues from it."""
+    from peft import PeftModel
+
+    if not (adapter / "adapter_config.json").is_file():
+        raise ConfigError(f"{adapter} holds no LoRA adapter (adapter_config.json); give the "
+                          f"folder of a `kgx distill train` run or the shipped student.")
+    return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:

@@ -61,6 +61,9 @@ class LlamaCppLLM:
         self.n_threads = n_threads or default_threads()
         self.grammar = grammar
         self._masks: SchemaMasks | None = None
+        self._line_guard: Any = None
+        self.student_format: str | None = None
+        """The reply format of a kgx student served here ("v1", "v2"); None for other models."""
         self._generator: Any = None
         self._scorer: Any = None
         self._lock = threading.Lock()
@@ -137,6 +140,8 @@ class LlamaCppLLM:
             kwargs["logits_processor"] = self.masks.processor(schema)
         elif schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        elif self.repeat_guard:  # a reply in lines: the student's v2 format
+            kwargs["logits_processor"] = self._line_guard_processor()
         try:
             out = self.generator.create_chat_completion(**kwargs)
         except ValueError as e:  # e.g. the prompt is longer than the context window
@@ -144,6 +149,20 @@ class LlamaCppLLM:
         choice, usage = out["choices"][0], out["usage"]
         return Completion(choice["message"].get("content") or "", usage["prompt_tokens"],
                           usage["completion_tokens"], choice.get("finish_reason") or "stop")
+
+    def _line_guard_processor(self) -> Any:
+        from llama_cpp import LogitsProcessorList
+
+        from kgx.llm.repeat_guard import LineGuard, LineGuardNumpy
+
+        if self._line_guard is None:
+            model = self.generator
+            texts = [model.detokenize([i]).decode("utf-8", errors="replace")
+                     for i in range(model.n_vocab())]
+            self._line_guard = LineGuard(
+                texts, separator_ids=model.tokenize(b"---\n", add_bos=False, special=False),
+                eos_ids=[model.token_eos()])
+        return LogitsProcessorList([LineGuardNumpy(self._line_guard)])
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
         """Log-probs from one forward pass per text, on a second model kept for scoring."""

@@ -167,3 +167,107 @@ def _repeat_after(tracker: ReplyTracker, prefix: str) -> bool:
     ahead = tracker.copy()
     ahead.feed(prefix)
     return ahead.repeat_before_comma()
+
+
+class LineGuard:
+    """The repeat guard for replies written one item per line, in sections divided by a
+    separator line (the student's v2 format: entities, `---`, triples).
+
+    When a row finishes a line that repeats an earlier line of its section, or a section
+    reaches `max_lines`, the next tokens are forced: the separator (the reply moves on to the
+    next section) or, in the last section, the end of the reply. A repeated line is thus kept
+    once more at most; readers drop duplicates.
+
+        guard = LineGuard(token_texts, separator_ids=[...], eos_ids=[...], sections=2)
+        processor = guard.for_rows()           # a transformers logits processor
+    """
+
+    def __init__(self, token_texts: Sequence[str], *, separator: str = "---",
+                 separator_ids: Sequence[int], eos_ids: Sequence[int], sections: int = 2,
+                 max_lines: int = 32) -> None:
+        self.token_texts = token_texts
+        self.separator = separator
+        self.separator_ids = list(separator_ids)
+        """The tokens that write the separator line and its newline."""
+        self.eos_ids = list(eos_ids)
+        self.sections = sections
+        self.max_lines = max_lines
+
+    def for_rows(self) -> LineGuardProcessor:
+        return LineGuardProcessor(self)
+
+
+class LineGuardNumpy:
+    """The line guard on llama.cpp's one-row numpy arrays (no torch needed)."""
+
+    def __init__(self, guard: LineGuard) -> None:
+        self._processor = guard.for_rows()
+
+    def __call__(self, input_ids, scores):
+        import numpy as np
+
+        rows = np.asarray(input_ids).reshape(1, -1)
+        return self._processor(rows, scores.reshape(1, -1)).reshape(-1)
+
+
+class _LineState:
+    __slots__ = ("forced", "line", "section", "seen")
+
+    def __init__(self) -> None:
+        self.line: list[str] = []
+        self.seen: set[str] = set()
+        self.section = 0
+        self.forced: list[int] = []
+
+
+class LineGuardProcessor:
+    """A logits processor for one generation call (one state per row)."""
+
+    def __init__(self, guard: LineGuard) -> None:
+        self.guard = guard
+        self.states: list[_LineState] = []
+        self.fed = 0
+        self.forced = 0
+        """How many times the guard moved a reply on (a repeat, or a full section)."""
+
+    def __call__(self, input_ids, scores):
+        if not self.states:  # the first step: everything so far is the prompt
+            self.states = [_LineState() for _ in range(input_ids.shape[0])]
+            self.fed = input_ids.shape[1]
+        new = input_ids[:, self.fed:].tolist()
+        self.fed = input_ids.shape[1]
+        for row, (state, tokens) in enumerate(zip(self.states, new, strict=True)):
+            for token in tokens:
+                if state.forced and state.forced[0] == token:
+                    state.forced.pop(0)
+                self._feed(state, self.guard.token_texts[token]
+                           if token < len(self.guard.token_texts) else "")
+            if state.forced:  # works on torch tensors and numpy arrays alike
+                scores[row] = -float("inf")
+                scores[row, state.forced[0]] = 0.0
+        return scores
+
+    def _feed(self, state: _LineState, text: str) -> None:
+        guard = self.guard
+        for char in text:
+            if char != "\n":
+                state.line.append(char)
+                continue
+            line = "".join(state.line).strip()
+            state.line = []
+            if line == guard.separator:
+                state.section, state.seen = state.section + 1, set()
+                continue
+            key = _line_key(line) if state.section == 0 else line
+            if line and not state.forced and (key in state.seen
+                                              or len(state.seen) + 1 >= guard.max_lines):
+                last = state.section >= guard.sections - 1
+                state.forced = list(guard.eos_ids[:1] if last else guard.separator_ids)
+                self.forced += 1
+            state.seen.add(key)
+
+
+def _line_key(line: str) -> str:
+    """An entity line without its number: `3 Paris` repeats `1 Paris`."""
+    number, _, rest = line.partition(" ")
+    return rest.casefold() if number.isdigit() else line.casefold()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -120,10 +120,11 @@ def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:
     """The shipped student, or the adapter (PEFT folder) or full model a training run saved;
     through transformers, or llama.cpp with the adapter as a GGUF LoRA (`llamacpp`)."""
     scheme = "student-llamacpp" if llamacpp else "student"
-    if not path:
+    if not path or path in ("v1", "v2"):
         from kgx.distill.shipped import shipped_adapter
 
-        return _student_adapter_backend(shipped_adapter(), scheme, llamacpp)
+        return _student_adapter_backend(shipped_adapter(path or "v2"),
+                                        f"{scheme}:{path}" if path else scheme, llamacpp)
     folder = Path(path).expanduser()
     if (folder / "adapter_config.json").is_file():
         return _student_adapter_backend(folder, f"{scheme}:{folder}", llamacpp)
@@ -141,15 +142,21 @@ def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:
 
 
 def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBackend:
+    from kgx.distill.format import adapter_format
+
+    backend: Any
     if llamacpp:
         from kgx.llm.llamacpp import LlamaCppLLM
 
-        return LlamaCppLLM(bundled_gguf(), lora=adapter, name=name, grammar="xgrammar",
-                           json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
-    from kgx.llm.transformers_llm import TransformersLLM
+        backend = LlamaCppLLM(bundled_gguf(), lora=adapter, name=name, grammar="xgrammar",
+                              json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
+    else:
+        from kgx.llm.transformers_llm import TransformersLLM
 
-    return TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
-                           json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
+        backend = TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
+                                  json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
+    backend.student_format = adapter_format(adapter).name
+    return backend
 
 
 def _plugin_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:

@@ -48,6 +48,9 @@ class TransformersLLM:
         """End a schema reply's top-level lists at their first repeated item (kgx.llm.repeat_guard):
         keeps a small greedy model from looping until the token cap."""
         self._guard: Any = None
+        self._line_guard: Any = None
+        self.student_format: str | None = None
+        """The reply format of a kgx student served here ("v1", "v2"); None for other models."""
         self.model = Path(self.source).name if self.gguf else self.source
         if self.adapter is not None:  # the adapter's weights are part of the model's identity
             self.model += f"+lora:{_adapter_fingerprint(self.adapter)}"
@@ -152,6 +155,8 @@ class TransformersLLM:
         processors = [] if schema is None else [self._grammar_processor(schema, len(batch))]
         if schema is not None and self.repeat_guard:
             processors.append(self._repeat_guard_processor())
+        elif self.repeat_guard:  # a reply in lines: the student's v2 format
+            processors.append(self._line_guard_processor())
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "do_sample": False,
                                   "pad_token_id": self._tokenizer.pad_token_id,
                                   "temperature": None, "top_p": None, "top_k": None}
@@ -192,6 +197,17 @@ class TransformersLLM:
             self._guard = (RepeatGuard(texts), texts)
         guard, texts = self._guard
         return guard.for_rows(texts)
+
+    def _line_guard_processor(self) -> Any:
+        from kgx.llm.repeat_guard import LineGuard
+
+        if self._line_guard is None:
+            tokenizer = self._tokenizer
+            texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+            self._line_guard = LineGuard(
+                texts, separator_ids=tokenizer.encode("---\n", add_special_tokens=False),
+                eos_ids=_eos_ids(self._model))
+        return self._line_guard.for_rows()
 
     def _completion(self, row: list[int], prompt_tokens: int,
                     params: SamplingParams) -> Completion:
