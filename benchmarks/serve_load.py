@@ -4,16 +4,20 @@
    `kgx serve` (uvicorn) on a free 127.0.0.1 port with the rate limit off, and runs
    `--clients` concurrent clients for `--seconds` against `/entities?q=`,
    `/entities/{id}/neighbourhood` and `/query`, in turn, with names and ids from the store.
-   It reports requests/s, p50/p95/p99 per endpoint and errors (any non-200 or failed call).
-2. HTTP overhead: the same parameterised `/query` from one keep-alive client, alternating call
-   by call with the same Cypher through `store.query` in process (both read-only), so both see
-   the same background load. `query_http_vs_inprocess_p50` is that ratio of medians; the ratio
-   under load is reported too, and so is GET /health from the same client (no store call: what
-   HTTP costs any endpoint of this server).
+   Each client is a raw HTTP/1.1 keep-alive connection (`_raw_http.py`): the clients share the
+   cores with the server, so they are kept cheap. It reports requests/s, p50/p95/p99 per
+   endpoint and errors (any non-200 or failed call), and each endpoint's p50 from one client.
+2. HTTP overhead: the same parameterised `/query` from one raw keep-alive client, alternating
+   call by call with the same Cypher through `store.query` in process (both read-only, the
+   server's time limit and row cap on both), so both see the same background load.
+   `query_http_vs_inprocess_p50` is that ratio of medians. The in-process side is the store
+   call alone: no JSON, which the server must add. Also reported: the same POST from
+   `http.client` (a general client), GET /health (through FastAPI, no store call), and the
+   ratio under the load of step 1.
 
 Bounded in count and time, loopback only. The last line of stdout is one JSON object.
 
-    python benchmarks/serve_load.py [--clients 16] [--seconds 30] [--store URI]
+    python benchmarks/serve_load.py [--clients 16] [--seconds 30] [--store URI] [--neo4j]
 """
 
 from __future__ import annotations
@@ -30,13 +34,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 from _common import log
+from _raw_http import AsyncRawConnection, RawConnection
 
 QUERY = ("MATCH (e:Entity)-[r:RELATION]->(o:Entity) WHERE e.id = $id "
          "RETURN o.name AS name, r.predicate AS predicate LIMIT 25")
 MAX_REQUESTS = 2_000_000  # a bound on the load phase besides its duration
 SEQUENTIAL = 1000
+SINGLE = 300  # calls to each endpoint from one client
+KINDS = ("entities", "neighbourhood", "query")
+JSON = {"Content-Type": "application/json"}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,92 +65,122 @@ def sample_inputs(store_uri: str) -> tuple[list[str], list[str]]:
     return names, ids
 
 
-async def load(url: str, clients: int, seconds: float, names: list[str], ids: list[str]):
-    """Latencies (ms) per endpoint and the error count, from `clients` concurrent loops."""
-    import httpx
+def endpoint_request(kind: str, rng: random.Random, names: list[str],
+                     ids: list[str]) -> tuple[str, str, bytes, dict[str, str] | None]:
+    """Method, path, body and headers of one request to the `kind` endpoint."""
+    if kind == "entities":
+        return "GET", f"/entities?{urlencode({'q': rng.choice(names)})}", b"", None
+    if kind == "neighbourhood":
+        return "GET", f"/entities/{quote(rng.choice(ids))}/neighbourhood?hops=1", b"", None
+    body = json.dumps({"cypher": QUERY, "params": {"id": rng.choice(ids)}}).encode()
+    return "POST", "/query", body, JSON
 
-    latencies: dict[str, list[float]] = {"entities": [], "neighbourhood": [], "query": []}
+
+async def load(url: str, clients: int, seconds: float, names: list[str], ids: list[str]):
+    """Latencies (ms) per endpoint and the error count, from `clients` concurrent loops, each
+    on its own keep-alive connection (a raw HTTP/1.1 client: the load generator shares the
+    cores with the server, so it is kept cheap)."""
+    host, port = url.removeprefix("http://").split(":")
+    latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
     errors = {"count": 0, "examples": []}
     deadline = time.perf_counter() + seconds
     sent = 0
 
-    async def one(client: httpx.AsyncClient, kind: str, rng: random.Random) -> None:
-        started = time.perf_counter()
-        try:
-            if kind == "entities":
-                reply = await client.get("/entities", params={"q": rng.choice(names)})
-            elif kind == "neighbourhood":
-                reply = await client.get(f"/entities/{rng.choice(ids)}/neighbourhood",
-                                         params={"hops": 1})
-            else:
-                reply = await client.post("/query", json={"cypher": QUERY,
-                                                          "params": {"id": rng.choice(ids)}})
-            ok = reply.status_code == 200
-            problem = f"{kind}: HTTP {reply.status_code} {reply.text[:200]}"
-        except httpx.HTTPError as e:
-            ok, problem = False, f"{kind}: {type(e).__name__}: {e}"
-        if ok:
-            latencies[kind].append((time.perf_counter() - started) * 1000)
-        else:
-            errors["count"] += 1
-            if len(errors["examples"]) < 5:
-                errors["examples"].append(problem)
-
-    async def worker(index: int, client: httpx.AsyncClient) -> None:
+    async def worker(index: int) -> None:
         nonlocal sent
-        rng = random.Random(index)
-        kinds = ("entities", "neighbourhood", "query")
-        turn = index
-        while time.perf_counter() < deadline and sent < MAX_REQUESTS:
-            sent += 1
-            await one(client, kinds[turn % 3], rng)
-            turn += 1
+        rng, turn = random.Random(index), index
+        connection = AsyncRawConnection(host, int(port))
+        await connection.connect()
+        try:
+            while time.perf_counter() < deadline and sent < MAX_REQUESTS:
+                sent += 1
+                kind = KINDS[turn % 3]
+                turn += 1
+                method, path, body, headers = endpoint_request(kind, rng, names, ids)
+                started = time.perf_counter()
+                try:
+                    status, reply = await connection.request(method, path, body, headers)
+                    problem = f"{kind}: HTTP {status} {reply[:200]!r}"
+                except (OSError, asyncio.IncompleteReadError) as e:
+                    status, problem = 0, f"{kind}: {type(e).__name__}: {e}"
+                if status == 200:
+                    latencies[kind].append((time.perf_counter() - started) * 1000)
+                    continue
+                errors["count"] += 1
+                if len(errors["examples"]) < 5:
+                    errors["examples"].append(problem)
+                if status == 0:  # the connection is gone
+                    return
+        finally:
+            await connection.close()
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(i, client) for i in range(clients)))
-        elapsed = time.perf_counter() - started
-    return latencies, errors, elapsed
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(clients)))
+    return latencies, errors, time.perf_counter() - started
+
+
+def single_client(url: str, names: list[str], ids: list[str], count: int) -> dict[str, float]:
+    """p50 (ms) of each endpoint from one keep-alive client and nothing else running."""
+    host, port = url.removeprefix("http://").split(":")
+    rng, times = random.Random(2), {kind: [] for kind in KINDS}
+    with RawConnection(host, int(port)) as connection:
+        for turn in range(count * len(KINDS)):
+            kind = KINDS[turn % 3]
+            method, path, body, headers = endpoint_request(kind, rng, names, ids)
+            times[kind].append(_timed(connection, method, path, body, headers))
+    return {kind: statistics.median(values) for kind, values in times.items()}
 
 
 def interleaved(url: str, store_uri: str, ids: list[str], count: int):
-    """`count` rounds of: GET /health (no store call: the HTTP floor of any endpoint), the same
-    /query as a POST, both from one keep-alive http.client connection (the lightest client, so
-    the figures are mostly the server's), then the same `store.query` in process. Alternating
-    them puts all three under the same background load."""
+    """`count` rounds of: GET /health (no store call: the HTTP floor of any endpoint) and the
+    same /query as a POST, both from one raw keep-alive connection, the same POST from
+    `http.client` (a general client, for comparison), then the same `store.query` in process.
+    Alternating them puts all under the same background load."""
     import http.client
 
     from kgx.graphdb import open_store
 
     host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    rng, http_times, local_times, floor_times = random.Random(1), [], [], []
-    with open_store(store_uri, read_only=True) as store:  # the server is --read-only too
+    library = http.client.HTTPConnection(host, int(port), timeout=30)
+    times = {"http": [], "local": [], "floor": [], "http_client": []}
+    rng = random.Random(1)
+    with (open_store(store_uri, read_only=True) as store,  # the server is --read-only too
+          RawConnection(host, int(port)) as connection):
         store.query(QUERY, {"id": ids[0]})
         for _ in range(count):
             params = {"id": rng.choice(ids)}
-            body = json.dumps({"cypher": QUERY, "params": params})
-            floor_times.append(_timed(connection, "GET", "/health"))
-            http_times.append(_timed(connection, "POST", "/query", body=body,
-                                     headers={"Content-Type": "application/json"}))
+            body = json.dumps({"cypher": QUERY, "params": params}).encode()
+            times["floor"].append(_timed(connection, "GET", "/health"))
+            times["http"].append(_timed(connection, "POST", "/query", body, JSON))
+            times["http_client"].append(_timed_library(library, body))
             started = time.perf_counter()
             # What the server's /query calls: its time limit and row cap (+1 to see a cut).
             store.query(QUERY, params, timeout_s=10.0, max_rows=1001)
-            local_times.append((time.perf_counter() - started) * 1000)
-    connection.close()
-    return http_times, local_times, floor_times
+            times["local"].append((time.perf_counter() - started) * 1000)
+    library.close()
+    return times
 
 
-def _timed(connection, method: str, path: str, **request) -> float:
+def _timed(connection: RawConnection, method: str, path: str, body: bytes = b"",
+           headers: dict[str, str] | None = None) -> float:
     """Milliseconds for one request on the keep-alive connection, the reply read; non-200 fails."""
     started = time.perf_counter()
-    connection.request(method, path, **request)
+    status, reply = connection.request(method, path, body, headers)
+    elapsed = (time.perf_counter() - started) * 1000
+    if status != 200:
+        raise RuntimeError(f"{method} {path} answered {status}: {reply[:200]!r}")
+    return elapsed
+
+
+def _timed_library(connection, body: bytes) -> float:
+    """The same POST /query through `http.client`, in milliseconds."""
+    started = time.perf_counter()
+    connection.request("POST", "/query", body=body, headers=JSON)
     reply = connection.getresponse()
     reply.read()
     elapsed = (time.perf_counter() - started) * 1000
     if reply.status != 200:
-        raise RuntimeError(f"{method} {path} answered {reply.status}")
+        raise RuntimeError(f"POST /query answered {reply.status}")
     return elapsed
 
 
@@ -204,57 +243,69 @@ def run(args, store: str, workdir: Path) -> None:
     server = start_serve(store, "--rate-limit", "0", "--read-only", log_dir=workdir)
     try:
         log(f"{args.clients} clients for {args.seconds:g} s against {server.url} ...")
-        latencies, errors, elapsed = asyncio.run(
+        latencies, errors, elapsed = _run_async(
             load(server.url, args.clients, args.seconds, names, ids))
+        log(f"{SINGLE} calls to each endpoint from one client ...")
+        single = single_client(server.url, names, ids, SINGLE)
         log(f"{SEQUENTIAL} /query calls, each followed by the same store.query in process ...")
-        http_times, local_times, floor_times = interleaved(server.url, store, ids, SEQUENTIAL)
+        times = interleaved(server.url, store, ids, SEQUENTIAL)
     finally:
         server.stop()
-    report(args, store, latencies, errors, elapsed, http_times, local_times, floor_times)
+    report(args, store, latencies, errors, elapsed, single, times)
 
 
-def report(args, store, latencies, errors, elapsed, http_times, local_times,
-           floor_times) -> None:
+def _run_async(coroutine):
+    """On uvloop when it is installed (the serve extra has it): a cheaper client loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def report(args, store, latencies, errors, elapsed, single, times) -> None:
     total = sum(len(v) for v in latencies.values())
     print(f"\n{args.clients} clients × {args.seconds:g} s on loopback, store {store}\n")
-    print("| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms |")
-    print("|---|---|---|---|---|---|")
+    print("| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | p50 ms, 1 client |")
+    print("|---|---|---|---|---|---|---|")
     figures = {}
     for kind, values in latencies.items():
         row = {"requests": len(values), "rps": len(values) / elapsed,
                "p50_ms": percentile(values, 0.50), "p95_ms": percentile(values, 0.95),
-               "p99_ms": percentile(values, 0.99)}
+               "p99_ms": percentile(values, 0.99), "single_client_p50_ms": single[kind]}
         figures[kind] = row
         print(f"| {kind} | {row['requests']} | {row['rps']:.0f} | {row['p50_ms']:.1f} | "
-              f"{row['p95_ms']:.1f} | {row['p99_ms']:.1f} |")
+              f"{row['p95_ms']:.1f} | {row['p99_ms']:.1f} | {single[kind]:.2f} |")
     everything = [v for values in latencies.values() for v in values]
     print(f"| all | {total} | {total / elapsed:.0f} | {percentile(everything, .5):.1f} | "
-          f"{percentile(everything, .95):.1f} | {percentile(everything, .99):.1f} |")
+          f"{percentile(everything, .95):.1f} | {percentile(everything, .99):.1f} | |")
     print(f"\nerrors: {errors['count']}" + "".join(f"\n  {e}" for e in errors["examples"]))
-    http_p50, local_p50 = statistics.median(http_times), statistics.median(local_times)
-    ratio = http_p50 / local_p50
+    p50 = {name: statistics.median(values) for name, values in times.items()}
+    ratio = p50["http"] / p50["local"]
+    load_ratio = figures["query"]["p50_ms"] / p50["local"]
+    rows = [("`store.query` in process, 1 caller", "local", "—"),
+            ("POST /query, 1 raw HTTP/1.1 client", "http", f"{ratio:.2f}×"),
+            ("POST /query, 1 `http.client` client", "http_client",
+             f"{p50['http_client'] / p50['local']:.2f}×"),
+            ("GET /health (no store call), 1 raw client", "floor", "—")]
     print("\n| the same /query Cypher | p50 ms | p95 ms | HTTP is |")
     print("|---|---|---|---|")
-    print(f"| `store.query` in process, 1 caller | {local_p50:.2f} | "
-          f"{percentile(local_times, .95):.2f} | — |")
-    print(f"| POST /query, 1 client | {http_p50:.2f} | {percentile(http_times, .95):.2f} | "
-          f"{ratio:.2f}× |")
-    floor_p50 = statistics.median(floor_times)
-    print(f"| GET /health (no store call), 1 client | {floor_p50:.2f} | "
-          f"{percentile(floor_times, .95):.2f} | — |")
-    load_ratio = figures["query"]["p50_ms"] / local_p50
+    for label, name, versus in rows:
+        print(f"| {label} | {p50[name]:.3f} | {percentile(times[name], .95):.3f} | {versus} |")
     print(f"| POST /query under the {args.clients}-client load | "
           f"{figures['query']['p50_ms']:.2f} | {figures['query']['p95_ms']:.2f} | "
           f"{load_ratio:.2f}× |")
     print(json.dumps({
         "store": "neo4j" if store.startswith(("bolt", "neo4j")) else "ladybug",
-        "clients": args.clients, "seconds": args.seconds, "requests": total,
-        "requests_per_s": round(total / elapsed, 1), "errors": errors["count"],
-        "endpoints": {k: {m: round(v, 2) for m, v in row.items()} for k, row in figures.items()},
-        "query_inprocess_p50_ms": round(local_p50, 3),
-        "query_http_p50_ms": round(http_p50, 3),
+        "clients": args.clients, "seconds": args.seconds, "client": "raw HTTP/1.1 keep-alive",
+        "requests": total, "requests_per_s": round(total / elapsed, 1), "errors": errors["count"],
+        "endpoints": {k: {m: round(v, 3) for m, v in row.items()} for k, row in figures.items()},
+        "query_inprocess_p50_ms": round(p50["local"], 3),
+        "query_http_p50_ms": round(p50["http"], 3),
         "query_http_vs_inprocess_p50": round(ratio, 2),
-        "health_http_p50_ms": round(floor_p50, 3),
+        "query_http_client_p50_ms": round(p50["http_client"], 3),
+        "query_http_client_vs_inprocess_p50": round(p50["http_client"] / p50["local"], 2),
+        "health_http_p50_ms": round(p50["floor"], 3),
         "query_under_load_vs_inprocess_p50": round(load_ratio, 2),
         "python": platform.python_version(), "cpus": _cpus(),
     }))

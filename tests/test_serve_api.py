@@ -16,6 +16,10 @@ READ, WRITE = "read-token-1", "write-token-2"
 TOKENS = f"{READ}:read,{WRITE}:write"
 HEAVY = ("MATCH (a:Entity), (b:Entity), (c:Entity) WHERE a.name < b.name AND b.name < c.name "
          "RETURN count(*) AS n")
+TYPED_TRIPLES = ("MATCH (a:Entity), (b:Entity), (c:Entity) WHERE a.type = $t AND "
+                 "a.name < b.name AND b.name < c.name RETURN count(*) AS n")
+CORS_ORIGIN = "http://explorer.example"
+JSON = "application/json"
 
 
 @pytest.fixture(scope="module", params=["ladybug", "neo4j"])
@@ -154,6 +158,10 @@ def test_serve_auth_errors(server):
     assert client(server, None).get("/stats").status_code == 401
     bad = client(server, "not-a-token").get("/stats")
     assert bad.status_code == 401 and "unknown token" in bad.json()["error"]
+    for token, says in ((None, "needs a token"), ("not-a-token", "unknown token")):
+        query = client(server, token).post("/query", json={"cypher": "RETURN 1 AS one"})
+        assert query.status_code == 401 and says in query.json()["error"]
+        assert query.headers["WWW-Authenticate"] == "Bearer"
     upload = client(server, READ).post("/documents", files={"file": ("a.txt", b"Hello.")})
     assert upload.status_code == 403 and "write scope" in upload.json()["error"]
     assert client(server, READ).get("/jobs/job_x").status_code == 403
@@ -170,6 +178,25 @@ def test_serve_bad_requests_get_clear_422_and_404(server):
     assert unknown.status_code == 404 and "GET /entities?q=" in unknown.json()["error"]
     syntax = api.post("/query", json={"cypher": "MATCH (e RETURN e"})
     assert syntax.status_code == 400 and syntax.json()["error"]
+    form = api.post("/query", data={"cypher": "RETURN 1 AS one"})
+    assert form.status_code == 422 and "Content-Type: application/json" in form.json()["error"]
+    broken = api.post("/query", content=b'{"cypher": ', headers={"Content-Type": JSON})
+    assert broken.status_code == 422 and "JSON" in broken.json()["error"]
+    extra = api.post("/query", json={"cypher": "RETURN 1 AS one", "limit": 5})
+    assert extra.status_code == 422 and "body.limit" in extra.json()["error"]
+    assert api.post("/query", json={"cypher": "RETURN 1 AS one"}).json()["rows"] == [[1]]
+
+
+def test_serve_query_quick_then_slow_keeps_its_full_time_limit(server):
+    """A Cypher text that ran quickly runs on the event loop next time (embedded store); a slow
+    turn of it (other parameters) still runs to the full 1 s limit, then 504."""
+    api = client(server)
+    for _ in range(3):
+        quick = api.post("/query", json={"cypher": TYPED_TRIPLES, "params": {"t": "NONE"}})
+        assert quick.status_code == 200 and quick.json()["rows"] == [[0]]
+    slow = api.post("/query", json={"cypher": TYPED_TRIPLES, "params": {"t": "PERSON"}})
+    assert slow.status_code == 504 and "longer than 1 s" in slow.json()["error"]
+    assert httpx.get(server.url + "/health").status_code == 200
 
 
 def test_serve_static_files_cannot_escape(server):
@@ -225,7 +252,7 @@ def strict_server(tmp_path_factory):
     """No tokens, an empty embedded store, a tiny body limit and rate limit."""
     folder = tmp_path_factory.mktemp("serve-strict")
     process = start_serve(str(folder / "store"), "--rate-limit", "8", "--max-body-mb", "0.001",
-                          log_dir=folder)
+                          "--cors-origin", CORS_ORIGIN, log_dir=folder)
     yield process
     process.stop()
 
@@ -236,6 +263,24 @@ def test_serve_empty_store_and_413(strict_server):
     assert api.get("/entities", params={"q": "anything"}).json()["hits"] == []
     big = api.post("/documents", files={"file": ("big.txt", b"x" * 5000)})
     assert big.status_code == 413 and "--max-body-mb" in big.json()["error"]
+    long_query = api.post("/query", json={"cypher": "RETURN 1 AS one", "params": {"x": "y" * 5000}})
+    assert long_query.status_code == 413 and "--max-body-mb" in long_query.json()["error"]
+    streamed = api.post("/query", content=iter([b'{"cypher": "RETURN 1 AS one", "params": {"x": "',
+                                                 b"y" * 5000, b'"}}']),
+                        headers={"Content-Type": JSON})  # no Content-Length
+    assert streamed.status_code == 413 and "--max-body-mb" in streamed.json()["error"]
+
+
+def test_serve_cors_only_for_the_allowed_origin(strict_server, server):
+    origin = {"Origin": CORS_ORIGIN}
+    query = httpx.post(strict_server.url + "/query", json={"cypher": "RETURN 1 AS one"},
+                       headers=origin)
+    assert query.headers["access-control-allow-origin"] == CORS_ORIGIN
+    other = httpx.post(strict_server.url + "/query", json={"cypher": "RETURN 1 AS one"},
+                       headers={"Origin": "http://elsewhere.example"})
+    assert "access-control-allow-origin" not in other.headers
+    default = client(server).post("/query", json={"cypher": "RETURN 1 AS one"}, headers=origin)
+    assert default.status_code == 200 and "access-control-allow-origin" not in default.headers
 
 
 def test_serve_rate_limit_429_with_retry_after(strict_server):
@@ -244,6 +289,8 @@ def test_serve_rate_limit_429_with_retry_after(strict_server):
     limited = [r for r in codes if r.status_code == 429]
     assert limited and int(limited[0].headers["Retry-After"]) >= 1
     assert "retry in" in limited[0].json()["error"]
+    query = api.post("/query", json={"cypher": "RETURN 1 AS one"})
+    assert query.status_code == 429 and int(query.headers["Retry-After"]) >= 1
     assert api.get("/health").status_code == 200  # health stays open to probes
 
 

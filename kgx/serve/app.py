@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -19,12 +17,14 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from kgx.errors import ConfigError, KgxError, QueryTimeoutError, ReadOnlyQueryError
+from kgx.errors import KgxError
 
 from . import STATIC
 from . import models as m
 from .graph import NotFoundError
-from .security import BodyLimitMiddleware, RateLimiter, TokenAuth
+from .query_asgi import QueryFastPath, status_of, validation_message
+from .query_runner import QueryRunner
+from .security import ApiError, BodyLimitMiddleware, RateLimiter, TokenAuth, access_refusal
 
 ERRORS = {401: {"model": m.ErrorBody}, 403: {"model": m.ErrorBody}, 404: {"model": m.ErrorBody},
           422: {"model": m.ErrorBody}, 429: {"model": m.ErrorBody}}
@@ -46,9 +46,6 @@ class ServeSettings(BaseModel):
     llm: str = "local"
 
 
-QUERY_THREADS = 40  # as many as FastAPI's default thread pool lends to `def` routes
-
-
 class Services:
     """The store and what serves it, opened at startup and closed at shutdown."""
 
@@ -68,9 +65,7 @@ class Services:
         self.jobs = None if settings.read_only else JobRunner(
             self.graph.store, ExtractConfig(extractor=settings.extractor),
             on_complete=self.forget_cached)
-        # /query's store calls: still off the event loop, minus FastAPI's `def`-route hop
-        # (anyio's limiter and context copy), about 0.1 ms of a 0.2 ms embedded query.
-        self.query_threads = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="kgx-query")
+        self.queries = QueryRunner(self.graph, inline=self.graph.backend == "ladybug")
 
     def forget_cached(self) -> None:
         self.graph.forget_cached()
@@ -79,13 +74,28 @@ class Services:
     def close(self) -> None:
         if self.jobs is not None:
             self.jobs.close()
-        self.query_threads.shutdown(wait=True)
+        self.queries.close()
         self.ask.close()
         self.graph.store.close()
 
 
-def create_app(settings: ServeSettings, tokens: dict[str, str]) -> FastAPI:
-    """The ASGI app over `settings.store`; the store opens when the app starts."""
+def create_app(settings: ServeSettings, tokens: dict[str, str]):
+    """The ASGI app over `settings.store`: the FastAPI app behind the body limit, CORS when
+    asked for, and POST /query's fast path (`QueryFastPath`, which FastAPI's own middleware
+    and routing would slow more than an embedded query takes). The store opens when the app
+    starts."""
+    api = _create_api(settings, tokens)
+    app = QueryFastPath(api, state=api.state)
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app = CORSMiddleware(app, allow_origins=settings.cors_origins,
+                             allow_methods=["GET", "POST"],
+                             allow_headers=["Authorization", "Content-Type"])
+    return BodyLimitMiddleware(app, max_bytes=settings.max_body_bytes)
+
+
+def _create_api(settings: ServeSettings, tokens: dict[str, str]) -> FastAPI:
     auth, limiter = TokenAuth(tokens), RateLimiter(settings.rate_limit_per_minute)
 
     @asynccontextmanager
@@ -106,27 +116,16 @@ def create_app(settings: ServeSettings, tokens: dict[str, str]) -> FastAPI:
     _add_error_handlers(app)
     _add_routes(app)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    if settings.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "POST"], allow_headers=["Authorization",
-                                                                         "Content-Type"])
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
 
 
 def _guard(scope: str):
     async def check(request: Request) -> None:  # async: no thread hop for a few dict look-ups
-        wait = request.app.state.limiter.retry_after(_client(request))
-        if wait:
-            raise _ApiError(429, f"too many requests from this client; retry in {wait} s "
-                                 "(the server allows --rate-limit requests a minute)",
-                            {"Retry-After": str(wait)})
-        verdict = request.app.state.auth.check(request.headers.get("authorization"), scope)
-        if verdict.status:
-            headers = {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else None
-            raise _ApiError(verdict.status, verdict.message, headers)
+        state = request.app.state
+        refusal = access_refusal(state.limiter, state.auth, _client(request),
+                                 request.headers.get("authorization"), scope)
+        if refusal is not None:
+            raise refusal
 
     return Depends(check)
 
@@ -183,10 +182,9 @@ def _add_routes(app: FastAPI) -> None:
               tags=["read"])
     async def query(body: m.QueryRequest, services: ServicesDep) -> Response:
         """Read-only Cypher; `params` are bound as $name. Rows are capped, time is limited."""
-        def run() -> Response:  # in a worker thread: the store call blocks
-            return _json(services.graph.query(body.cypher, body.params))
-
-        return await asyncio.get_running_loop().run_in_executor(services.query_threads, run)
+        # Served by QueryFastPath in front of FastAPI, with the same checks; this route
+        # documents it and answers when the FastAPI app runs without that layer.
+        return Response(await services.queries.run(body), media_type="application/json")
 
     @app.get("/entities", response_model=m.SearchResults, dependencies=[READ],
              responses=ERRORS, tags=["read"])
@@ -247,8 +245,8 @@ def _add_routes(app: FastAPI) -> None:
         if text:
             uploads[f"{_safe_name(title or 'text')}.txt"] = text.encode()
         if not uploads:
-            raise _ApiError(422, "nothing to extract: send files in the multipart field `file` "
-                                 "(any format `kgx extract` reads), or a `text` field")
+            raise ApiError(422, "nothing to extract: send files in the multipart field `file` "
+                                "(any format `kgx extract` reads), or a `text` field")
         return jobs.submit(uploads)
 
     @app.delete("/documents/{doc_id}", response_model=m.DeletedDocument, dependencies=[WRITE],
@@ -257,8 +255,8 @@ def _add_routes(app: FastAPI) -> None:
         """Delete a document with its chunks, facts, mentions and orphan entities."""
         jobs = _writable(services)
         if jobs.busy():
-            raise _ApiError(409, "an extraction job is queued or running; delete once GET "
-                                 "/jobs/{id} says it is complete", {"Retry-After": "5"})
+            raise ApiError(409, "an extraction job is queued or running; delete once GET "
+                                "/jobs/{id} says it is complete", {"Retry-After": "5"})
         return jobs.delete_document(doc_id)
 
     @app.get("/jobs/{job_id}", response_model=m.Job, dependencies=[WRITE], responses=ERRORS,
@@ -272,8 +270,8 @@ def _add_routes(app: FastAPI) -> None:
 
 def _writable(services: Services):
     if services.jobs is None:
-        raise _ApiError(403, "this server was started with --read-only; restart it without that "
-                             "flag to upload or delete documents")
+        raise ApiError(403, "this server was started with --read-only; restart it without that "
+                            "flag to upload or delete documents")
     return services.jobs
 
 
@@ -283,34 +281,21 @@ def _json(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), media_type="application/json")
 
 
-class _ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
-
-
-_KGX_STATUS = ((NotFoundError, 404), (ReadOnlyQueryError, 403), (QueryTimeoutError, 504),
-               (ConfigError, 422), (KgxError, 400))
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     def error(status: int, message: str, headers=None) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
-    @app.exception_handler(_ApiError)
-    async def api_error(request: Request, e: _ApiError):
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, e: ApiError):
         return error(e.status, e.message, e.headers)
 
     @app.exception_handler(KgxError)
     async def kgx_error(request: Request, e: KgxError):
-        status = next(code for kind, code in _KGX_STATUS if isinstance(e, kind))
-        return error(status, str(e))
+        return error(status_of(e), str(e))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}"
-                             for item in e.errors()[:5])
-        return error(422, f"invalid request ({problems}); see /docs for the expected shape")
+        return error(422, validation_message(e.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException):

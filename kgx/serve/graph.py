@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import nullcontext
 from typing import Any
 
-from kgx.errors import ConfigError, KgxError, ReadOnlyQueryError
+from kgx.errors import ConfigError, KgxError, QueryTimeoutError, ReadOnlyQueryError
 from kgx.graphdb import serve_queries as q
 from kgx.graphdb.schema import ALL_RELATIONSHIPS, NODES
 
@@ -59,8 +58,8 @@ class GraphService:
         from kgx.graphdb.ladybug_store import LadybugStore
 
         self.backend = "ladybug" if isinstance(store, LadybugStore) else "neo4j"
-        lock = threading.RLock() if self.backend == "ladybug" else nullcontext()
-        self.store = LockedStore(store, lock) if self.backend == "ladybug" else store
+        self._lock = threading.RLock() if self.backend == "ladybug" else None
+        self.store = LockedStore(store, self._lock) if self._lock is not None else store
         self.max_rows = max_rows
         self.query_timeout_s = query_timeout_s
         self._names: _NameIndex | None = None
@@ -85,12 +84,15 @@ class GraphService:
                            for t in ALL_RELATIONSHIPS],
             entity_types=top(q.ENTITY_TYPES), predicates=top(q.PREDICATES))
 
-    def query(self, cypher: str, params: dict[str, Any] | None = None) -> m.QueryResponse:
-        """Read-only Cypher with bound parameters, a row cap and a time limit."""
+    def query(self, cypher: str, params: dict[str, Any] | None = None, *,
+              timeout_s: float | None = None) -> m.QueryResponse:
+        """Read-only Cypher with bound parameters, a row cap and a time limit (at most the
+        service's `query_timeout_s`)."""
         started = time.perf_counter()
+        limit_s = min(timeout_s or self.query_timeout_s, self.query_timeout_s)
         try:
             result = self.store.query(cypher, params or {}, write=False,
-                                      timeout_s=self.query_timeout_s, max_rows=self.max_rows + 1)
+                                      timeout_s=limit_s, max_rows=self.max_rows + 1)
         except ReadOnlyQueryError as e:
             raise ReadOnlyQueryError(
                 f"only read-only Cypher runs here, whatever the token ({e}). Change the graph "
@@ -99,6 +101,21 @@ class GraphService:
         return m.QueryResponse(columns=result.columns, rows=result.rows[:self.max_rows],
                                truncated=truncated, row_cap=self.max_rows,
                                elapsed_ms=(time.perf_counter() - started) * 1000)
+
+    def query_now(self, cypher: str, params: dict[str, Any] | None, *,
+                  budget_s: float) -> m.QueryResponse | None:
+        """`query`, if the embedded store is free right now and the query ends within
+        `budget_s`; None otherwise (the store busy, or the query stopped at the budget)."""
+        if self._lock is None or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self.query(cypher, params, timeout_s=budget_s)
+        except QueryTimeoutError:
+            if budget_s >= self.query_timeout_s:  # the real limit: a real timeout
+                raise
+            return None
+        finally:
+            self._lock.release()
 
     def search(self, text: str, limit: int = 20) -> m.SearchResults:
         """Entities whose name or an alias fuzzily matches `text`, best first."""

@@ -116,6 +116,29 @@ class RateLimiter:
             self._buckets = {c: b for c, b in self._buckets.items() if now - b[1] < 60}
 
 
+class ApiError(Exception):
+    """An HTTP error answered as JSON `{"error": message}`, with optional headers."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+def access_refusal(limiter: RateLimiter, auth: TokenAuth, client: str,
+                   authorization: str | None, scope: str) -> ApiError | None:
+    """Why a request may not go on (429 first, then 401/403), or None when it may."""
+    wait = limiter.retry_after(client)
+    if wait:
+        return ApiError(429, f"too many requests from this client; retry in {wait} s "
+                             "(the server allows --rate-limit requests a minute)",
+                        {"Retry-After": str(wait)})
+    verdict = auth.check(authorization, scope)
+    if verdict.status:
+        headers = {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else None
+        return ApiError(verdict.status, verdict.message, headers)
+    return None
+
+
 class BodyLimitMiddleware:
     """Answers 413 to a request whose body is larger than `max_bytes`, declared or streamed."""
 
@@ -128,7 +151,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, self._message())
+            await send_json(send, 413, self._message())
             return
         received = 0
 
@@ -143,7 +166,7 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, counted, send)
         except _BodyTooLarge:
-            await _send_json(send, 413, self._message())
+            await send_json(send, 413, self._message())
 
     def _message(self) -> str:
         return (f"the request body is larger than the server's limit of {self.max_bytes:,} "
@@ -154,9 +177,14 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _send_json(send, status: int, message: str, headers: dict[str, str] | None = None):
-    body = json.dumps({"error": message}).encode()
+async def send_json(send, status: int, message: str, headers: dict[str, str] | None = None):
+    """Answer `{"error": message}` on a raw ASGI `send`."""
+    await send_body(send, status, json.dumps({"error": message}).encode(), headers)
+
+
+async def send_body(send, status: int, body: bytes, headers: dict[str, str] | None = None):
+    """Answer a JSON `body` (bytes) on a raw ASGI `send`."""
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
