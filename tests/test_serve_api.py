@@ -190,6 +190,9 @@ def test_serve_bad_requests_get_clear_422_and_404(server):
 def test_serve_query_quick_then_slow_keeps_its_full_time_limit(server):
     """A Cypher text that ran quickly runs on the event loop next time (embedded store); a slow
     turn of it (other parameters) still runs to the full 1 s limit, then 504."""
+    if httpx.get(server.url + "/health").json()["backend"] != "ladybug":
+        pytest.skip("only the embedded store runs quick queries on the event loop (Neo4j's "
+                    "planner also makes the 'quick' turn here slow)")
     api = client(server)
     for _ in range(3):
         quick = api.post("/query", json={"cypher": TYPED_TRIPLES, "params": {"t": "NONE"}})
