@@ -68,14 +68,19 @@ class EntityTable:
                 kind = "_".join(item.type.upper().split()) or UNTYPED
                 self._by_key.setdefault(normalize_name(name), Entity(name=name, type=kind))
 
-    def get(self, name: str) -> Entity | None:
-        """The entity `name` refers to (added if new), or None for an unusable name."""
+    def get(self, name: str, *, fuzzy: bool = True) -> Entity | None:
+        """The entity `name` refers to (added if new), or None for an unusable name.
+
+        `fuzzy=False` matches exact (normalised) names only: for replies that point at listed
+        entities by number, where a written-out end is meant as a new node ("Darwin's theory"
+        is not "Darwin", though WRatio scores the pair above 90)."""
         name = clean_name(name)
         if name is None:
             return None
         key = normalize_name(name)
         if key not in self._by_key:
-            self._by_key[key] = self._fuzzy(key) or Entity(name=name, type=UNTYPED)
+            self._by_key[key] = ((self._fuzzy(key) if fuzzy else None)
+                                 or Entity(name=name, type=UNTYPED))
         return self._by_key[key]
 
     def _fuzzy(self, key: str) -> Entity | None:

@@ -94,6 +94,9 @@ def train(
                             ] = "v2",
     init_adapter: Annotated[Path | None, typer.Option(help="Warm start: continue from this "
                                                       "LoRA adapter's weights")] = None,
+    top_layers: Annotated[int | None, typer.Option(min=1, help="Train the LoRA weights of "
+                                                   "the top N layers only (faster steps)")
+                          ] = None,
     epochs: Annotated[float, typer.Option(min=0.01)] = 1.0,
     max_steps: Annotated[int, typer.Option(help="Stop after N optimizer steps (-1: epochs)")
                          ] = -1,
@@ -123,7 +126,8 @@ def train(
 
     try:
         config = TrainConfig(data=data_dir, out=out, base=base, method=method,
-                             format=reply_format, init_adapter=init_adapter, epochs=epochs,
+                             format=reply_format, init_adapter=init_adapter,
+                             top_layers=top_layers, epochs=epochs,
                              max_steps=max_steps, learning_rate=learning_rate,
                              batch_size=batch_size, grad_accumulation=grad_accumulation,
                              max_length=max_length, lora_rank=lora_rank,

@@ -43,6 +43,10 @@ class TrainConfig(BaseModel):
     """The reply format to learn: "v2" compact lines (default) or "v1" JSON."""
     init_adapter: Path | None = None
     """Start LoRA training from this adapter's weights (a warm start), not from zero."""
+    top_layers: int | None = Field(default=None, ge=1)
+    """Train the LoRA weights of the top N transformer layers only (the rest stay as they are,
+    zero or warm-started): the backward pass then stops N layers down, which makes a step
+    about 1.8x cheaper with 10 of SmolLM2's 30 layers."""
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int = -1
     """Stop after this many optimizer steps (-1: run the epochs)."""
@@ -82,9 +86,9 @@ def train_student(config: TrainConfig) -> dict[str, Any]:
     train_rows = _rows(config.data / "train.jsonl", config.limit, config.format)
     eval_rows = _rows(config.data / "validation.jsonl", config.eval_examples or 0, config.format)
     model, tokenizer = load_base(config.base)
-    peft_config = _lora(config) if config.method == "lora" else None
+    peft_config = _lora(config, _layer_count(model)) if config.method == "lora" else None
     if config.init_adapter is not None:
-        model, peft_config = _warm_start(model, config.init_adapter), None
+        model, peft_config = _warm_start(model, config.init_adapter, config.top_layers), None
     checkpoints = config.out / "checkpoints"
     args = SFTConfig(
         output_dir=str(checkpoints), num_train_epochs=config.epochs, max_steps=config.max_steps,
@@ -213,22 +217,42 @@ def _bf16(torch: Any, precision: str) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def _lora(config: TrainConfig) -> Any:
+def _lora(config: TrainConfig, layers: int) -> Any:
     from peft import LoraConfig
 
+    top = (list(range(layers - config.top_layers, layers)) if config.top_layers else None)
     return LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout, target_modules=list(LORA_TARGETS),
-                      task_type="CAUSAL_LM")
+                      layers_to_transform=top, task_type="CAUSAL_LM")
 
 
-def _warm_start(model: Any, adapter: Path) -> Any:
-    """The base with a trained LoRA adapter loaded trainable: training continues from it."""
+def _warm_start(model: Any, adapter: Path, top_layers: int | None) -> Any:
+    """The base with a trained LoRA adapter loaded trainable: training continues from it (in
+    the top `top_layers` layers only, if given)."""
     from peft import PeftModel
 
     if not (adapter / "adapter_config.json").is_file():
         raise ConfigError(f"{adapter} holds no LoRA adapter (adapter_config.json); give the "
                           f"folder of a `kgx distill train` run or the shipped student.")
-    return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    if top_layers:
+        first = _layer_count(model) - top_layers
+        for name, param in peft_model.named_parameters():
+            if "lora_" in name and _layer_of(name) < first:
+                param.requires_grad = False
+    return peft_model
+
+
+def _layer_count(model: Any) -> int:
+    return int(model.config.num_hidden_layers)
+
+
+def _layer_of(name: str) -> int:
+    """The transformer layer a parameter belongs to (`...layers.12.self_attn...` -> 12)."""
+    import re
+
+    found = re.search(r"\blayers\.(\d+)\.", name)
+    return int(found.group(1)) if found else -1
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:
