@@ -1,10 +1,43 @@
-"""Shared fixtures: a real Neo4j server for the session (started here unless NEO4J_URI is set)."""
+"""Shared fixtures (a real Neo4j server for the session, the llama.cpp server, a CLI runner) and
+the fast tier: every test that needs a server, a browser or a Ray cluster is marked `slow` here,
+so `pytest -m "not slow"` starts none of them."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+
+SERVER_FIXTURES = {
+    "neo4j_uri": "neo4j",        # the session's Neo4j (neo4j_store and others build on it)
+    "llama_server": "slow",      # the llama-cpp-python OpenAI-compatible server
+    "own_server": "slow",        # a llama.cpp server a test stops and restarts
+    "browser": "browser",        # headless Chromium through selenium
+    "ray_cluster": "slow",       # a local Ray cluster
+}
+"""Fixtures that start a server, a browser or a cluster, and the marker each adds besides
+`slow`. `item.fixturenames` is the closure of a test's fixtures, so a fixture built on one of
+these (neo4j_store, or a module's own `store` on neo4j_store) counts too."""
+
+PARAMETRISED_BACKENDS = {"each_store_uri": "neo4j"}
+"""Fixtures that reach a server only for one parameter (through `request.getfixturevalue`)."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests the fast tier (`-m "not slow"`) leaves out."""
+    for item in items:
+        markers = {SERVER_FIXTURES[name] for name in item.fixturenames if name in SERVER_FIXTURES}
+        params = getattr(item, "callspec", None)
+        for name, backend in PARAMETRISED_BACKENDS.items():
+            if params is not None and params.params.get(name) == backend:
+                markers.add(backend)
+        if "neo4j" in item.keywords:  # marked by hand: starts the session's Neo4j too
+            markers.add("neo4j")
+        if markers:
+            markers.add("slow")
+        for marker in sorted(markers):
+            if marker not in item.keywords:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +109,11 @@ def ray_cluster():
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def runner():
+    """typer's CliRunner for `kgx` commands (see kgx.testing.cli for invoke and fails)."""
+    from typer.testing import CliRunner
+
+    return CliRunner()

@@ -9,19 +9,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from kgx.cli import _register, app
+from kgx.cli import app
 from kgx.cli.query import parse_params
 from kgx.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def runner():
-    _register()
-    return CliRunner()
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from kgx.cli import _register, app
+from kgx.cli import app
 from kgx.errors import LLMOutputError
 from kgx.graphdb import open_store
 from kgx.llm.managed import ManagedLLM
@@ -17,12 +16,6 @@ from kgx.testing.graphs import ada_batch
 QUESTION = "Who designed the Analytical Engine?"
 DESIGNERS = ("MATCH (s:Entity)-[r:RELATION]->(o:Entity) WHERE r.predicate = 'designed' "
              "RETURN s.name AS who, o.name AS what")
-
-
-@pytest.fixture(scope="module")
-def runner():
-    _register()
-    return CliRunner()
 
 
 @pytest.fixture

@@ -8,17 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from kgx.cli import _register, app
+from kgx.cli import app
 
 COUNTRIES = ("France", "Japan", "Peru")
-
-
-@pytest.fixture(scope="module")
-def runner():
-    _register()
-    return CliRunner()
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from kgx.cli import _register, app
+from kgx.cli import app
 from kgx.distill.data import (
     SplitSpec,
     examples_from_store,
@@ -32,7 +31,6 @@ from kgx.testing.fake_llm import FakeLLM
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEACHER = FIXTURES / "teacher_openie_small.json"
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +157,7 @@ def test_student_extractor_sends_one_request_per_chunk():
     assert found[1].relations == [] and len(extractor.failures) == 1
 
 
-def test_distill_train_few_steps_then_resume(dataset, tmp_path):
-    _register()
+def test_distill_train_few_steps_then_resume(runner, dataset, tmp_path):
     out = tmp_path / "student"
     args = ["distill", "train", str(dataset), "--out", str(out), "--limit", "4",
             "--max-length", "256", "--save-steps", "1", "--eval-examples", "2",
@@ -178,10 +175,9 @@ def test_distill_train_few_steps_then_resume(dataset, tmp_path):
     assert resumed["resumed_from"].endswith("checkpoint-2") and resumed["global_step"] == 3
 
 
-def test_distill_eval_cli_on_the_trained_adapter(dataset, tmp_path):
+def test_distill_eval_cli_on_the_trained_adapter(runner, dataset, tmp_path):
     from kgx.distill.shipped import shipped_adapter
 
-    _register()
     out = tmp_path / "student"
     trained = runner.invoke(app, ["distill", "train", str(dataset), "--out", str(out),
                                   "--limit", "2", "--max-length", "256", "--max-steps", "1",
@@ -203,8 +199,7 @@ def test_distill_eval_cli_on_the_trained_adapter(dataset, tmp_path):
     assert set(student["agreement"]["by_mode"]) == {"exact", "normalized", "fuzzy", "embedding"}
 
 
-def test_distill_eval_rejects_unknown_systems(dataset, tmp_path):
-    _register()
+def test_distill_eval_rejects_unknown_systems(runner, dataset, tmp_path):
     result = runner.invoke(app, ["distill", "eval", str(dataset), "--out", str(tmp_path),
                                  "--systems", "student,gpt5"])
     assert result.exit_code != 0

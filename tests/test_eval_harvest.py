@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from kgx.cli import _register, app
+from kgx.cli import app
 from kgx.errors import ConfigError, InputError
 from kgx.evaluation.harvest import (
     HarvestSources,
@@ -137,12 +136,6 @@ def test_eval_harvest_cutoffs_parse_or_fail():
     for bad in ("ten", "0,5", ""):
         with pytest.raises(ConfigError, match="--k"):
             parse_cutoffs(bad)
-
-
-@pytest.fixture(scope="module")
-def runner():
-    _register()
-    return CliRunner()
 
 
 def test_cli_eval_harvest_writes_reports(runner, tmp_path):

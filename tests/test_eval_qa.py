@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from kgx.errors import ConfigError, InputError
 from kgx.evaluation.qa import (
@@ -256,16 +255,6 @@ def test_qa_load_questions_needs_a_file_with_questions(tmp_path):
 
 # -- the CLI -----------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def runner():
-    from kgx.cli import _register
-
-    _register()
-    return CliRunner()
-
-
-
-
 def test_cli_eval_qa_checks_its_options_before_any_work(runner, tmp_path):
     base = ("eval", "qa", "--questions", str(QUESTIONS), "--corpus", str(CORPUS), "--out",
             str(tmp_path))
@@ -280,16 +269,6 @@ def test_cli_eval_qa_checks_its_options_before_any_work(runner, tmp_path):
                    "--corpus", str(CORPUS), "--out", str(tmp_path))
     assert isinstance(error, InputError) and "nope.jsonl does not exist" in str(error)
     assert not (tmp_path / "store").exists()
-
-
-def _has_make_retriever() -> bool:
-    import kgx.retrieval
-
-    return hasattr(kgx.retrieval, "make_retriever")
-
-
-needs_retrievers = pytest.mark.skipif(not _has_make_retriever(),
-                                      reason="kgx.retrieval.make_retriever is not written yet")
 
 
 def _check_reports(out: Path, names: list[str], questions: int = 12) -> dict:
@@ -309,7 +288,6 @@ def _check_reports(out: Path, names: list[str], questions: int = 12) -> dict:
     return report
 
 
-@needs_retrievers
 def test_cli_eval_qa_end_to_end_then_reuses_the_store(runner, tmp_path):
     from kgx.graphdb import open_store
 
@@ -332,7 +310,6 @@ def test_cli_eval_qa_end_to_end_then_reuses_the_store(runner, tmp_path):
         assert len(store.runs()) == runs_before
 
 
-@needs_retrievers
 def test_cli_eval_qa_answers_from_the_chosen_retriever(runner, tmp_path, monkeypatch):
     import kgx.llm.spec
     from kgx.testing.fake_llm import FakeLLM, json_reply
@@ -360,7 +337,6 @@ def test_cli_eval_qa_answers_from_the_chosen_retriever(runner, tmp_path, monkeyp
     assert "| answered | EM | F1 |" in output and "| bm25 | 12 |" in output
 
 
-@needs_retrievers
 def test_cli_eval_qa_warns_about_questions_without_their_passages(runner, tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     lines = CORPUS.read_text().splitlines()
@@ -374,7 +350,6 @@ def test_cli_eval_qa_warns_about_questions_without_their_passages(runner, tmp_pa
     assert report["questions_evaluated"] == 11 and len(report["questions_missing_passages"]) == 1
 
 
-@needs_retrievers
 def test_cli_eval_qa_over_neo4j(runner, tmp_path, neo4j_uri):
     from kgx.graphdb import open_store
 

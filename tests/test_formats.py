@@ -5,21 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from kgx.cli import _register
 from kgx.formats import read_docx, read_html, read_pdf
 from kgx.ingest import read_documents
 from kgx.models import Document, Proposition, Provenance
 from kgx.tabular import InputOptions
 from kgx.testing import documents
 from kgx.testing.cli import invoke
-
-
-@pytest.fixture
-def runner():
-    _register()
-    return CliRunner()
 
 
 def test_formats_pdf_text_in_order_without_running_lines_and_with_pages(tmp_path):

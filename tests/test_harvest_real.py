@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kgx.cli import _register, app
+from kgx.cli import app
 from kgx.graphdb import open_store
 from kgx.ids import normalize_name
 
@@ -18,7 +18,6 @@ RELATIONS = Path(__file__).parent / "fixtures" / "harvest_rel" / "conceptnet_2.j
 @pytest.mark.slow
 def test_harvest_real_model_end_to_end(each_store_uri, tmp_path, monkeypatch):
     monkeypatch.setenv("KGX_CACHE_DIR", str(tmp_path / "cache"))
-    _register()
     out = tmp_path / "harvest.jsonl"
     result = CliRunner().invoke(app, [
         "harvest", str(RELATIONS), "--relation", "AtLocation", "--llm", "local",

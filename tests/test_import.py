@@ -8,6 +8,7 @@ import sys
 
 HEAVY = ("torch", "transformers", "neo4j", "spacy", "vllm", "ray", "ladybug", "pyarrow",
          "llama_cpp", "xgrammar", "httpx", "tenacity")
+IMPORT_BUDGET_S = 0.3
 
 
 def _fresh_import(code: str) -> dict:
@@ -20,8 +21,16 @@ def _fresh_import(code: str) -> dict:
 
 
 def test_import_kgx_is_light_and_fast():
-    best = min((_fresh_import("import kgx") for _ in range(3)), key=lambda r: r["seconds"])
-    assert best["seconds"] < 0.3
+    """The best of up to seven fresh interpreters: one slow start on a busy machine is noise,
+    every start over the budget is a heavy import."""
+    best = None
+    for _ in range(7):
+        result = _fresh_import("import kgx")
+        if best is None or result["seconds"] < best["seconds"]:
+            best = result
+        if best["seconds"] < IMPORT_BUDGET_S:
+            break
+    assert best["seconds"] < IMPORT_BUDGET_S
     assert not [m for m in HEAVY if m in best["modules"]]
 
 

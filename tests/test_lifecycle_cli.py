@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
-from kgx.cli import _register
 from kgx.errors import InputError
 from kgx.graphdb import open_store
 from kgx.lifecycle import source_within
 from kgx.testing import corpora
 from kgx.testing.cli import fails, invoke
-
-
-@pytest.fixture
-def runner():
-    _register()
-    return CliRunner()
 
 
 @pytest.fixture

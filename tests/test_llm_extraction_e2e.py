@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from kgx.cli import _register, app
+from kgx.cli import app
 from kgx.graphdb import open_store
 
 DOCS = [
@@ -19,12 +18,6 @@ DOCS = [
                             "Physics in 1903 with Pierre Curie."},
 ]
 CAP = "160"  # tokens a reply: SmolLM2-135M tends to repeat itself until the cap
-
-
-@pytest.fixture(scope="module")
-def runner():
-    _register()
-    return CliRunner()
 
 
 @pytest.fixture

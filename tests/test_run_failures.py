@@ -120,12 +120,11 @@ def test_run_failures_exit_code_only_when_nothing_was_extracted():
 
 
 @pytest.mark.slow
-def test_run_failures_cli_exit_code_and_retry_with_the_bundled_model(tmp_path, monkeypatch):
+def test_run_failures_cli_exit_code_and_retry_with_the_bundled_model(runner, tmp_path,
+                                                                      monkeypatch):
     """Real llama.cpp: replies cut at 4 tokens all fail (exit 1, recorded on the Run); a retry
     with room re-sends just those chunks and extracts them."""
-    from typer.testing import CliRunner
-
-    from kgx.cli import _register, app
+    from kgx.cli import app
     from kgx.graphdb import open_store
 
     monkeypatch.setenv("KGX_CACHE_DIR", str(tmp_path / "cache"))
@@ -133,8 +132,6 @@ def test_run_failures_cli_exit_code_and_retry_with_the_bundled_model(tmp_path, m
     corpus.write_text("".join(json.dumps({"id": k, "text": v}) + "\n"
                               for k, v in list(TEXTS.items())[:2]))
     store = str(tmp_path / "store")
-    _register()
-    runner = CliRunner()
     args = ["extract", str(corpus), "--store", store, "--extractor", "direct", "--llm", "local"]
     cut = runner.invoke(app, [*args, "--llm-max-tokens", "4"])
     assert cut.exit_code != 0 and "every one of the 2 chunks failed" in str(cut.exception)

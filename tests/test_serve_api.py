@@ -321,13 +321,9 @@ def test_serve_ask_answers_with_a_real_llm(llama_server, tmp_path):
     assert body["passages"][0]["cited"] == (1 in body["citations"])
 
 
-def test_serve_refuses_public_host_without_tokens(tmp_path):
-    from typer.testing import CliRunner
-
-    from kgx.cli import _register
+def test_serve_refuses_public_host_without_tokens(runner, tmp_path):
     from kgx.errors import ConfigError
     from kgx.testing.cli import fails
 
-    _register()
-    error = fails(CliRunner(), "serve", "--store", str(tmp_path / "s"), "--host", "0.0.0.0")
+    error = fails(runner, "serve", "--store", str(tmp_path / "s"), "--host", "0.0.0.0")
     assert isinstance(error, ConfigError) and "--insecure" in str(error)

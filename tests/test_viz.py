@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from typer.testing import CliRunner
 
-from kgx.cli import _register
 from kgx.errors import ConfigError
 from kgx.testing.browser import start_chromium, wait_for
 from kgx.testing.cli import fails, invoke
@@ -28,12 +26,6 @@ def browser():
     driver = start_chromium(1200, 800)
     yield driver
     driver.quit()
-
-
-@pytest.fixture
-def runner():
-    _register()
-    return CliRunner()
 
 
 def drawn(browser, page) -> tuple[int, int]:

@@ -1,4 +1,18 @@
-"""The `kgx` command line: extract, query, stats, export, llm. Each group lives in its module."""
+"""The `kgx` command line; each command or group lives in its own module of this package.
+
+    extract, propositions      documents into the graph (extract.py, propositions.py)
+    delete, sync               remove documents, or make the store match a folder (lifecycle.py)
+    query, stats, export       read the graph (query.py, export.py)
+    ask                        answer a question from the graph (ask.py)
+    harvest                    BertNet relation harvesting from an LLM (harvest.py)
+    llm generate|score|check   run an LLM backend directly (llm.py)
+    eval kg|propositions|teacher|mine-essays|harvest|qa|kb    evaluations (eval.py, qa.py, kb.py)
+    kb build|query|export|import                              the knowledge base (kb.py)
+    distill data|train|eval    the single-pass student (distill.py)
+    serve, mcp, viz            the graph over HTTP, for agents, as a page (serve.py)
+
+Shared options live in options.py, console output (progress, LLM usage) in console.py.
+"""
 
 from __future__ import annotations
 
@@ -21,37 +35,42 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    if app.registered_commands:
-        return
-    from kgx.cli import ask, export, extract, harvest, lifecycle, propositions, query, serve
-    from kgx.cli.distill import distill_app
-    from kgx.cli.eval import eval_app
-    from kgx.cli.kb import kb_app
-    from kgx.cli.llm import llm_app
+from kgx.cli import (  # noqa: E402  (the command modules use `app`'s package)
+    ask,
+    export,
+    extract,
+    harvest,
+    lifecycle,
+    propositions,
+    query,
+    serve,
+)
+from kgx.cli.distill import distill_app  # noqa: E402
+from kgx.cli.eval import eval_app  # noqa: E402
+from kgx.cli.kb import kb_app  # noqa: E402
+from kgx.cli.llm import llm_app  # noqa: E402
 
-    app.command("extract")(extract.extract)
-    app.command("query")(query.query)
-    app.command("stats")(query.stats)
-    app.command("delete")(lifecycle.delete)
-    app.command("sync")(lifecycle.sync)
-    app.command("export")(export.export)
-    app.command("propositions")(propositions.propositions)
-    app.command("harvest")(harvest.harvest)
-    app.add_typer(llm_app, name="llm")
-    app.add_typer(eval_app, name="eval")
-    app.command("ask")(ask.ask)
-    app.add_typer(kb_app, name="kb")
-    app.add_typer(distill_app, name="distill")
-    app.command("serve")(serve.serve)
-    app.command("mcp")(serve.mcp)
-    app.command("viz")(serve.viz)
+app.command("extract")(extract.extract)
+app.command("query")(query.query)
+app.command("stats")(query.stats)
+app.command("delete")(lifecycle.delete)
+app.command("sync")(lifecycle.sync)
+app.command("export")(export.export)
+app.command("propositions")(propositions.propositions)
+app.command("harvest")(harvest.harvest)
+app.add_typer(llm_app, name="llm")
+app.add_typer(eval_app, name="eval")
+app.command("ask")(ask.ask)
+app.add_typer(kb_app, name="kb")
+app.add_typer(distill_app, name="distill")
+app.command("serve")(serve.serve)
+app.command("mcp")(serve.mcp)
+app.command("viz")(serve.viz)
 
 
 def main() -> None:
     """Entry point of the `kgx` script: turns kgx errors into a one-line message and exit 1."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _register()
     try:
         app()
     except KgxError as e:
