@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from kgx.distill.backend import STUDENT_JSON_SEPARATORS
 from kgx.distill.data import (
     SplitSpec,
     examples_from_teacher_openie,
@@ -38,7 +39,7 @@ from kgx.distill.shipped import SHIPPED
 from kgx.extractors.student import StudentExtractor
 from kgx.llm.llamacpp import LlamaCppLLM
 from kgx.llm.managed import ManagedLLM
-from kgx.llm.spec import STUDENT_JSON_SEPARATORS, bundled_gguf
+from kgx.llm.spec import bundled_gguf
 from kgx.llm.transformers_llm import TransformersLLM
 from kgx.llm.types import LLMResponse
 

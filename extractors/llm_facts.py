@@ -10,9 +10,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from kgx.ids import normalize_name
+from kgx.llm.prompts import PromptTemplate
 from kgx.models import Chunk, Entity, Provenance
 
-from .prompts import PromptTemplate, TypedEntity
+from .prompts import TypedEntity
 
 FUZZY_MATCH = 90  # rapidfuzz WRatio at which a name is taken for a listed entity
 MAX_NAME_CHARS = 200

@@ -1,4 +1,5 @@
-"""Sentence embeddings for the metrics: all-MiniLM-L6-v2 on CPU, loaded once per process.
+"""Sentence embeddings (all-MiniLM-L6-v2 on CPU, loaded once per process) for retrieval, the
+knowledge base and the metrics.
 
     encoder = shared_encoder()
     vectors = encoder.encode(["Ada wrote programs", "Ada Lovelace programmed"])

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgx.extractors.prompts import PromptTemplate
+from kgx.llm.prompts import PromptTemplate
 from kgx.llm.protocol import LLM
 from kgx.llm.types import LLMRequest, LLMResponse, SamplingParams
 

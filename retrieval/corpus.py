@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgx.errors import ConfigError, InputError
-from kgx.graphdb import NEO4J_SCHEMES, cypher
+from kgx.graphdb import LocalFolder, cypher
 
 from .protocol import RetrievedChunk
 
@@ -239,15 +239,10 @@ class RetrievalContext:
     def encoder(self):
         """The sentence encoder (MiniLM, shared by the whole process unless one was given)."""
         if self._encoder is None:
-            from kgx.evaluation.embeddings import shared_encoder
+            from kgx.embeddings import shared_encoder
 
             self._encoder = shared_encoder()
         return self._encoder
-
-    @property
-    def is_neo4j(self) -> bool:
-        """Whether the store is a Neo4j server (native vector indexes) rather than a folder."""
-        return str(getattr(self.store, "uri", "")).startswith(NEO4J_SCHEMES)
 
     def corpus(self) -> RetrievalCorpus:
         """The store's snapshot, read on first call."""
@@ -257,10 +252,9 @@ class RetrievalContext:
 
     def cache_folder(self, name: str) -> Path | None:
         """A folder inside a LadybugDB store for a cached index, or None where there is none."""
-        path = getattr(self.store, "path", None)
-        if not self.cache or self.is_neo4j or not isinstance(path, Path):
+        if not self.cache or not isinstance(self.store, LocalFolder):
             return None
-        return path / name
+        return self.store.cache_folder / name
 
     def shared(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """`build()` once per key for this context (an index, a graph, a linker)."""

@@ -40,7 +40,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from kgx.errors import ConfigError, require
-from kgx.extractors.prompts import PromptTemplate
+from kgx.llm.prompts import PromptTemplate
 
 from .corpus import RetrievalContext, RetrievalCorpus, check_request
 from .graph import question_seeds, shared_graph

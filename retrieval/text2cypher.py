@@ -31,11 +31,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from kgx.errors import ConfigError, LLMOutputError, ReadOnlyQueryError, StoreError
-from kgx.extractors.prompts import PromptTemplate
 from kgx.graphdb import GraphStore, cypher
 from kgx.graphdb.readonly import write_clause
 from kgx.graphdb.schema import GRAPH_LABELS, NODE_BY_LABEL, RELATIONSHIPS
-from kgx.llm.protocol import LLM
+from kgx.llm.prompts import PromptTemplate
+from kgx.llm.protocol import LLM, Metered
 from kgx.llm.types import LLMRequest, Message
 
 from .protocol import RetrievedChunk
@@ -158,7 +158,9 @@ class Text2CypherRetriever:
         return self._chunks(self.last_rows, top_k)
 
     def _policy(self) -> OnError:
-        return self.on_error or getattr(self.llm, "on_error", "raise")
+        if self.on_error:
+            return self.on_error
+        return self.llm.on_error if isinstance(self.llm, Metered) else "raise"
 
     # -- the query ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kgx.embeddings import shared_encoder, triple_text
 from kgx.errors import ConfigError, InputError
 from kgx.evaluation.aps import (
     SegmentedSentence,
@@ -16,7 +17,6 @@ from kgx.evaluation.aps import (
     reference_based,
     reference_free,
 )
-from kgx.evaluation.embeddings import shared_encoder, triple_text
 from kgx.evaluation.entailment import EmbeddingEntailment, LexicalEntailment, make_scorer
 from kgx.evaluation.kg_metrics import COVERAGE_THRESHOLDS, score_triples
 from kgx.evaluation.llm_judge import LLMJudge

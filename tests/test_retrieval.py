@@ -78,7 +78,7 @@ class CountingEncoder:
     """The shared MiniLM encoder, counting the texts it embeds."""
 
     def __init__(self) -> None:
-        from kgx.evaluation.embeddings import shared_encoder
+        from kgx.embeddings import shared_encoder
 
         self.inner = shared_encoder()
         self.name = self.inner.name

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from kgx.errors import InputError
-from kgx.evaluation.entailment import EntailmentScorer, Pair
+from kgx.evaluation.entailment import EntailmentScorer, Pair, recorded_failures
 from kgx.jsonfiles import read_jsonl, string_list
 
 
@@ -150,7 +150,7 @@ def evaluate_propositions(items: Sequence[SegmentedSentence], scorer: Entailment
     return APSReport(judge=scorer.name, judge_label=scorer.label,
                      judge_threshold=scorer.threshold, reference_free=free,
                      reference_based=based,
-                     judge_failures=len(getattr(scorer, "failures", ())))
+                     judge_failures=recorded_failures(scorer))
 
 
 def _scores(scorer: EntailmentScorer, pairs: list[Pair]) -> list[float]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+from kgx.embeddings import SentenceEncoder, cosine_matrix, encode_unique
 from kgx.errors import ConfigError
-from kgx.evaluation.embeddings import SentenceEncoder, cosine_matrix, encode_unique
 from kgx.evaluation.normalization import token_containment
+from kgx.llm.protocol import RecordsFailures
 
 if TYPE_CHECKING:
     from kgx.llm.protocol import LLM
@@ -82,7 +83,7 @@ class EmbeddingEntailment:
 
     def score_batch(self, pairs: Sequence[Pair]) -> list[float]:
         """Scores of all pairs; every distinct text is embedded once."""
-        from kgx.evaluation.embeddings import shared_encoder
+        from kgx.embeddings import shared_encoder
 
         segments = [_lines(premise) for premise, _ in pairs]
         texts = [t for lines in segments for t in lines] + [h for _, h in pairs]
@@ -118,6 +119,11 @@ def make_scorer(kind: str, llm: LLM | None = None, encoder: SentenceEncoder | No
     if threshold is not None:
         scorer.threshold = threshold
     return scorer
+
+
+def recorded_failures(scorer: EntailmentScorer) -> int:
+    """How many judge replies a scorer skipped and recorded (only the LLM judge has any)."""
+    return len(scorer.failures) if isinstance(scorer, RecordsFailures) else 0
 
 
 def _lines(premise: str) -> list[str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from kgx.evaluation.embeddings import SentenceEncoder, cosine_matrix, encode_unique, triple_text
+from kgx.embeddings import SentenceEncoder, cosine_matrix, encode_unique, triple_text
 from kgx.evaluation.normalization import token_f1
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def score_triples(gold: Sequence[Triple], extracted: Sequence[Triple],
                   encoder: SentenceEncoder | None = None,
                   threshold: float = DEFAULT_THRESHOLD) -> KGScores:
     """SynthKG metrics of `extracted` against `gold`, embedding both with `encoder`."""
-    from kgx.evaluation.embeddings import shared_encoder
+    from kgx.embeddings import shared_encoder
 
     encoder = encoder or shared_encoder()
     vectors = encode_unique(encoder, [triple_text(t) for t in (*gold, *extracted)])

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
+from kgx.embeddings import SentenceEncoder, triple_text
 from kgx.errors import ConfigError
-from kgx.evaluation.embeddings import SentenceEncoder, triple_text
 from kgx.evaluation.normalization import normalize_text
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def embedding_scores(predicted: Sequence[str], gold: Sequence[str], *,
     """Cosine of every (predicted, gold) pair under MiniLM."""
     import numpy as np
 
-    from kgx.evaluation.embeddings import cosine_matrix, encode_unique, shared_encoder
+    from kgx.embeddings import cosine_matrix, encode_unique, shared_encoder
 
     if not predicted or not gold:
         return np.zeros((len(predicted), len(gold)))

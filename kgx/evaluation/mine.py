@@ -19,11 +19,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from kgx.embeddings import Progress, SentenceEncoder, cosine_matrix, triple_text
 from kgx.errors import InputError
-from kgx.evaluation.embeddings import Progress, SentenceEncoder, cosine_matrix, triple_text
-from kgx.evaluation.entailment import EntailmentScorer
-from kgx.evaluation.store_queries import documents_by_key, entities_by_document, relation_rows
+from kgx.evaluation.entailment import EntailmentScorer, recorded_failures
 from kgx.graphdb import GraphStore
+from kgx.graphdb.evaluation_queries import documents_by_key, entities_by_document, relation_rows
 from kgx.jsonfiles import read_json
 
 TOP_K = 8
@@ -160,7 +160,7 @@ def evaluate_mine(store: GraphStore, essays: Sequence[Essay], scorer: Entailment
                   encoder: SentenceEncoder | None = None, top_k: int = TOP_K, hops: int = HOPS,
                   on_progress: Progress | None = None) -> MineReport:
     """Fact recall of every essay found in `store`; see the module docstring."""
-    from kgx.evaluation.embeddings import shared_encoder
+    from kgx.embeddings import shared_encoder
 
     encoder = encoder or shared_encoder()
     found, missing = [], []
@@ -180,7 +180,7 @@ def evaluate_mine(store: GraphStore, essays: Sequence[Essay], scorer: Entailment
                       judge_threshold=scorer.threshold, top_k=top_k, hops=hops,
                       facts=facts, recalled=recalled, recall=recalled / facts if facts else 0.0,
                       essays=results, essays_not_in_store=missing,
-                      judge_failures=len(getattr(scorer, "failures", ())))
+                      judge_failures=recorded_failures(scorer))
 
 
 def _judge(found: list[tuple[Essay, EssayGraph, list[list[str]]]],

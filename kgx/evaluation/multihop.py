@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from kgx.embeddings import Progress, SentenceEncoder, encode_unique, triple_text
 from kgx.errors import InputError
-from kgx.evaluation.embeddings import Progress, SentenceEncoder, encode_unique, triple_text
 from kgx.evaluation.kg_metrics import (
     DEFAULT_THRESHOLD,
     KGScores,
@@ -28,8 +28,8 @@ from kgx.evaluation.kg_metrics import (
     match_triples,
     summarize,
 )
-from kgx.evaluation.store_queries import documents_by_key, triples_by_document
 from kgx.graphdb import GraphStore
+from kgx.graphdb.evaluation_queries import documents_by_key, triples_by_document
 from kgx.jsonfiles import read_jsonl
 
 
@@ -91,7 +91,7 @@ def evaluate_multihop(store: GraphStore, questions: Sequence[MultihopQuestion],
                       threshold: float = DEFAULT_THRESHOLD,
                       on_progress: Progress | None = None) -> MultihopReport:
     """Score each question whose gold passages are all in `store`; see the module docstring."""
-    from kgx.evaluation.embeddings import shared_encoder
+    from kgx.embeddings import shared_encoder
 
     wanted = sorted({p for q in questions for p in q.gold_passage_ids})
     doc_ids = _documents_by_passage(store, wanted)

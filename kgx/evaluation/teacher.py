@@ -16,8 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from kgx.embeddings import Progress, SentenceEncoder, encode_unique, triple_text
 from kgx.errors import InputError
-from kgx.evaluation.embeddings import Progress, SentenceEncoder, encode_unique, triple_text
 from kgx.evaluation.matching import (
     MATCH_MODES,
     PRF,
@@ -26,8 +26,8 @@ from kgx.evaluation.matching import (
     count_triple_matches,
     micro_prf,
 )
-from kgx.evaluation.store_queries import all_documents, entities_by_document, triples_by_document
 from kgx.graphdb import GraphStore
+from kgx.graphdb.evaluation_queries import all_documents, entities_by_document, triples_by_document
 from kgx.jsonfiles import read_json, read_jsonl, string_list
 
 Triple = tuple[str, str, str]
@@ -142,7 +142,7 @@ def agreement(pairs: Sequence[tuple[AgreementDocument, AgreementDocument]],
               encoder: SentenceEncoder | None = None,
               on_progress: Progress | None = None) -> AgreementReport:
     """Entity and triple P/R/F1 of the predicted side against the teacher, per matching mode."""
-    from kgx.evaluation.embeddings import shared_encoder
+    from kgx.embeddings import shared_encoder
 
     texts = [t for teacher, predicted in pairs for doc in (teacher, predicted)
              for t in (*doc.entities, *(triple_text(x) for x in doc.triples))]

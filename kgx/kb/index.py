@@ -88,7 +88,7 @@ class KBIndex:
 
     def _dense_encoder(self):
         if self._encoder is None:
-            from kgx.evaluation.embeddings import shared_encoder
+            from kgx.embeddings import shared_encoder
 
             self._encoder = shared_encoder()
         return self._encoder

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field, field_validator
 
-from kgx.extractors.prompts import PromptTemplate
 from kgx.kb.entries import KnowledgeEntry
 from kgx.kb.problems import Problem
+from kgx.llm.prompts import PromptTemplate
 from kgx.llm.types import LLMRequest, SamplingParams
 
 STUDENT_VERSION = "nesycd.student.v1"

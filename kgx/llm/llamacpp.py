@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,10 +28,11 @@ class LlamaCppLLM:
 
         backend = LlamaCppLLM(bundled_gguf())          # what the `local` spec gives
         backend = LlamaCppLLM("models/qwen2.5-7b-instruct-q4_k_m.gguf", n_ctx=8192)
-        backend = LlamaCppLLM(bundled_gguf(), lora="runs/student")  # the student, in llama.cpp
+        backend = LlamaCppLLM(bundled_gguf(), lora="student-lora.gguf")  # a GGUF LoRA
 
-    `lora` is a GGUF LoRA adapter file, or a PEFT adapter folder (what `kgx distill train`
-    saves), converted to GGUF on first load and cached (`kgx.distill.gguf_lora`).
+    `lora` is a GGUF LoRA adapter file, or an adapter folder that `lora_converter(folder,
+    model_path)` turns into one on first load (the student's PEFT folders: see
+    `kgx.distill.backend`, which the `student-llamacpp` spec uses).
     """
 
     exact_token_counts = True
@@ -40,10 +41,12 @@ class LlamaCppLLM:
                  n_threads: int | None = None, score_ctx: int = SCORE_CONTEXT,
                  grammar: Literal["auto", "xgrammar", "gbnf"] = "auto",
                  name: str | None = None, lora: str | Path | None = None,
+                 lora_converter: Callable[[Path, Path], Path] | None = None,
                  json_separators: tuple[str, str] | None = None,
                  repeat_guard: bool = False) -> None:
         self.model_path = Path(model_path)
         self.lora = Path(lora) if lora is not None else None
+        self.lora_converter = lora_converter
         self.model = self.model_path.name
         if self.lora is not None:  # the adapter's weights are part of the model's identity
             self.model += f"+lora:{_lora_fingerprint(self.lora)}"
@@ -88,9 +91,11 @@ class LlamaCppLLM:
         if self.lora is None:
             return None
         if self.lora.is_dir():
-            from kgx.distill.gguf_lora import cached_gguf_adapter
-
-            return str(cached_gguf_adapter(self.lora, self.model_path))
+            if self.lora_converter is None:
+                raise ConfigError(f"The LoRA adapter {self.lora} is a folder, and llama.cpp "
+                                  "loads GGUF LoRA files; use the spec "
+                                  f"student-llamacpp:{self.lora}, which converts it.")
+            return str(self.lora_converter(self.lora, self.model_path))
         if not self.lora.is_file():
             raise ConfigError(f"No LoRA adapter at {self.lora}; give a GGUF LoRA file or the "
                               "--out folder of `kgx distill train`.")

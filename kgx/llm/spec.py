@@ -18,14 +18,15 @@ looping to the token cap.
                                   GGUF LoRA once, cached next to the adapter or in the kgx cache)
 
 Other backends plug in through the entry-point group ``kgx.llms``: a callable taking the text
-after ``NAME:`` and the `LLMSettings`, returning an `LLMBackend`.
+after ``NAME:`` and the `LLMSettings`, returning an `LLMBackend`. The student schemes are
+registered that way too, by kgx.distill.backend.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +37,9 @@ ENTRY_POINT_GROUP = "kgx.llms"
 OLLAMA_URL = "http://127.0.0.1:11434/v1"
 BUILTIN_SCHEMES = ("openai", "ollama", "vllm", "hf", "llamacpp", "local", "student",
                    "student-llamacpp")
+SELF_REGISTERED = ("student", "student-llamacpp")
+"""Built-in schemes served by a higher layer (kgx.distill.backend), which registers them in
+pyproject.toml's ``kgx.llms`` entry points like any plugin: kgx.llm never imports it."""
 
 
 class LLMSettings(BaseModel):
@@ -77,8 +81,8 @@ def make_backend(spec: str, settings: LLMSettings | None = None) -> LLMBackend:
         from kgx.llm.llamacpp import LlamaCppLLM
 
         return LlamaCppLLM(bundled_gguf(), name="local", repeat_guard=True)
-    if scheme in ("student", "student-llamacpp"):
-        return _student_backend(rest, llamacpp=scheme == "student-llamacpp")
+    if scheme in SELF_REGISTERED:
+        return _plugin_backend(scheme, rest, settings)
     if not rest:
         raise ConfigError(f"LLM spec {spec!r} has nothing after {scheme!r}:; " + _spec_help())
     if scheme in ("openai", "ollama"):
@@ -111,60 +115,16 @@ def _http_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:
                                timeout_s=settings.timeout_s, max_retries=settings.max_retries)
 
 
-STUDENT_JSON_SEPARATORS = (",", ":")
-"""The student learns compact JSON (kgx.distill.format.student_target); its grammar forces the
-same separators, or the constrained reply leaves the format it was trained on."""
-
-
-def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:
-    """The shipped student, or the adapter (PEFT folder) or full model a training run saved;
-    through transformers, or llama.cpp with the adapter as a GGUF LoRA (`llamacpp`)."""
-    scheme = "student-llamacpp" if llamacpp else "student"
-    if not path or path in ("v1", "v2"):
-        from kgx.distill.shipped import shipped_adapter
-
-        return _student_adapter_backend(shipped_adapter(path or "v2"),
-                                        f"{scheme}:{path}" if path else scheme, llamacpp)
-    folder = Path(path).expanduser()
-    if (folder / "adapter_config.json").is_file():
-        return _student_adapter_backend(folder, f"{scheme}:{folder}", llamacpp)
-    if (folder / "config.json").is_file() and llamacpp:
-        raise ConfigError(f"{folder} holds a full model, and student-llamacpp serves LoRA "
-                          f"adapters; use student:{folder}, or convert the model with llama.cpp's "
-                          f"convert_hf_to_gguf.py and use llamacpp:PATH.gguf.")
-    from kgx.llm.transformers_llm import TransformersLLM
-
-    if (folder / "config.json").is_file():
-        return TransformersLLM(folder, name=f"student:{folder}",
-                               json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
-    raise ConfigError(f"{folder} holds neither a LoRA adapter (adapter_config.json) nor a model "
-                      f"(config.json); give the --out folder of `kgx distill train`.")
-
-
-def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBackend:
-    from kgx.distill.format import adapter_format
-
-    backend: Any
-    if llamacpp:
-        from kgx.llm.llamacpp import LlamaCppLLM
-
-        backend = LlamaCppLLM(bundled_gguf(), lora=adapter, name=name, grammar="xgrammar",
-                              json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
-    else:
-        from kgx.llm.transformers_llm import TransformersLLM
-
-        backend = TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
-                                  json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
-    backend.student_format = adapter_format(adapter).name
-    return backend
-
-
 def _plugin_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:
     from importlib.metadata import entry_points
 
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name == scheme:
             return entry.load()(rest, settings)
+    if scheme in SELF_REGISTERED:
+        raise ConfigError(f"The LLM backend {scheme!r} is registered by kgx's own entry points, "
+                          "which this installation lacks; reinstall kgx (pip install -e . in a "
+                          "checkout).")
     raise ConfigError(f"Unknown LLM backend {scheme!r}; " + _spec_help())
 
 

@@ -1,0 +1,83 @@
+"""The student as an LLM backend: the `student[:PATH]` and `student-llamacpp[:PATH]` specs.
+
+kgx.llm knows nothing of kgx.distill; this module registers both schemes in pyproject.toml's
+``kgx.llms`` entry points, as any plugin does.
+
+    backend = make_backend("student")            # found through the entry point below
+    backend = student_backend("runs/student")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kgx.errors import ConfigError
+from kgx.llm.protocol import LLMBackend
+from kgx.llm.spec import LLMSettings, bundled_gguf
+
+
+def student_backend(path: str, settings: LLMSettings | None = None) -> LLMBackend:
+    """The `student[:PATH]` entry point: the student through transformers."""
+    return _student_backend(path)
+
+
+def student_llamacpp_backend(path: str, settings: LLMSettings | None = None) -> LLMBackend:
+    """The `student-llamacpp[:PATH]` entry point: the student's adapter as a GGUF LoRA."""
+    return _student_backend(path, llamacpp=True)
+
+
+STUDENT_JSON_SEPARATORS = (",", ":")
+"""The student learns compact JSON (kgx.distill.format.student_target); its grammar forces the
+same separators, or the constrained reply leaves the format it was trained on."""
+
+
+def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:
+    """The shipped student, or the adapter (PEFT folder) or full model a training run saved;
+    through transformers, or llama.cpp with the adapter as a GGUF LoRA (`llamacpp`)."""
+    scheme = "student-llamacpp" if llamacpp else "student"
+    if not path or path in ("v1", "v2"):
+        from kgx.distill.shipped import shipped_adapter
+
+        return _student_adapter_backend(shipped_adapter(path or "v2"),
+                                        f"{scheme}:{path}" if path else scheme, llamacpp)
+    folder = Path(path).expanduser()
+    if (folder / "adapter_config.json").is_file():
+        return _student_adapter_backend(folder, f"{scheme}:{folder}", llamacpp)
+    if (folder / "config.json").is_file() and llamacpp:
+        raise ConfigError(f"{folder} holds a full model, and student-llamacpp serves LoRA "
+                          f"adapters; use student:{folder}, or convert the model with llama.cpp's "
+                          f"convert_hf_to_gguf.py and use llamacpp:PATH.gguf.")
+    from kgx.llm.transformers_llm import TransformersLLM
+
+    if (folder / "config.json").is_file():
+        return TransformersLLM(folder, name=f"student:{folder}",
+                               json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
+    raise ConfigError(f"{folder} holds neither a LoRA adapter (adapter_config.json) nor a model "
+                      f"(config.json); give the --out folder of `kgx distill train`.")
+
+
+def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBackend:
+    from kgx.distill.format import adapter_format
+
+    backend: Any
+    if llamacpp:
+        from kgx.llm.llamacpp import LlamaCppLLM
+
+        backend = LlamaCppLLM(bundled_gguf(), lora=adapter, lora_converter=_gguf_lora,
+                              name=name, grammar="xgrammar",
+                              json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
+    else:
+        from kgx.llm.transformers_llm import TransformersLLM
+
+        backend = TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
+                                  json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
+    backend.student_format = adapter_format(adapter).name
+    return backend
+
+
+def _gguf_lora(adapter: Path, base: Path) -> Path:
+    """The PEFT adapter folder converted to a GGUF LoRA for `base` (once; cached)."""
+    from kgx.distill.gguf_lora import cached_gguf_adapter
+
+    return cached_gguf_adapter(adapter, base)
