@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 
-from .protocol import GraphStore, QueryResult, RunRecord
+from .protocol import GraphStore, LocalFolder, NativeVectorIndexes, QueryResult, RunRecord
 
 NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 DEFAULT_STORE = "./kgx-store"
 
-__all__ = ["DEFAULT_STORE", "GraphStore", "QueryResult", "RunRecord", "open_store"]
+__all__ = ["DEFAULT_STORE", "GraphStore", "LocalFolder", "NativeVectorIndexes", "QueryResult",
+           "RunRecord", "open_store"]
 
 
 def open_store(uri: str | None = None, *, read_only: bool = False) -> GraphStore:

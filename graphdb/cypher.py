@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .schema import NODE_BY_LABEL, REL_BY_TYPE
+from .schema import NODE_BY_LABEL, REL_BY_TYPE, RelTable
 
 COMPLETED_DOCUMENTS = (
     "MATCH (d:Document) WHERE $key IN d.extracted_with RETURN d.id"
@@ -158,3 +158,23 @@ ENTITY_SURFACES = (
 )
 ENTITY_ALIASES_BY_ID = "UNWIND $ids AS i MATCH (e:Entity {id: i}) RETURN e.id, e.aliases"
 SET_ENTITY_ALIASES = "MATCH (e:Entity {id: $id}) SET e.aliases = $aliases"
+
+
+# -- export: nodes and edges page by page, in a stable order -------------------------------------
+
+
+def export_nodes(label: str, names: list[str]) -> str:
+    """Page `$skip`/`$limit` of the nodes of `label`, their `names` properties, in id order."""
+    columns = ", ".join(f"n.{name}" for name in names)
+    return f"MATCH (n:{label}) RETURN {columns} ORDER BY n.id SKIP $skip LIMIT $limit"
+
+
+def export_edges(table: RelTable) -> str:
+    """Page `$skip`/`$limit` of the edges of a type: both ends' ids, then every property."""
+    columns = "".join(f", r.{name}" for name in table.properties)
+    # LadybugDB cannot order by a list; MENTIONS, the one type with a list, is unique per pair.
+    order = "".join(f", r.{name}" for name, kind in table.properties.items()
+                    if not kind.endswith("[]"))
+    return (f"MATCH (a:{table.source})-[r:{table.type}]->(b:{table.target}) "
+            f"RETURN a.id, b.id{columns} ORDER BY a.id, b.id{order} SKIP $skip LIMIT $limit")
+

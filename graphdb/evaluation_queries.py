@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kgx.graphdb import GraphStore
+from .protocol import GraphStore
 
 Triple = tuple[str, str, str]
 

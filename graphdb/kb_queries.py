@@ -5,7 +5,7 @@ Only Cypher both backends speak: every column aliased, no ORDER BY on nodes, no 
 
 from __future__ import annotations
 
-from kgx.graphdb.schema import NODE_BY_LABEL
+from .schema import NODE_BY_LABEL
 
 ENTRY_FIELDS = tuple(NODE_BY_LABEL["KnowledgeEntry"].properties)
 _SET = ", ".join(f"k.{name} = row.{name}" for name in ENTRY_FIELDS

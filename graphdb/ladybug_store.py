@@ -37,6 +37,11 @@ class LadybugStore(SharedStoreMethods):
         self._db = None
         self._conn = None
 
+    @property
+    def cache_folder(self) -> Path:
+        """The store's folder, where retrieval keeps its indexes (vectors, BM25) beside it."""
+        return self.path
+
     def connect(self) -> None:
         """Open (or create) the database and its schema."""
         if self._conn is not None:

@@ -5,6 +5,8 @@ Labels, types and property names come from `graphdb.schema`, never from user inp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .schema import NODES, RelTable
 
 _INDEXED_NODE_PROPERTIES = (("Entity", "name"), ("Entity", "type"), ("Chunk", "doc_id"),
@@ -72,3 +74,69 @@ DOCUMENT_KEYS = (
 SET_DOCUMENT_KEYS = (
     "UNWIND $rows AS row MATCH (d:Document {id: row.id}) SET d.extracted_with = row.extracted_with"
 )
+
+
+# -- vector indexes: embeddings as an `embedding` property, searched natively ------------------
+
+VECTOR_DIMENSIONS = 384  # all-MiniLM-L6-v2, kgx.embeddings
+
+
+@dataclass(frozen=True)
+class VectorTarget:
+    """Where Neo4j keeps the vectors of one kind: a label or relationship type, and an index."""
+
+    index: str
+    label: str
+    relationship: bool = False
+
+    @property
+    def pattern(self) -> str:
+        return f"()-[n:{self.label}]->()" if self.relationship else f"(n:{self.label})"
+
+
+VECTOR_TARGETS = {
+    "chunks": VectorTarget("kgx_chunk_embedding", "Chunk"),
+    "propositions": VectorTarget("kgx_proposition_embedding", "Proposition"),
+    "relations": VectorTarget("kgx_relation_embedding", "RELATION", relationship=True),
+    "entities": VectorTarget("kgx_entity_embedding", "Entity"),
+}
+
+
+def embedded_ids(target: VectorTarget) -> str:
+    """Ids that already carry an embedding."""
+    return f"MATCH {target.pattern} WHERE n.embedding IS NOT NULL RETURN n.id AS id"
+
+
+def all_embeddings(target: VectorTarget) -> str:
+    """Every id with its embedding."""
+    return (f"MATCH {target.pattern} WHERE n.embedding IS NOT NULL "
+            "RETURN n.id AS id, n.embedding AS embedding")
+
+
+def set_embeddings(target: VectorTarget) -> str:
+    """Store `$rows` ({id, vector}) as float32 vector properties."""
+    procedure = ("db.create.setRelationshipVectorProperty" if target.relationship
+                 else "db.create.setNodeVectorProperty")
+    key = f"()-[n:{target.label} {{id: row.id}}]->()" if target.relationship else (
+        f"(n:{target.label} {{id: row.id}})")
+    return f"UNWIND $rows AS row MATCH {key} CALL {procedure}(n, 'embedding', row.vector)"
+
+
+def create_vector_index(target: VectorTarget) -> str:
+    """The cosine vector index of `target`, if missing."""
+    on = (f"()-[n:{target.label}]-()" if target.relationship else f"(n:{target.label})")
+    return (f"CREATE VECTOR INDEX {target.index} IF NOT EXISTS FOR {on} ON (n.embedding) "
+            f"OPTIONS {{indexConfig: {{`vector.dimensions`: {VECTOR_DIMENSIONS}, "
+            f"`vector.similarity_function`: 'cosine'}}}}")
+
+
+AWAIT_INDEX = "CALL db.awaitIndex($index, 300)"
+
+
+def query_vectors(target: VectorTarget) -> str:
+    """The `$k` nearest ids to `$vector` in the index `$index`, with Neo4j's score."""
+    if target.relationship:
+        return ("CALL db.index.vector.queryRelationships($index, $k, $vector) "
+                "YIELD relationship, score RETURN relationship.id AS id, score AS score")
+    return ("CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score "
+            "RETURN node.id AS id, score AS score")

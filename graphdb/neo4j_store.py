@@ -137,6 +137,48 @@ class Neo4jStore(SharedStoreMethods):
                              "extracted, so running the extraction again completes it.") from e
 
 
+    # -- NativeVectorIndexes: embeddings kept and searched by Neo4j itself ---------------------
+
+    def embedded_ids(self, kind: str) -> set[str]:
+        """Ids of `kind` (chunks, propositions, relations, entities) that carry an embedding."""
+        return {row[0] for row in self.query(q.embedded_ids(_vector_target(kind))).rows}
+
+    def write_embeddings(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        """Store `rows` ({id, vector}) as float32 `embedding` properties, in one transaction."""
+        self.query(q.set_embeddings(_vector_target(kind)), {"rows": rows}, write=True)
+
+    def ensure_vector_index(self, kind: str) -> None:
+        """Create the cosine vector index of `kind` if missing and wait until it is online."""
+        target = _vector_target(kind)
+        self.query(q.create_vector_index(target), write=True)
+        try:
+            self.query(q.AWAIT_INDEX, {"index": target.index}, write=True)
+        except StoreError as e:
+            raise StoreError(f"the Neo4j vector index {target.index} did not come online: "
+                             f"{e}. Check the server log, then warm up again.") from e
+
+    def vector_search(self, kind: str, vector: list[float], k: int) -> list[tuple[str, float]]:
+        """The `k` ids of `kind` nearest to `vector`, with their cosine, best first."""
+        target = _vector_target(kind)
+        rows = self.query(q.query_vectors(target),
+                          {"index": target.index, "k": k, "vector": vector}).rows
+        # Neo4j reports cosine as (1 + cos) / 2; callers work with the cosine itself.
+        return [(id_, 2.0 * score - 1.0) for id_, score in rows]
+
+    def embeddings(self, kind: str) -> list[tuple[str, list[float]]]:
+        """Every stored (id, embedding) of `kind`, sorted by id."""
+        return sorted((id_, vector) for id_, vector in
+                      self.query(q.all_embeddings(_vector_target(kind))).rows)
+
+
+def _vector_target(kind: str) -> q.VectorTarget:
+    try:
+        return q.VECTOR_TARGETS[kind]
+    except KeyError:
+        raise ValueError(f"no vector index for {kind!r}; "
+                         f"one of {sorted(q.VECTOR_TARGETS)}") from None
+
+
 Step = tuple[str, str, list[Row]]  # (table name, Cypher, rows)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kgx.ids import version_key
@@ -130,3 +131,38 @@ class GraphStore(Protocol):
     def __enter__(self) -> GraphStore: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+# -- capabilities some stores have, declared instead of guessed from the URI --------------------
+
+
+@runtime_checkable
+class NativeVectorIndexes(Protocol):
+    """A store that keeps embeddings and searches them itself (Neo4j's vector indexes).
+
+    `kind` is one of chunks, propositions, relations, entities.
+    """
+
+    def embedded_ids(self, kind: str) -> set[str]:
+        """Ids of `kind` that already carry an embedding."""
+
+    def write_embeddings(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        """Store `rows` ({id, vector}) as embeddings."""
+
+    def ensure_vector_index(self, kind: str) -> None:
+        """Create the vector index of `kind` if missing and wait until it is online."""
+
+    def vector_search(self, kind: str, vector: list[float], k: int) -> list[tuple[str, float]]:
+        """The `k` nearest ids with their cosine similarity, best first."""
+
+    def embeddings(self, kind: str) -> list[tuple[str, list[float]]]:
+        """Every stored (id, embedding) of `kind`, sorted by id."""
+
+
+@runtime_checkable
+class LocalFolder(Protocol):
+    """A store kept in a folder, beside which retrieval may cache its indexes."""
+
+    @property
+    def cache_folder(self) -> Path:
+        """The folder derived indexes may be kept in."""

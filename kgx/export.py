@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kgx.errors import ConfigError
+from kgx.graphdb import cypher
 from kgx.graphdb.schema import GRAPH_LABELS, NODE_BY_LABEL, RELATIONSHIPS, RelTable
 
 PAGE = 5_000
@@ -25,29 +26,21 @@ _IMPORT_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "STRIN
 def iter_nodes(store, label: str) -> Iterator[dict[str, Any]]:
     """Every node of `label` as a dict of its properties, in id order."""
     names = list(NODE_BY_LABEL[label].properties)
-    columns = ", ".join(f"n.{name}" for name in names)
-    cypher = f"MATCH (n:{label}) RETURN {columns} ORDER BY n.id SKIP $skip LIMIT $limit"
-    for row in _pages(store, cypher):
+    for row in _pages(store, cypher.export_nodes(label, names)):
         yield dict(zip(names, row, strict=True))
 
 
 def iter_edges(store, table: RelTable) -> Iterator[dict[str, Any]]:
     """Every edge of a type as {src, dst, **properties}, in a stable order."""
     names = list(table.properties)
-    columns = "".join(f", r.{name}" for name in names)
-    # LadybugDB cannot order by a list; MENTIONS, the one type with a list, is unique per pair.
-    order = "".join(f", r.{name}" for name, kind in table.properties.items()
-                    if not kind.endswith("[]"))
-    cypher = (f"MATCH (a:{table.source})-[r:{table.type}]->(b:{table.target}) "
-              f"RETURN a.id, b.id{columns} ORDER BY a.id, b.id{order} SKIP $skip LIMIT $limit")
-    for row in _pages(store, cypher):
+    for row in _pages(store, cypher.export_edges(table)):
         yield dict(zip(["src", "dst", *names], row, strict=True))
 
 
-def _pages(store, cypher: str) -> Iterator[list[Any]]:
+def _pages(store, query: str) -> Iterator[list[Any]]:
     skip = 0
     while True:
-        rows = store.query(cypher, {"skip": skip, "limit": PAGE}).rows
+        rows = store.query(query, {"skip": skip, "limit": PAGE}).rows
         yield from rows
         if len(rows) < PAGE:
             return

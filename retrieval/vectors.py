@@ -21,13 +21,13 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from kgx.errors import StoreError, require
+from kgx.errors import require
+from kgx.graphdb import NativeVectorIndexes
 
 log = logging.getLogger("kgx.retrieval")
 
@@ -59,8 +59,8 @@ class VectorIndex(Protocol):
 
 def open_vector_index(context, kind: str) -> VectorIndex:
     """The index of `kind` for the context's store: native on Neo4j, else a local folder."""
-    if context.is_neo4j:
-        return Neo4jVectorIndex(context.store, NATIVE_TARGETS[kind])
+    if isinstance(context.store, NativeVectorIndexes):
+        return Neo4jVectorIndex(context.store, kind)
     folder = context.cache_folder("vectors")
     if folder is None:
         return ExactVectorIndex()
@@ -308,107 +308,41 @@ def _fsync(path: Path) -> None:
 # -- Neo4j: native vector indexes on an `embedding` property -----------------------------------
 
 
-@dataclass(frozen=True)
-class NativeTarget:
-    """Where Neo4j keeps the vectors of one kind: a label or relationship type, and an index."""
-
-    index: str
-    label: str
-    relationship: bool = False
-
-    @property
-    def pattern(self) -> str:
-        return f"()-[n:{self.label}]->()" if self.relationship else f"(n:{self.label})"
-
-
-NATIVE_TARGETS = {
-    "chunks": NativeTarget("kgx_chunk_embedding", "Chunk"),
-    "propositions": NativeTarget("kgx_proposition_embedding", "Proposition"),
-    "relations": NativeTarget("kgx_relation_embedding", "RELATION", relationship=True),
-    "entities": NativeTarget("kgx_entity_embedding", "Entity"),
-}
-
-
-def embedded_ids(target: NativeTarget) -> str:
-    """Ids that already carry an embedding."""
-    return f"MATCH {target.pattern} WHERE n.embedding IS NOT NULL RETURN n.id AS id"
-
-
-def all_embeddings(target: NativeTarget) -> str:
-    """Every id with its embedding."""
-    return (f"MATCH {target.pattern} WHERE n.embedding IS NOT NULL "
-            "RETURN n.id AS id, n.embedding AS embedding")
-
-
-def set_embeddings(target: NativeTarget) -> str:
-    """Store `$rows` ({id, vector}) as float32 vector properties."""
-    procedure = ("db.create.setRelationshipVectorProperty" if target.relationship
-                 else "db.create.setNodeVectorProperty")
-    key = f"()-[n:{target.label} {{id: row.id}}]->()" if target.relationship else (
-        f"(n:{target.label} {{id: row.id}})")
-    return f"UNWIND $rows AS row MATCH {key} CALL {procedure}(n, 'embedding', row.vector)"
-
-
-def create_vector_index(target: NativeTarget) -> str:
-    """The cosine vector index of `target`, if missing."""
-    on = (f"()-[n:{target.label}]-()" if target.relationship else f"(n:{target.label})")
-    return (f"CREATE VECTOR INDEX {target.index} IF NOT EXISTS FOR {on} ON (n.embedding) "
-            f"OPTIONS {{indexConfig: {{`vector.dimensions`: {DIMENSIONS}, "
-            f"`vector.similarity_function`: 'cosine'}}}}")
-
-
-AWAIT_INDEX = "CALL db.awaitIndex($index, 300)"
-QUERY_NODES = ("CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score "
-               "RETURN node.id AS id, score AS score")
-QUERY_RELATIONSHIPS = (
-    "CALL db.index.vector.queryRelationships($index, $k, $vector) YIELD relationship, score "
-    "RETURN relationship.id AS id, score AS score")
-
-
 class Neo4jVectorIndex:
-    """A Neo4j vector index: missing embeddings are written as properties, then queried natively.
+    """A store's native vector index (Neo4j): missing embeddings are written as properties,
+    then queried natively; the Cypher is the store's (graphdb/neo4j_queries.py).
 
     Deleted nodes take their embedding with them, so only additions cost anything.
     """
 
-    def __init__(self, store, target: NativeTarget) -> None:
+    def __init__(self, store: NativeVectorIndexes, kind: str) -> None:
         self.store = store
-        self.target = target
+        self.kind = kind
         self.embedded = self.dropped = 0
 
     def sync(self, items: Mapping[str, str], encoder) -> None:
-        done = {row[0] for row in self.store.query(embedded_ids(self.target)).rows}
+        done = self.store.embedded_ids(self.kind)
         new = [id_ for id_ in items if id_ not in done]
         self.embedded, self.dropped = len(new), 0
         for start in range(0, len(new), _WRITE_ROWS * 4):
             part = new[start:start + _WRITE_ROWS * 4]
             self._write(part, encode_texts(encoder, [items[i] for i in part]))
-        self.store.query(create_vector_index(self.target), write=True)
-        try:
-            self.store.query(AWAIT_INDEX, {"index": self.target.index}, write=True)
-        except StoreError as e:
-            raise StoreError(f"the Neo4j vector index {self.target.index} did not come online: "
-                             f"{e}. Check the server log, then warm up again.") from e
+        self.store.ensure_vector_index(self.kind)
 
     def _write(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         rows = [{"id": id_, "vector": vector.tolist()}
                 for id_, vector in zip(ids, vectors, strict=True)]
         for start in range(0, len(rows), _WRITE_ROWS):
-            self.store.query(set_embeddings(self.target), {"rows": rows[start:start + _WRITE_ROWS]},
-                             write=True)
+            self.store.write_embeddings(self.kind, rows[start:start + _WRITE_ROWS])
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         if k <= 0:
             return []
-        query = QUERY_RELATIONSHIPS if self.target.relationship else QUERY_NODES
-        rows = self.store.query(query, {"index": self.target.index, "k": k,
-                                        "vector": vector.tolist()}).rows
-        # Neo4j reports cosine as (1 + cos) / 2; the retrievers work with the cosine itself.
-        return [(id_, 2.0 * score - 1.0) for id_, score in rows]
+        return self.store.vector_search(self.kind, vector.tolist(), k)
 
     def exact_copy(self) -> ExactVectorIndex:
         """The stored embeddings, sorted by id, as an exact in-memory index."""
-        rows = sorted(self.store.query(all_embeddings(self.target)).rows)
+        rows = self.store.embeddings(self.kind)
         exact = ExactVectorIndex()
         if rows:
             exact.ids = [id_ for id_, _ in rows]

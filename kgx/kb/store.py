@@ -12,8 +12,8 @@ from typing import Any
 
 from kgx.errors import StoreError
 from kgx.graphdb import GraphStore
+from kgx.graphdb import kb_queries as q
 from kgx.graphdb.rows import entity_row
-from kgx.kb import queries as q
 from kgx.kb.entries import KnowledgeEntry
 
 WRITE_BATCH = 500
