@@ -6,9 +6,13 @@ An implementation needs no base class; it satisfies the protocol by shape.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from kgx.models import Chunk, ChunkExtraction
+
+if TYPE_CHECKING:
+    from kgx.llm.protocol import Metered
+    from kgx.llm.types import LLMRequest
 
 
 @runtime_checkable
@@ -37,4 +41,17 @@ class Extractor(Protocol):
 
     def extract(self, chunks: Sequence[Chunk], run_id: str) -> list[ChunkExtraction]:
         """One `ChunkExtraction` per chunk, in the order given; `run_id` goes into provenance."""
+        ...
+
+
+@runtime_checkable
+class Plannable(Protocol):
+    """An LLM extractor that can list the requests a set of chunks will cost, so that a dry run
+    can price them (`kgx extract --dry-run`) without sending any."""
+
+    llm: Metered
+
+    def plan(self, chunks: Sequence[Chunk]) -> list[LLMRequest]:
+        """The requests extracting `chunks` sends; a multi-step extractor guesses the later
+        steps' inputs from the chunk texts."""
         ...

@@ -23,8 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from kgx.batching import Work, commit_policy
 from kgx.chunking import chunk_document
 from kgx.engine import Engine, get_engine
+from kgx.extractors.protocol import Extractor, Plannable
+from kgx.graphdb.protocol import GraphStore
 from kgx.ingest import Skipped, read_documents
 from kgx.lifecycle import entities_after_delete, find_old_versions, new_run_id
+from kgx.llm.protocol import Metered, RecordsFailures, UsesLLM
 from kgx.llm.spec import LLMSettings
 from kgx.models import ChunkExtraction, Document, Entity, GraphBatch, Proposition, Relation
 from kgx.resolution import EntityResolver
@@ -87,8 +90,8 @@ class ExtractReport:
 ProgressCallback = Callable[[int, int], None]
 
 
-def extract_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, *,
-                   resume: bool = False, extractor=None,
+def extract_corpus(paths: Sequence[str | Path], store: GraphStore, config: ExtractConfig, *,
+                   resume: bool = False, extractor: Extractor | None = None,
                    on_progress: ProgressCallback | None = None,
                    deleted: int = 0, retry_failed: bool = False,
                    engine: str | Engine = "local") -> ExtractReport:
@@ -128,7 +131,7 @@ def _extract_corpus(paths, store, config: ExtractConfig, engine: Engine, resume:
         _extract_batches(work, store, extractor, resolver, config, report, on_progress, run,
                          old_versions, engine)
     _save_run(store, run, extractor, report, status="complete")
-    report.failures = list(getattr(extractor, "failures", []))
+    report.failures = _failures(extractor)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -164,7 +167,7 @@ def estimate_corpus(paths: Sequence[str | Path], store, config: ExtractConfig, e
     Returns None for extractors without an LLM (nothing to estimate). `store` may be None for a
     store that does not exist yet.
     """
-    if not hasattr(extractor, "plan"):
+    if not isinstance(extractor, Plannable):
         return None
     ingested = read_documents(paths, max_bytes=config.max_bytes, options=config.input)
     done = set()
@@ -205,7 +208,7 @@ def _extract_batches(work: list[Work], store, extractor, resolver, config, repor
         report.chunks += len(batch.chunks)
         report.relations += len(batch.relations)
         report.retried += [c.id for item in items if not item.completes for c in item.chunks]
-        if _llm_usage(extractor) or getattr(extractor, "failures", None) or report.retried:
+        if _llm_usage(extractor) or _failures(extractor) or report.retried:
             _save_run(store, run, extractor, report, status="running")  # a crash loses no record
         log.info("committed %d/%d documents", report.documents_written, len(work))
         if on_progress:
@@ -316,7 +319,7 @@ def _save_run(store, run, extractor, report: ExtractReport, *, status: str) -> N
     retry = bool(report.retried)  # a retry run re-extracts chunks of stored documents
     added = 0 if retry else report.documents_written - report.documents_replaced
     failures = json.loads(run.failures or "[]") + [
-        failure_record(f) for f in getattr(extractor, "failures", [])]
+        failure_record(f) for f in _failures(extractor)]
     store.save_run(dataclasses.replace(
         run, status=status, finished_at=_now() if status == "complete" else None,
         documents=run.documents + report.documents_written,
@@ -326,10 +329,16 @@ def _save_run(store, run, extractor, report: ExtractReport, *, status: str) -> N
         retried=json.dumps(json.loads(run.retried or "[]") + report.retried)))
 
 
-def _llm_usage(extractor) -> dict[str, int | float]:
-    """What the extractor's LLM spent, if it has one (LLM extractors expose it as `.llm`)."""
-    meter = getattr(getattr(extractor, "llm", None), "meter", None)
-    return meter.as_dict() if meter is not None else {}
+def _llm_usage(extractor: Extractor) -> dict[str, int | float]:
+    """What the extractor's LLM spent, if it has a metered one (LLM extractors: `.llm`)."""
+    if isinstance(extractor, UsesLLM) and isinstance(extractor.llm, Metered):
+        return extractor.llm.meter.as_dict()
+    return {}
+
+
+def _failures(extractor: Extractor) -> list:
+    """The prompt steps the extractor skipped and recorded (LLM extractors), oldest first."""
+    return list(extractor.failures) if isinstance(extractor, RecordsFailures) else []
 
 
 def _sum_usage(before: dict, now: dict) -> dict[str, int | float]:

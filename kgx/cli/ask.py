@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
+from kgx.cli.console import open_llm
 from kgx.cli.options import (
-    ConcurrencyOption,
-    LLMOption,
-    MaxTokensOption,
-    NoCacheOption,
-    OnErrorOption,
-    RetriesOption,
     StoreOption,
-    TimeoutOption,
-    llm_settings,
+    llm_options,
 )
 from kgx.errors import ConfigError
 from kgx.graphdb import open_store
+
+if TYPE_CHECKING:
+    from kgx.llm.spec import LLMSettings
 
 EXCERPT_CHARS = 300
 
@@ -46,6 +42,7 @@ class RetrieverName(str, Enum):
     text2cypher = "text2cypher"
 
 
+@llm_options()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in quotes")],
     retriever: Annotated[RetrieverName, typer.Option(
@@ -69,13 +66,8 @@ def ask(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object (answer, citations, chunks, Cypher) instead")
     ] = False,
-    llm: LLMOption = "local",
-    llm_concurrency: ConcurrencyOption = 8,
-    llm_timeout: TimeoutOption = 120.0,
-    llm_retries: RetriesOption = 4,
-    on_error: OnErrorOption = "raise",
-    llm_max_tokens: MaxTokensOption = None,
-    no_cache: NoCacheOption = False,
+    *,
+    settings: LLMSettings,
 ) -> None:
     """Answer QUESTION from the graph: retrieve chunks, then ask the LLM for a short answer.
 
@@ -86,29 +78,17 @@ def ask(
 
     Example: kgx ask "Who designed the Analytical Engine?" -r graph -k 5 --llm local
     """
-    settings = llm_settings(llm, concurrency=llm_concurrency, timeout=llm_timeout,
-                            retries=llm_retries, on_error=on_error, max_tokens=llm_max_tokens,
-                            no_cache=no_cache)
     options = retriever_options(retriever.value, fact_filter.value)
     needs_llm = (not no_answer or retriever is RetrieverName.text2cypher
                  or "fact_filter" in options)
-    with open_store(store, read_only=True) as graph, _open_llm(settings, needs_llm) as model:
+    with open_store(store, read_only=True) as graph, \
+            open_llm(settings if needs_llm else None, Console(stderr=True)) as model:
         report = _answer(question, retriever.value, graph, model, top_k,
                          None if no_answer else answer_tokens, options)
-        if model is not None:
-            Console(stderr=True).print(model.meter.summary(model.model), soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))
     else:
         _print_report(report)
-
-
-def _open_llm(settings, needed: bool):
-    if not needed:
-        return contextlib.nullcontext(None)
-    from kgx.llm.spec import load_llm
-
-    return load_llm(settings.spec, settings)
 
 
 def retriever_options(name: str, fact_filter: str) -> dict[str, str]:

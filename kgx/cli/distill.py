@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -80,6 +81,13 @@ def data(
     console.print(f"written to {out}")
 
 
+class TrainMethod(str, Enum):
+    """How `kgx distill train` fine-tunes (kgx.distill.train.TrainConfig.method)."""
+
+    lora = "lora"
+    full = "full"
+
+
 @distill_app.command("train")
 def train(
     data_dir: Annotated[Path, typer.Argument(help="Folder written by `kgx distill data`")],
@@ -88,7 +96,8 @@ def train(
     base: Annotated[str, typer.Option(help="Base model: local (the bundled SmolLM2-135M GGUF, "
                                            "dequantized), a .gguf path, an HF folder or id")
                     ] = "local",
-    method: Annotated[str, typer.Option(help="lora or full (full fine-tuning)")] = "lora",
+    method: Annotated[TrainMethod, typer.Option(
+        help="lora, or full (full fine-tuning)")] = TrainMethod.lora,
     reply_format: Annotated[str, typer.Option("--format", help="Reply format to learn: v2 "
                                               "(compact lines, the default) or v1 (JSON)")
                             ] = "v2",
@@ -125,7 +134,7 @@ def train(
     from kgx.distill.train import TrainConfig, train_student
 
     try:
-        config = TrainConfig(data=data_dir, out=out, base=base, method=method,
+        config = TrainConfig(data=data_dir, out=out, base=base, method=method.value,
                              format=reply_format, init_adapter=init_adapter,
                              top_layers=top_layers, epochs=epochs,
                              max_steps=max_steps, learning_rate=learning_rate,

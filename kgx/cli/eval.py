@@ -1,4 +1,7 @@
-"""`kgx eval kg|propositions|teacher|mine-essays`: score graphs and propositions, write reports.
+"""`kgx eval kg|propositions|teacher|mine-essays|harvest|qa|kb`: score graphs, propositions,
+harvests, retrievers and the knowledge base, and write reports.
+
+`qa` lives in kgx/cli/qa.py and `kb` in kgx/cli/kb.py, beside their other commands.
 
 Each evaluation writes NAME.json (every figure), NAME.md (a markdown table) and, where a curve
 helps, NAME.png into --out, and prints the markdown table at the end.
@@ -6,26 +9,22 @@ helps, NAME.png into --out, and prints the markdown table at the end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from kgx.cli.options import (
-    ConcurrencyOption,
-    LLMOption,
-    NoCacheOption,
-    StoreOption,
-    TimeoutOption,
-    console_status,
-    llm_settings,
-)
-from kgx.errors import ConfigError, InputError
+from kgx.cli.console import console_status, open_llm, progress, require_file, written
+from kgx.cli.options import OnError, StoreOption, llm_options
+from kgx.errors import ConfigError
 from kgx.graphdb import GraphStore, open_store
+
+if TYPE_CHECKING:
+    from kgx.llm.spec import LLMSettings
 
 eval_app = typer.Typer(help="Evaluate graphs and propositions: SynthKG KG metrics, MINE fact "
                             "recall, teacher agreement and APS proposition metrics.",
@@ -33,18 +32,32 @@ eval_app = typer.Typer(help="Evaluate graphs and propositions: SynthKG KG metric
 
 OutDirOption = Annotated[Path, typer.Option(
     "--out", "-o", help="Folder for the reports (NAME.json, NAME.md, NAME.png)")]
-JudgeOption = Annotated[str, typer.Option(
+
+
+class Judge(str, Enum):
+    """The entailment judges (kgx.evaluation.entailment.JUDGE_KINDS)."""
+
+    embedding = "embedding"
+    lexical = "lexical"
+    llm = "llm"
+
+
+JudgeOption = Annotated[Judge, typer.Option(
     "--judge", help="Entailment judge: embedding (MiniLM cosine fallback, not NLI), lexical "
                     "(token containment fallback, not NLI) or llm (asks --llm)")]
 JudgeThresholdOption = Annotated[float | None, typer.Option(
     "--judge-threshold", min=0.0, max=1.0,
     help="Score from which the judge counts a pair as entailed (default: embedding 0.8, "
          "lexical 0.75, llm 0.5)")]
+_JUDGE_OMITS = ("llm_retries", "on_error", "llm_max_tokens")  # --judge llm: replies that fail
+# are recorded and score 0
+
 LimitOption = Annotated[int | None, typer.Option(
     "--limit", min=1, help="Evaluate only the first N questions / essays / documents")]
 
 
 @eval_app.command("kg")
+@llm_options(on_error=OnError.skip_and_record, omit=_JUDGE_OMITS)
 def kg(
     out: OutDirOption,
     store: StoreOption = None,
@@ -60,12 +73,10 @@ def kg(
         help="Teacher OpenIE JSON (docs[].extracted_entities/extracted_triples): entity and "
              "triple F1 of the store's documents against it")] = None,
     limit: LimitOption = None,
-    judge: JudgeOption = "embedding",
+    judge: JudgeOption = Judge.embedding,
     judge_threshold: JudgeThresholdOption = None,
-    llm: LLMOption = "local",
-    concurrency: ConcurrencyOption = 8,
-    timeout: TimeoutOption = 120.0,
-    no_cache: NoCacheOption = False,
+    *,
+    settings: LLMSettings,
 ) -> None:
     """Evaluate the graph in --store against 2Wiki gold triples, MINE facts or a teacher.
 
@@ -77,8 +88,8 @@ def kg(
         raise ConfigError("Nothing to evaluate: give --gold QUESTIONS.jsonl, --mine FOLDER "
                           "or --teacher TEACHER.json.")
     for path in (gold, teacher, mine and mine / "essays.json", mine and mine / "facts.json"):
-        _require_file(path)
-    settings = _llm_settings(judge, llm, concurrency, timeout, no_cache) if mine else None
+        require_file(path)
+    settings = settings if mine and judge is Judge.llm else None
     console, tables = Console(stderr=True), []
     with open_store(store, read_only=True) as graph:
         if gold:
@@ -92,6 +103,7 @@ def kg(
 
 
 @eval_app.command("propositions")
+@llm_options(on_error=OnError.skip_and_record, omit=_JUDGE_OMITS)
 def propositions(
     predicted: Annotated[Path, typer.Argument(
         help='JSONL of {"sentence", "propositions": [...]} per line (optionally "passage"); '
@@ -100,12 +112,10 @@ def propositions(
     reference: Annotated[Path | None, typer.Option(
         help="PropSegmEnt JSONL (sentence, reference_propositions) for reference-based P/R; "
              "sentences are matched by text")] = None,
-    judge: JudgeOption = "embedding",
+    judge: JudgeOption = Judge.embedding,
     judge_threshold: JudgeThresholdOption = None,
-    llm: LLMOption = "local",
-    concurrency: ConcurrencyOption = 8,
-    timeout: TimeoutOption = 120.0,
-    no_cache: NoCacheOption = False,
+    *,
+    settings: LLMSettings,
 ) -> None:
     """Score predicted propositions (APS): reference-free, and against --reference if given.
 
@@ -120,15 +130,15 @@ def propositions(
     )
     from kgx.evaluation.reports import aps_markdown, write_report
 
-    items = load_predicted_propositions(_require_file(predicted))
-    references = load_reference_propositions(_require_file(reference)) if reference else None
+    items = load_predicted_propositions(require_file(predicted))
+    references = load_reference_propositions(require_file(reference)) if reference else None
     console = Console(stderr=True)
-    settings = _llm_settings(judge, llm, concurrency, timeout, no_cache)
+    settings = settings if judge is Judge.llm else None
     with _scorer(console, judge, judge_threshold, settings) as scorer, \
             console_status(console, f"judging {len(items)} sentences"):
         report = evaluate_propositions(items, scorer, references)
     markdown = aps_markdown(report)
-    _written(console, write_report(out, "propositions", report, markdown))
+    written(console, write_report(out, "propositions", report, markdown))
     typer.echo(markdown)
 
 
@@ -150,7 +160,7 @@ def teacher(
     micro-averaged over documents, go to --out as teacher.*. Documents are paired by passage
     text, else by title.
     """
-    _require_file(teacher_file)
+    require_file(teacher_file)
     console = Console(stderr=True)
     if predictions is None:
         with open_store(store, read_only=True) as graph:
@@ -158,7 +168,7 @@ def teacher(
         return
     from kgx.evaluation.teacher import load_predicted_documents
 
-    documents = load_predicted_documents(_require_file(predictions))
+    documents = load_predicted_documents(require_file(predictions))
     typer.echo(_agreement(teacher_file, documents, out, limit, console))
 
 
@@ -175,7 +185,7 @@ def mine_essays(
     """
     from kgx.evaluation.mine import load_mine_essays, write_essays_jsonl
 
-    _require_file(folder / "essays.json")
+    require_file(folder / "essays.json")
     count = write_essays_jsonl(load_mine_essays(folder, limit), out)
     typer.echo(f"{count} essays written to {out}")
 
@@ -188,10 +198,10 @@ def _synthkg(graph: GraphStore, gold: Path, out: Path, threshold: float, limit: 
     from kgx.evaluation.reports import coverage_plot, multihop_markdown, write_report
 
     questions = load_multihop_questions(gold, limit)
-    with _progress(console, "embedding triples") as advance:
+    with progress(console, "embedding triples") as advance:
         report = evaluate_multihop(graph, questions, threshold=threshold, on_progress=advance)
     markdown = multihop_markdown(report)
-    _written(console, write_report(out, "synthkg", report, markdown, coverage_plot(report)))
+    written(console, write_report(out, "synthkg", report, markdown, coverage_plot(report)))
     return markdown
 
 
@@ -201,10 +211,10 @@ def _mine(graph: GraphStore, folder: Path, out: Path, scorer, limit: int | None,
     from kgx.evaluation.reports import mine_markdown, write_report
 
     essays = load_mine_essays(folder, limit)
-    with _progress(console, "essays") as advance:
+    with progress(console, "essays") as advance:
         report = evaluate_mine(graph, essays, scorer, on_progress=advance)
     markdown = mine_markdown(report)
-    _written(console, write_report(out, "mine", report, markdown))
+    written(console, write_report(out, "mine", report, markdown))
     return markdown
 
 
@@ -221,64 +231,29 @@ def _agreement(teacher_file: Path, documents, out: Path, limit: int | None,
     from kgx.evaluation.teacher import agreement, load_teacher, pair_documents
 
     pairs = pair_documents(load_teacher(teacher_file), documents, limit)
-    with _progress(console, "embedding entities and triples") as advance:
+    with progress(console, "embedding entities and triples") as advance:
         report = agreement(pairs, on_progress=advance)
     markdown = agreement_markdown(report)
-    _written(console, write_report(out, "teacher", report, markdown))
+    written(console, write_report(out, "teacher", report, markdown))
     return markdown
 
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def _llm_settings(judge: str, llm: str, concurrency: int, timeout: float, no_cache: bool):
-    """LLM settings for --judge llm (a failed reply is recorded, not fatal); None otherwise."""
-    from kgx.evaluation.entailment import JUDGE_KINDS
-
-    if judge not in JUDGE_KINDS:
-        raise ConfigError(f"Unknown --judge {judge!r}; use one of: {', '.join(JUDGE_KINDS)}.")
-    if judge != "llm":
-        return None
-    return llm_settings(llm, concurrency=concurrency, timeout=timeout,
-                        on_error="skip-and-record", no_cache=no_cache)
-
-
 @contextmanager
-def _scorer(console: Console, judge: str, threshold: float | None, settings) -> Iterator:
+def _scorer(console: Console, judge: Judge, threshold: float | None, settings) -> Iterator:
     """The entailment scorer `judge` names; with "llm", the model is closed afterwards."""
     from kgx.evaluation.entailment import make_scorer
 
     if settings is None:
-        yield make_scorer(judge, threshold=threshold)
+        yield make_scorer(judge.value, threshold=threshold)
         return
-    from kgx.llm.spec import load_llm
-
-    with load_llm(settings.spec, settings) as client:
+    with open_llm(settings, console) as client:
         scorer = make_scorer("llm", client, threshold=threshold)
         yield scorer
-        console.print(client.meter.summary(client.model), soft_wrap=True)
-        if scorer.failures:
-            console.print(f"[yellow]{len(scorer.failures)} judge replies failed and scored 0; "
-                          f"first: {scorer.failures[0]}[/yellow]", soft_wrap=True)
-
-
-@contextmanager
-def _progress(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar (hidden when stderr is not a terminal) and its update callback."""
-    bar = Progress(f"[progress.description]{label}", BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=console, disable=not console.is_terminal)
-    with bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
-def _require_file(path: Path | None) -> Path | None:
-    if path is not None and not path.is_file():
-        raise InputError(f"{path} does not exist or is not a file; check the path.")
-    return path
-
-
-def _written(console: Console, paths: list[Path]) -> None:
-    console.print("wrote " + ", ".join(str(p) for p in paths), soft_wrap=True)
+    if scorer.failures:
+        console.print(f"[yellow]{len(scorer.failures)} judge replies failed and scored 0; "
+                      f"first: {scorer.failures[0]}[/yellow]", soft_wrap=True)
 
 
 # -- kgx eval harvest ---------------------------------------------------------------------------
@@ -319,13 +294,13 @@ def harvest(
     from kgx.evaluation.reports import write_report
 
     for path in (harvest_file, relations, gold, kb, baseline):
-        _require_file(path)
+        require_file(path)
     sources = HarvestSources(harvest=harvest_file, relations=relations,
                              heldout_seeds=heldout_seeds, gold=gold, kb=kb, baseline=baseline,
                              ks=parse_cutoffs(k))
     report = evaluate_sources(sources)
     markdown = harvest_markdown(report)
-    _written(Console(stderr=True), write_report(out, "harvest", report, markdown,
+    written(Console(stderr=True), write_report(out, "harvest", report, markdown,
                                                 precision_plot(report)))
     typer.echo(markdown)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,24 +23,18 @@ from kgx.cli.options import (
     BatchDocumentsOption,
     BatchSecondsOption,
     ChunkTokensOption,
-    ConcurrencyOption,
     DryRunOption,
     ExcludeOption,
     ExtractorOption,
     IdColumnOption,
     IncludeOption,
-    LLMOption,
-    MaxTokensOption,
-    NoCacheOption,
-    OnErrorOption,
+    OnError,
     PricesOption,
-    RetriesOption,
     StoreOption,
     TextColumnOption,
-    TimeoutOption,
     TitleColumnOption,
     input_options,
-    llm_settings,
+    llm_options,
 )
 from kgx.errors import ConfigError, ExtractionError, InputError, StoreError
 from kgx.graphdb import open_store
@@ -52,7 +46,11 @@ from kgx.pipeline import (
     make_extractor,
 )
 
+if TYPE_CHECKING:
+    from kgx.llm.spec import LLMSettings
 
+
+@llm_options(on_error=OnError.skip_and_record)
 def extract(
     paths: Annotated[list[Path], typer.Argument(
         help=".txt, .md, .jsonl, .pdf, .html, .docx, .csv or .parquet files, or folders")],
@@ -68,13 +66,6 @@ def extract(
                                "earlier runs of this extractor (recorded on their Run), e.g. "
                                "with another --llm")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each batch")] = False,
-    llm: LLMOption = "local",
-    llm_concurrency: ConcurrencyOption = 8,
-    llm_timeout: TimeoutOption = 120.0,
-    llm_retries: RetriesOption = 4,
-    on_error: OnErrorOption = "skip-and-record",
-    llm_max_tokens: MaxTokensOption = None,
-    no_cache: NoCacheOption = False,
     dry_run: DryRunOption = False,
     prices: PricesOption = None,
     include: IncludeOption = None,
@@ -87,6 +78,8 @@ def extract(
     workers: WorkersOption = None,
     worker_cpus: WorkerCpusOption = 1.0,
     worker_gpus: WorkerGpusOption = 0.0,
+    *,
+    settings: LLMSettings,
 ) -> None:
     """Extract entities and relations from PATHS into the graph store.
 
@@ -103,10 +96,9 @@ def extract(
     """
     if verbose:
         logging.getLogger("kgx").setLevel(logging.INFO)
-    config = extract_config(extractor, max_tokens, batch_documents, llm_settings(
-        llm, concurrency=llm_concurrency, timeout=llm_timeout, retries=llm_retries,
-        on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache),
-        input_options(include, exclude, text_column, id_column, title_column), batch_seconds)
+    config = extract_config(extractor, max_tokens, batch_documents, settings,
+                            input_options(include, exclude, text_column, id_column,
+                                          title_column), batch_seconds)
     console = Console(stderr=True)
     chosen = make_engine(engine, ray_address, workers, worker_cpus, worker_gpus)
     if dry_run:  # an estimate reads the inputs and counts tokens: no worker is needed

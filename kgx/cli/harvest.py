@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kgx.cli.console import print_usage
 from kgx.cli.options import LLMOption, NoCacheOption, StoreOption
 from kgx.errors import ConfigError
 
@@ -61,7 +62,7 @@ def harvest(
                                       max_expansions=max_expansions,
                                       max_per_entity=max_per_entity)
             results.append(result)
-        console.print(client.meter.summary(client.model), soft_wrap=True)
+        print_usage(console, client)
     write_jsonl(results, out)
     with open_store(store) as graph:
         for result in results:

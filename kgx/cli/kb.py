@@ -6,25 +6,25 @@ from one part and scored on the other, so it is never scored on the problems it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from kgx.cli.console import print_usage, stage_progress, written
 from kgx.cli.options import (
     ConcurrencyOption,
     MaxTokensOption,
     NoCacheOption,
+    OnError,
     RetriesOption,
     StoreOption,
     TimeoutOption,
     llm_settings,
 )
-from kgx.errors import ConfigError, InputError
+from kgx.errors import InputError
 
 kb_app = typer.Typer(help="NesyCD symbolic knowledge base: a teacher's notes on a student's "
                           "mistakes, retrieved into the student's prompt.",
@@ -41,10 +41,19 @@ HeldOutOption = Annotated[float, typer.Option(
     "--held-out", min=0.0, max=1.0,
     help="Share of the file kept out of the KB for evaluation; build and eval must agree")]
 SeedOption = Annotated[int, typer.Option(help="Seed of the build / held-out split")]
-MethodOption = Annotated[str, typer.Option(
+
+
+class Method(str, Enum):
+    """How entries are retrieved (kgx.kb.index.METHODS)."""
+
+    bm25 = "bm25"
+    dense = "dense"
+
+
+MethodOption = Annotated[Method, typer.Option(
     "--method", help="Retrieval: bm25, or dense (all-MiniLM-L6-v2 cosine)")]
 TopKOption = Annotated[int, typer.Option("--top-k", min=1, help="Entries given to the student")]
-OnErrorOption = Annotated[str, typer.Option(
+OnErrorOption = Annotated[OnError, typer.Option(
     "--on-error", help="A reply still unusable after one repair: skip-and-record (a student "
                        "reply counts as wrong, a teacher reply makes no entry) or raise")]
 
@@ -64,7 +73,7 @@ def build(
     llm_concurrency: ConcurrencyOption = 8,
     llm_timeout: TimeoutOption = 120.0,
     llm_retries: RetriesOption = 4,
-    on_error: OnErrorOption = "skip-and-record",
+    on_error: OnErrorOption = OnError.skip_and_record,
     llm_max_tokens: MaxTokensOption = None,
     teacher_max_tokens: Annotated[int | None, typer.Option(
         "--teacher-max-tokens", min=1,
@@ -85,17 +94,18 @@ def build(
         raise InputError(f"no problems left in {problems} to build from with --held-out "
                          f"{held_out}; lower --held-out.")
     options = {"concurrency": llm_concurrency, "timeout": llm_timeout, "retries": llm_retries,
-               "on_error": _on_error(on_error), "no_cache": no_cache}
+               "on_error": on_error.value, "no_cache": no_cache}
     student_settings = llm_settings(student, max_tokens=llm_max_tokens, **options)
     teacher_settings = llm_settings(teacher, max_tokens=teacher_max_tokens or llm_max_tokens,
                                     **options)
     console = Console(stderr=True)
     with load_llm(student, student_settings) as student_llm, \
             load_llm(teacher, teacher_settings) as teacher_llm, open_store(store) as graph, \
-            _stages(console) as progress:
+            stage_progress(console) as progress:
         report = build_kb(student_llm, teacher_llm, train, graph, resume=resume,
                           on_progress=progress)
-        _print_usage(console, ("student", student_llm), ("teacher", teacher_llm))
+        print_usage(console, student_llm, "student")
+        print_usage(console, teacher_llm, "teacher")
     _print_failures(console, "student", report.student_failures)
     _print_failures(console, "teacher", report.teacher_failures)
     typer.echo(f"{report.problems} problems: {report.skipped} already in the KB, "
@@ -109,7 +119,7 @@ def query(
     problem: Annotated[str, typer.Argument(help="The problem text to find entries for")],
     store: StoreOption = None,
     top_k: TopKOption = 3,
-    method: MethodOption = "bm25",
+    method: MethodOption = Method.bm25,
     answer: Annotated[bool, typer.Option(
         "--answer", help="Also let --student solve the problem with the entries")] = False,
     student: StudentOption = "local",
@@ -120,8 +130,7 @@ def query(
     """Print the top-k knowledge entries for PROBLEM; with --answer, the student's answer too."""
     from kgx.kb.index import KBIndex
 
-    method = _method(method)
-    hits = KBIndex(_entries(store), method).search(problem, top_k)
+    hits = KBIndex(_entries(store), method.value).search(problem, top_k)
     for rank, hit in enumerate(hits, 1):
         typer.echo(_entry_text(rank, hit))
     if answer:
@@ -166,7 +175,7 @@ def eval_kb(
     student: StudentOption = "local",
     store: StoreOption = None,
     limit: LimitOption = None,
-    method: MethodOption = "bm25",
+    method: MethodOption = Method.bm25,
     top_k: TopKOption = 3,
     held_out: HeldOutOption = 0.5,
     seed: SeedOption = 0,
@@ -196,13 +205,12 @@ def eval_kb(
     console = Console(stderr=True)
     with open_store(store, read_only=True) as graph:
         _require_entries(graph)
-        with load_llm(student, settings) as llm, _stages(console) as progress:
-            report = evaluate_kb(llm, test, graph, method=_method(method), k=top_k,
+        with load_llm(student, settings) as llm, stage_progress(console) as progress:
+            report = evaluate_kb(llm, test, graph, method=method.value, k=top_k,
                                  on_progress=progress)
-            _print_usage(console, ("student", llm))
+            print_usage(console, llm, "student")
     markdown = kb_markdown(report)
-    paths = write_report(out, "kb", report, markdown)
-    console.print("wrote " + ", ".join(str(p) for p in paths), soft_wrap=True)
+    written(console, write_report(out, "kb", report, markdown))
     typer.echo(markdown)
 
 
@@ -234,20 +242,6 @@ def _require_entries(graph) -> None:
                          f"import FILE.jsonl --store {graph.uri}`.")
 
 
-def _method(method: str):
-    from kgx.kb.index import METHODS
-
-    if method not in METHODS:
-        raise ConfigError(f"unknown --method {method!r}; use bm25 or dense.")
-    return method
-
-
-def _on_error(policy: str) -> str:
-    if policy not in ("raise", "skip-and-record"):
-        raise ConfigError(f"unknown --on-error {policy!r}; use skip-and-record or raise.")
-    return policy
-
-
 def _entry_text(rank: int, hit) -> str:
     entry = hit.entry
     problem = entry.problem if len(entry.problem) <= 160 else entry.problem[:159] + "…"
@@ -268,28 +262,6 @@ def _answer(problem: str, entries, settings) -> None:
         return
     typer.echo(f"\nstudent ({llm.model}), given {len(entries)} entries:\n{reply.text.strip()}\n"
                f"answer: {extract_answer(reply.text) or '(none found)'}")
-
-
-@contextmanager
-def _stages(console: Console) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar per stage (hidden when stderr is not a terminal) and its callback."""
-    bar = Progress("[progress.description]{task.description}", BarColumn(),
-                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                   disable=not console.is_terminal)
-    tasks: dict[str, int] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-
-    with bar:
-        yield update
-
-
-def _print_usage(console: Console, *llms) -> None:
-    for role, llm in llms:
-        console.print(f"{role}: {llm.meter.summary(llm.model)}", soft_wrap=True)
 
 
 def _print_failures(console: Console, role: str, failures: list[str]) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -20,19 +20,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from kgx.cli.options import (
-    ConcurrencyOption,
     DryRunOption,
     LLMOption,
-    NoCacheOption,
-    OnErrorOption,
     PricesOption,
-    RetriesOption,
     TimeoutOption,
+    llm_options,
     llm_settings,
 )
 from kgx.errors import ConfigError, InputError, LLMCapabilityError
 from kgx.jsonfiles import read_jsonl
 from kgx.llm.types import LLMRequest, Message, SamplingParams, ScoreRequest
+
+if TYPE_CHECKING:
+    from kgx.llm.spec import LLMSettings
 
 llm_app = typer.Typer(help="Run LLM backends directly: batch generation, log-prob scoring and "
                            "a health check.", no_args_is_help=True)
@@ -49,31 +49,26 @@ def _open_llm(settings):
 
 
 @llm_app.command("generate")
+@llm_options(omit=("llm_max_tokens",))
 def generate(
     requests_file: Annotated[Path, typer.Argument(
         help='JSONL: {"id": ..., "prompt": "..."} or {"id": ..., "messages": [...]} per line')],
     out: OutOption,
-    llm: LLMOption = "local",
     schema: Annotated[str | None, typer.Option(
         help="Pydantic model the replies must follow, as module:Class")] = None,
     system: Annotated[str | None, typer.Option(help="System message for prompt lines")] = None,
     max_tokens: Annotated[int, typer.Option(min=1)] = 512,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
-    concurrency: ConcurrencyOption = 8,
-    timeout: TimeoutOption = 120.0,
-    retries: RetriesOption = 4,
-    on_error: OnErrorOption = "raise",
-    no_cache: NoCacheOption = False,
     dry_run: DryRunOption = False,
     prices: PricesOption = None,
     resume: ResumeOption = False,
     batch_size: BatchOption = 32,
+    *,
+    settings: LLMSettings,
 ) -> None:
     """Answer every request in REQUESTS_FILE and write one JSON line per answer to --out."""
     from kgx.llm.usage import load_prices
 
-    settings = llm_settings(llm, concurrency=concurrency, timeout=timeout, retries=retries,
-                            on_error=on_error, no_cache=no_cache)
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature)
     model = _import_schema(schema) if schema else None
     done = _done_ids(out, resume)
@@ -92,22 +87,18 @@ def generate(
 
 
 @llm_app.command("score")
+@llm_options(omit=("on_error", "llm_max_tokens"))
 def score(
     requests_file: Annotated[Path, typer.Argument(
         help='JSONL: {"id": ..., "prompt": "...", "continuation": "..."} per line')],
     out: OutOption,
-    llm: LLMOption = "local",
-    concurrency: ConcurrencyOption = 8,
-    timeout: TimeoutOption = 120.0,
-    retries: RetriesOption = 4,
-    no_cache: NoCacheOption = False,
     dry_run: DryRunOption = False,
     resume: ResumeOption = False,
     batch_size: BatchOption = 64,
+    *,
+    settings: LLMSettings,
 ) -> None:
     """Log-probs of each continuation given its prompt, one JSON line each, to --out."""
-    settings = llm_settings(llm, concurrency=concurrency, timeout=timeout, retries=retries,
-                            no_cache=no_cache)
     done = _done_ids(out, resume)
     items = [(key, r) for key, r in _read_scores(requests_file) if key not in done]
     console = Console(stderr=True)

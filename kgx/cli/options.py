@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,8 +18,23 @@ StoreOption = Annotated[
                       "Default: ./kgx-store"),
 ]
 
+EXTRACTOR_METAVAR = "[spacy|synthkg|direct|propositions|student|PLUGIN]"
+
+
+def extractor_name(value: str) -> str:
+    """An --extractor value that names a registered extractor (built-in or plugin)."""
+    from kgx.extractors import known_extractors
+
+    known = known_extractors()
+    if value not in known:
+        raise typer.BadParameter(f"{value!r} is not an extractor; choose one of "
+                                 f"{', '.join(known)} (or install a plugin that registers it)")
+    return value
+
+
 ExtractorOption = Annotated[str, typer.Option(
-    help="spacy, synthkg, direct, propositions, or a plugin's name")]
+    parser=extractor_name, metavar=EXTRACTOR_METAVAR,
+    help="spacy, synthkg, direct, propositions, student, or a plugin's name")]
 ChunkTokensOption = Annotated[int, typer.Option(help="Chunk token budget")]
 
 
@@ -77,7 +94,16 @@ TimeoutOption = Annotated[float, typer.Option(
     "--llm-timeout", min=0.1, help="Seconds to wait for one reply before retrying")]
 RetriesOption = Annotated[int, typer.Option(
     "--llm-retries", min=0, help="Retries on 429, 5xx, timeouts and refused connections")]
-OnErrorOption = Annotated[str, typer.Option(
+
+
+class OnError(str, Enum):
+    """What a command does with a reply still malformed after one repair."""
+
+    raise_ = "raise"
+    skip_and_record = "skip-and-record"
+
+
+OnErrorOption = Annotated[OnError, typer.Option(
     "--on-error", help="A reply still malformed after one repair: raise (stop) or "
                        "skip-and-record (record the error and go on; extraction's default)")]
 MaxTokensOption = Annotated[int | None, typer.Option(
@@ -100,11 +126,59 @@ PricesOption = Annotated[Path | None, typer.Option(
          '"completion": $/1M}}')]
 
 
-@contextmanager
-def console_status(console, label: str) -> Iterator[None]:
-    """A spinner with `label` while the block runs, on a terminal only (logs stay clean)."""
-    if console.is_terminal:
-        with console.status(label):
-            yield
-    else:
-        yield
+# -- the LLM options, as one bundle ---------------------------------------------------------------
+
+_LLM_OPTIONS: dict[str, tuple[Any, Any]] = {  # parameter: (annotation, default)
+    "llm": (LLMOption, "local"),
+    "llm_concurrency": (ConcurrencyOption, 8),
+    "llm_timeout": (TimeoutOption, 120.0),
+    "llm_retries": (RetriesOption, 4),
+    "on_error": (OnErrorOption, OnError.raise_),
+    "llm_max_tokens": (MaxTokensOption, None),
+    "no_cache": (NoCacheOption, False),
+}
+
+
+def llm_options(*, on_error: OnError = OnError.raise_, omit: Sequence[str] = ()) -> Callable:
+    """Give a command the LLM options (--llm, --llm-concurrency, --llm-timeout, --llm-retries,
+    --on-error, --llm-max-tokens, --no-cache, less those in `omit`), handed to it as one
+    `LLMSettings` in its `settings` parameter.
+
+        @llm_options(on_error=OnError.skip_and_record)
+        def extract(paths: ..., settings: LLMSettings) -> None: ...
+    """
+    names = [name for name in _LLM_OPTIONS if name not in omit]
+
+    def decorate(command: Callable) -> Callable:
+        signature = inspect.signature(command)
+        own = [p.replace(annotation=_resolved(command, p.annotation))
+               for p in signature.parameters.values() if p.name != "settings"]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                   annotation=_LLM_OPTIONS[name][0],
+                                   default=on_error if name == "on_error"
+                                   else _LLM_OPTIONS[name][1])
+                 for name in names]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for name in names}
+            return command(**kwargs, settings=llm_settings(
+                given.get("llm", "local"), concurrency=given.get("llm_concurrency", 8),
+                timeout=given.get("llm_timeout", 120.0), retries=given.get("llm_retries", 4),
+                on_error=OnError(given.get("on_error", on_error)).value,
+                max_tokens=given.get("llm_max_tokens"), no_cache=given.get("no_cache", False)))
+
+        del run.__wrapped__  # typer must read the signature below, not the command's
+        run.__signature__ = signature.replace(parameters=[*own, *added])
+        run.__annotations__ = {p.name: p.annotation for p in [*own, *added]}
+        return run
+
+    return decorate
+
+
+def _resolved(command: Callable, annotation: Any) -> Any:
+    """An annotation written as a string (`from __future__ import annotations`) as its object,
+    read in the command's module; `settings` is left out, so it may be a TYPE_CHECKING name."""
+    if isinstance(annotation, str):
+        return eval(annotation, command.__globals__)  # what typing.get_type_hints does
+    return annotation

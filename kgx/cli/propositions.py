@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,21 +19,19 @@ from kgx.cli.extract import (
 from kgx.cli.options import (
     BatchDocumentsOption,
     BatchSecondsOption,
-    ConcurrencyOption,
     DryRunOption,
-    LLMOption,
-    MaxTokensOption,
-    NoCacheOption,
-    OnErrorOption,
+    OnError,
     PricesOption,
-    RetriesOption,
     StoreOption,
-    TimeoutOption,
-    llm_settings,
+    llm_options,
 )
 from kgx.errors import ConfigError
 
+if TYPE_CHECKING:
+    from kgx.llm.spec import LLMSettings
 
+
+@llm_options(on_error=OnError.skip_and_record)
 def propositions(
     paths: Annotated[list[Path], typer.Argument(help=".txt, .md or .jsonl files, or folders")],
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL: one line per sentence")],
@@ -43,15 +41,10 @@ def propositions(
     max_tokens: Annotated[int, typer.Option(help="Chunk token budget")] = 256,
     batch_documents: BatchDocumentsOption = None,
     batch_seconds: BatchSecondsOption = None,
-    llm: LLMOption = "local",
-    llm_concurrency: ConcurrencyOption = 8,
-    llm_timeout: TimeoutOption = 120.0,
-    llm_retries: RetriesOption = 4,
-    on_error: OnErrorOption = "skip-and-record",
-    llm_max_tokens: MaxTokensOption = None,
-    no_cache: NoCacheOption = False,
     dry_run: DryRunOption = False,
     prices: PricesOption = None,
+    *,
+    settings: LLMSettings,
 ) -> None:
     """Split PATHS into propositions, sentence by sentence (the grouped APS format).
 
@@ -60,10 +53,8 @@ def propositions(
     Proposition nodes linked to their chunk (FROM_CHUNK) and the entities they name (ABOUT).
     Lines are written once their batch is committed to the store, so the two agree after a crash.
     """
-    config = extract_config("propositions", max_tokens, batch_documents, llm_settings(
-        llm, concurrency=llm_concurrency, timeout=llm_timeout, retries=llm_retries,
-        on_error=on_error, max_tokens=llm_max_tokens, no_cache=no_cache),
-        batch_seconds=batch_seconds)
+    config = extract_config("propositions", max_tokens, batch_documents, settings,
+                            batch_seconds=batch_seconds)
     if dry_run:
         dry_run_estimate(paths, store, config, prices)
         return

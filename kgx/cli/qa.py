@@ -10,35 +10,33 @@ Writes qa.json (every figure, and each question's retrieved passages and answer)
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from kgx.cli.ask import FactFilter, retriever_options
+from kgx.cli.console import console_status, open_llm, require_file, stage_progress
 from kgx.cli.options import (
-    ConcurrencyOption,
-    LLMOption,
-    MaxTokensOption,
-    NoCacheOption,
-    OnErrorOption,
-    RetriesOption,
-    TimeoutOption,
-    console_status,
-    llm_settings,
+    EXTRACTOR_METAVAR,
+    OnError,
+    extractor_name,
+    llm_options,
 )
 from kgx.errors import ConfigError, InputError
 from kgx.models import Document
+
+if TYPE_CHECKING:
+    from kgx.llm.spec import LLMSettings
 
 DEFAULT_RETRIEVERS = "dense,bm25,graph,ppr,hipporag2,hybrid"
 RECALL_CUTOFFS = (2, 5, 10)
 _NEEDS_LLM = {"text2cypher"}
 
 
+@llm_options(on_error=OnError.skip_and_record)
 def eval_qa(
     questions: Annotated[Path, typer.Option(
         "--questions", help="Questions JSONL, one per line: id, question, answers (gold and "
@@ -54,8 +52,9 @@ def eval_qa(
                               "Default: OUT/store. A store that already holds the corpus "
                               "extracted with --extractor is reused without re-extracting")] = None,
     extractor: Annotated[str, typer.Option(
-        help="Extractor that builds the graph: spacy, synthkg, direct, propositions, or a "
-             "plugin's name (LLM extractors use --llm)")] = "spacy",
+        parser=extractor_name, metavar=EXTRACTOR_METAVAR,
+        help="Extractor that builds the graph: spacy, synthkg, direct, propositions, student, "
+             "or a plugin's name (LLM extractors use --llm)")] = "spacy",
     retrievers: Annotated[str, typer.Option(
         help="Retrievers to compare, comma-separated, in table order: dense, bm25, graph, ppr, "
              "hipporag2, hybrid, text2cypher (asks --llm)")] = DEFAULT_RETRIEVERS,
@@ -79,13 +78,8 @@ def eval_qa(
     answer_max_tokens: Annotated[int, typer.Option(
         min=1, help="Token cap on each answer")] = 64,
     max_tokens: Annotated[int, typer.Option(help="Chunk token budget when extracting")] = 256,
-    llm: LLMOption = "local",
-    llm_concurrency: ConcurrencyOption = 8,
-    llm_timeout: TimeoutOption = 120.0,
-    llm_retries: RetriesOption = 4,
-    on_error: OnErrorOption = "skip-and-record",
-    llm_max_tokens: MaxTokensOption = None,
-    no_cache: NoCacheOption = False,
+    *,
+    settings: LLMSettings,
 ) -> None:
     """Compare retrievers on multi-hop questions: passage Recall@k, latency, answer EM and F1.
 
@@ -106,12 +100,9 @@ def eval_qa(
         raise ConfigError("--answer-retriever and --answer-limit only apply with --answer; "
                           "add --answer or drop them.")
     answer_with = _answer_with(answer_retriever, names) if answer else None
-    loaded = load_qa_questions(_require_file(questions), limit)
+    loaded = load_qa_questions(require_file(questions), limit)
     console = Console(stderr=True)
-    documents = _read_corpus(_require_file(corpus), console)
-    settings = llm_settings(llm, concurrency=llm_concurrency, timeout=llm_timeout,
-                            retries=llm_retries, on_error=on_error, max_tokens=llm_max_tokens,
-                            no_cache=no_cache)
+    documents = _read_corpus(require_file(corpus), console)
     config = extract_config(extractor, max_tokens, None, settings)
     if fact_filter is not FactFilter.none and "hipporag2" not in names:
         raise ConfigError("--fact-filter applies to the hipporag2 retriever; add it to "
@@ -134,11 +125,12 @@ def _run(uri: str, corpus: Path, documents: list[Document], questions, config, n
     needs_llm = (answer_with is not None or takes_llm(config.extractor)
                  or bool(_NEEDS_LLM.intersection(names))
                  or any(options.get(name) for name in names))
-    with _llm(config.llm, needs_llm, console) as client, open_store(uri) as graph:
+    with open_llm(config.llm if needs_llm else None, console) as client, \
+             open_store(uri) as graph:
         build_graph(graph, corpus, documents, config, client, console)
         built = warm_retrievers(names, graph, client, console, options)
         answerer = _answerer(client, answer_max_tokens) if answer_with else None
-        with _stage_progress(console) as progress:
+        with stage_progress(console) as progress:
             return evaluate_retrievers(
                 built, questions, _cutoffs(top_k), answerer, answer_limit, progress,
                 top_k=top_k, answer_with=answer_with, corpus_ids=corpus_ids)
@@ -161,7 +153,7 @@ def build_graph(graph, corpus: Path, documents: Sequence[Document], config, llm,
     if reused:
         console.print(f"reusing {reused} documents already extracted with {extractor.name} "
                       f"in {graph.uri}; extracting the other {len(ids) - reused}", soft_wrap=True)
-    with _stage_progress(console) as progress:
+    with stage_progress(console) as progress:
         report = extract_corpus([corpus], graph, config, resume=True, extractor=extractor,
                                 on_progress=lambda done, total: progress("extracting", done,
                                                                          total))
@@ -274,41 +266,3 @@ def _warn_missing(questions, corpus_ids: set[str], corpus: Path, console: Consol
         console.print(f"[yellow]{len(missing)} of {len(questions)} questions name gold passages "
                       f"that are not in {corpus} (e.g. {examples}); they are left out and "
                       "listed in qa.json[/yellow]", soft_wrap=True)
-
-
-def _require_file(path: Path) -> Path:
-    if not path.is_file():
-        raise InputError(f"{path} does not exist or is not a file; check the path.")
-    return path
-
-
-# -- console ------------------------------------------------------------------------------------
-
-@contextmanager
-def _llm(settings, needed: bool, console: Console) -> Iterator:
-    """The --llm client when something needs it (closed afterwards, usage printed), else None."""
-    if not needed:
-        yield None
-        return
-    from kgx.llm.spec import load_llm
-
-    with load_llm(settings.spec, settings) as client:
-        yield client
-        console.print(client.meter.summary(client.model), soft_wrap=True)
-
-
-@contextmanager
-def _stage_progress(console: Console) -> Iterator:
-    """One progress bar per stage (hidden when stderr is not a terminal) and its callback."""
-    bar = Progress("[progress.description]{task.description}", BarColumn(),
-                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                   disable=not console.is_terminal)
-    tasks: dict[str, int] = {}
-
-    def advance(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-
-    with bar:
-        yield advance

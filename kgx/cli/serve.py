@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from kgx.cli.options import LLMOption, StoreOption
+from kgx.cli.options import EXTRACTOR_METAVAR, LLMOption, StoreOption, extractor_name
 from kgx.errors import ConfigError, require
 
 
@@ -34,7 +34,9 @@ def serve(
     cors_origin: Annotated[list[str] | None, typer.Option(
         "--cors-origin", help="Allow browser calls from this origin (repeatable); CORS is off "
                               "by default")] = None,
-    extractor: Annotated[str, typer.Option(help="Extractor of uploaded documents")] = "spacy",
+    extractor: Annotated[str, typer.Option(
+        parser=extractor_name, metavar=EXTRACTOR_METAVAR,
+        help="Extractor of uploaded documents")] = "spacy",
     llm: LLMOption = "local",
 ) -> None:
     """Serve the graph over HTTP: a JSON API (OpenAPI at /docs) and the graph explorer at /.

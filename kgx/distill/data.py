@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kgx.errors import InputError
 from kgx.jsonfiles import read_json, read_jsonl
@@ -56,6 +56,8 @@ class Example(BaseModel):
 
 class SplitSpec(BaseModel):
     """Fractions of documents for validation and test (train gets the rest), and the seed."""
+
+    model_config = ConfigDict(extra="forbid")
 
     seed: int = 13
     validation: float = Field(default=0.1, ge=0, lt=1)

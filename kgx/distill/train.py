@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from kgx.errors import ConfigError, InputError, require
 
@@ -32,6 +32,8 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 
 class TrainConfig(BaseModel):
     """Everything that decides a training run; stored in `training.json` beside the result."""
+
+    model_config = ConfigDict(extra="forbid")
 
     data: Path
     """A folder written by `kgx distill data` (train.jsonl, validation.jsonl, manifest.json)."""

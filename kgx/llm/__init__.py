@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 from kgx.lazy import lazy_exports
 
 _LAZY = {
-    "LLM": "kgx.llm.protocol", "LLMBackend": "kgx.llm.protocol",
+    "LLM": "kgx.llm.protocol", "LLMBackend": "kgx.llm.protocol", "Metered": "kgx.llm.protocol",
+    "RecordsFailures": "kgx.llm.protocol", "UsesLLM": "kgx.llm.protocol",
+    "PromptTemplate": "kgx.llm.prompts",
     "LLMRequest": "kgx.llm.types", "LLMResponse": "kgx.llm.types", "Message": "kgx.llm.types",
     "SamplingParams": "kgx.llm.types", "ScoreRequest": "kgx.llm.types",
     "ScoredText": "kgx.llm.types", "Completion": "kgx.llm.types",
@@ -40,12 +42,16 @@ __all__ = [
     "LlamaCppLLM",
     "ManagedLLM",
     "Message",
+    "Metered",
     "OpenAICompatibleLLM",
+    "PromptTemplate",
+    "RecordsFailures",
     "SamplingParams",
     "ScoreRequest",
     "ScoredText",
     "TransformersLLM",
     "UsageMeter",
+    "UsesLLM",
     "VLLMEngine",
     "bundled_gguf",
     "load_llm",
@@ -58,7 +64,8 @@ if TYPE_CHECKING:
     from kgx.llm.llamacpp import LlamaCppLLM
     from kgx.llm.managed import ManagedLLM
     from kgx.llm.openai_http import OpenAICompatibleLLM
-    from kgx.llm.protocol import LLM, LLMBackend
+    from kgx.llm.prompts import PromptTemplate
+    from kgx.llm.protocol import LLM, LLMBackend, Metered, RecordsFailures, UsesLLM
     from kgx.llm.spec import LLMSettings, bundled_gguf, load_llm, make_backend
     from kgx.llm.transformers_llm import TransformersLLM
     from kgx.llm.types import (

@@ -9,9 +9,13 @@ token accounting.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from kgx.llm.types import Completion, LLMRequest, LLMResponse, ScoredText, ScoreRequest
+
+if TYPE_CHECKING:
+    from kgx.llm.managed import OnError
+    from kgx.llm.usage import Estimate, UsageMeter
 
 
 @runtime_checkable
@@ -71,3 +75,34 @@ class LLM(Protocol):
 
         A token's text is what it adds to the prefix, e.g. " Paris" with its leading space.
         """
+
+
+# -- capabilities some LLMs and their users have, declared instead of probed with getattr ---------
+
+
+@runtime_checkable
+class Metered(Protocol):
+    """An LLM that counts what it spends and can estimate a plan's cost (`ManagedLLM`)."""
+
+    model: str
+    meter: UsageMeter
+    on_error: OnError
+    """What a reply still malformed after one repair does: raise, or skip-and-record."""
+
+    def estimate(self, requests: Sequence[LLMRequest], prices=None) -> Estimate:
+        """Calls and tokens `requests` would cost, without sending them."""
+
+
+@runtime_checkable
+class UsesLLM(Protocol):
+    """A component (an extractor, a judge, a retriever) that calls an LLM."""
+
+    llm: LLM
+
+
+@runtime_checkable
+class RecordsFailures(Protocol):
+    """A component that skips and records the LLM replies it could not use (on_error=
+    "skip-and-record") instead of stopping; `failures` lists them, oldest first."""
+
+    failures: list
