@@ -144,6 +144,9 @@ class Text2CypherRetriever:
 
     def retrieve(self, question: str, top_k: int = 10) -> list[RetrievedChunk]:
         """The chunks the LLM's query leads to, most row values first."""
+        from .corpus import check_request
+
+        check_request(question, top_k)
         self.warm_up()
         self.last_query, self.last_rows, self.last_attempts, self.last_error = None, [], [], None
         try:

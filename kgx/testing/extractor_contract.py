@@ -48,9 +48,14 @@ def fact_replies(request: LLMRequest) -> str:
 
     For `kgx.testing.fake_llm.FakeLLM`: `FakeLLM([fact_replies] * n)`.
     """
-    fields = set(request.response_model.model_fields) if request.response_model else set()
     people = ["Ada Lovelace", "Charles Babbage"]
     fact = "Ada Lovelace worked with Charles Babbage."
+    if request.response_model is None:  # the student's v2 reply: numbered lines, no schema
+        from kgx.distill.format import lines_target
+
+        return lines_target(people, [(people[0], "worked with", people[1])],
+                            text=request.messages[-1].content)
+    fields = set(request.response_model.model_fields)
     if fields == {"text"}:  # SynthKG's rewrite: the passage as it is
         return json.dumps({"text": _passage(request.prompt_text())})
     if fields == {"entities"}:
@@ -80,7 +85,8 @@ class ExtractorContract:
     """Shared tests; subclasses provide a class-scoped `extractor` fixture."""
 
     @pytest.fixture(scope="class")
-    def extracted(self, extractor) -> tuple[list[Chunk], list]:
+    @classmethod
+    def extracted(cls, extractor) -> tuple[list[Chunk], list]:
         extractor.warm_up()
         extractor.warm_up()  # a second warm-up is a no-op
         chunks = contract_chunks()

@@ -64,7 +64,8 @@ class RetrieverContract:
     """Shared tests; subclasses provide a class-scoped `retriever` fixture."""
 
     @pytest.fixture(scope="class")
-    def hits(self, retriever) -> list[RetrievedChunk]:
+    @classmethod
+    def hits(cls, retriever) -> list[RetrievedChunk]:
         retriever.warm_up()
         retriever.warm_up()  # a second warm-up is a no-op
         return retriever.retrieve(QUESTION, top_k=2)
