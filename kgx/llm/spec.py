@@ -116,12 +116,17 @@ def _http_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:
 
 
 def _plugin_backend(scheme: str, rest: str, settings: LLMSettings) -> LLMBackend:
-    from importlib.metadata import entry_points
+    from importlib.metadata import distributions, entry_points
 
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name == scheme:
             return entry.load()(rest, settings)
     if scheme in SELF_REGISTERED:
+        # entry_points() reads one copy of each distribution: a stale kgx_graph.egg-info in the
+        # working directory (a checkout's build) hides the installed one, so look at every copy.
+        for dist in distributions():
+            for entry in dist.entry_points.select(group=ENTRY_POINT_GROUP, name=scheme):
+                return entry.load()(rest, settings)
         raise ConfigError(f"The LLM backend {scheme!r} is registered by kgx's own entry points, "
                           "which this installation lacks; reinstall kgx (pip install -e . in a "
                           "checkout).")
