@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,30 @@ def test_stale_state_is_cleaned_up(tmp_path):
     state.write_text(json.dumps({"pid": dead.pid, "uri": "bolt://127.0.0.1:1"}))
     assert neo4j_server.stop_server(tmp_path) is False
     assert not state.exists()
+
+
+def test_neo4j_server_launcher_ships_with_the_package():
+    """The pom and the Java launcher are package data of kgx.testing, not checkout files."""
+    assert (neo4j_server.SOURCE_DIR / "pom.xml").is_file()
+    assert (neo4j_server.SOURCE_DIR / "Launcher.java").is_file()
+    assert neo4j_server.SOURCE_DIR.parent == Path(neo4j_server.__file__).parent
+    assert neo4j_server.pinned_version().startswith("5.26.")
+
+
+def test_neo4j_server_outside_a_checkout_keeps_jars_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("KGX_NEO4J_HOME", raising=False)
+    monkeypatch.setattr(neo4j_server, "REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.setenv("KGX_CACHE_DIR", str(tmp_path / "cache"))
+    assert neo4j_server._home() == (tmp_path / "cache" / "neo4j",
+                                    tmp_path / "cache" / "neo4j" / "server")
+    monkeypatch.setenv("KGX_NEO4J_HOME", str(tmp_path / "jars"))
+    assert neo4j_server._home() == (tmp_path / "jars", tmp_path / "jars" / "server")
+
+
+def test_neo4j_cli_status_and_env_without_a_server(runner, tmp_path):
+    from kgx.cli import app
+
+    result = runner.invoke(app, ["neo4j", "status", "--dir", str(tmp_path)])
+    assert result.exit_code == 1 and "not running" in result.output
+    result = runner.invoke(app, ["neo4j", "env", "--dir", str(tmp_path)])
+    assert result.exit_code == 1

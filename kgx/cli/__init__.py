@@ -10,6 +10,7 @@
     kb build|query|export|import                              the knowledge base (kb.py)
     distill data|train|eval    the single-pass student (distill.py)
     serve, mcp, viz            the graph over HTTP, for agents, as a page (serve.py)
+    neo4j fetch|start|stop|status|env   a local Neo4j server (neo4j.py)
 
 Shared options live in options.py, console output (progress, LLM usage) in console.py.
 """
@@ -49,6 +50,7 @@ from kgx.cli.distill import distill_app  # noqa: E402
 from kgx.cli.eval import eval_app  # noqa: E402
 from kgx.cli.kb import kb_app  # noqa: E402
 from kgx.cli.llm import llm_app  # noqa: E402
+from kgx.cli.neo4j import neo4j_app  # noqa: E402
 
 app.command("extract")(extract.extract)
 app.command("query")(query.query)
@@ -66,6 +68,7 @@ app.add_typer(distill_app, name="distill")
 app.command("serve")(serve.serve)
 app.command("mcp")(serve.mcp)
 app.command("viz")(serve.viz)
+app.add_typer(neo4j_app, name="neo4j")
 
 
 def main() -> None:

@@ -1,9 +1,13 @@
 """A real Neo4j Community 5.26 server (Bolt + APOC) on 127.0.0.1 for tests, CI and benchmarks.
 
-No Docker needed: Maven fetches the jars (``tools/neo4j/pom.xml``) and ``tools/neo4j/Launcher.java``
-runs Neo4j embedded with its Bolt connector, on a free port, with a fresh database on every start.
+No Docker needed: Maven fetches the jars (``kgx/testing/neo4j/pom.xml``, package data, so this
+works from an installed wheel too) and ``kgx/testing/neo4j/Launcher.java`` runs Neo4j embedded
+with its Bolt connector, on a free port, with a fresh database on every start. The jars go to
+``tools/neo4j/{lib,plugins}`` in a checkout, else to ``$KGX_NEO4J_HOME`` or the kgx cache folder
+(``~/.cache/kgx/neo4j``).
 
-CLI (``--dir`` defaults to ``.neo4j/`` in the repo root)::
+CLI (also ``kgx neo4j fetch|start|stop|status|env``; ``--dir`` defaults to ``.neo4j/`` in a
+checkout, else the ``server`` folder beside the jars)::
 
     python -m kgx.testing.neo4j_server fetch                  # get the jars if missing (Maven)
     python -m kgx.testing.neo4j_server start [--dir D] [--port N]
@@ -49,11 +53,27 @@ from pathlib import Path
 
 from kgx.errors import KgxError
 
+SOURCE_DIR = Path(__file__).resolve().parent / "neo4j"
+"""pom.xml and Launcher.java, shipped as package data of kgx.testing."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOLS_DIR = REPO_ROOT / "tools" / "neo4j"
-LIB_DIR = TOOLS_DIR / "lib"
-PLUGINS_DIR = TOOLS_DIR / "plugins"
-DEFAULT_DIR = REPO_ROOT / ".neo4j"
+
+
+def _home() -> tuple[Path, Path]:
+    """(where the jars go, the default server directory): in a checkout its tools/neo4j and
+    .neo4j, as before; installed from a wheel, $KGX_NEO4J_HOME or the kgx cache folder."""
+    if os.environ.get("KGX_NEO4J_HOME"):
+        home = Path(os.environ["KGX_NEO4J_HOME"]).expanduser()
+        return home, home / "server"
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / ".git").exists():
+        return REPO_ROOT / "tools" / "neo4j", REPO_ROOT / ".neo4j"
+    cache = Path(os.environ.get("KGX_CACHE_DIR")
+                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kgx")
+    return cache / "neo4j", cache / "neo4j" / "server"
+
+
+JARS_DIR, DEFAULT_DIR = _home()
+LIB_DIR = JARS_DIR / "lib"
+PLUGINS_DIR = JARS_DIR / "plugins"
 
 USERNAME = "neo4j"
 HOST = "127.0.0.1"
@@ -130,8 +150,8 @@ class Neo4jServer:
 
 
 def pinned_version() -> str:
-    """The Neo4j (and APOC) version that tools/neo4j/pom.xml pins."""
-    pom = TOOLS_DIR / "pom.xml"
+    """The Neo4j (and APOC) version that kgx/testing/neo4j/pom.xml pins."""
+    pom = SOURCE_DIR / "pom.xml"
     try:
         text = pom.read_text()
     except OSError as exc:
@@ -144,7 +164,7 @@ def pinned_version() -> str:
 
 
 def jars_present() -> bool:
-    """Whether ``tools/neo4j/lib`` and ``plugins`` hold the pinned Neo4j and APOC jars."""
+    """Whether ``JARS_DIR/lib`` and ``plugins`` hold the pinned Neo4j and APOC jars."""
     version = pinned_version()
     return all(path.exists() for path in (LIB_DIR / f"neo4j-{version}.jar",
                                           PLUGINS_DIR / f"apoc-core-{version}.jar",
@@ -152,7 +172,7 @@ def jars_present() -> bool:
 
 
 def fetch_jars(force: bool = False) -> None:
-    """Download Neo4j and APOC from Maven Central into tools/neo4j/{lib,plugins} unless there."""
+    """Download Neo4j and APOC from Maven Central into JARS_DIR/{lib,plugins} unless there."""
     if jars_present() and not force:
         return
     # Start clean so jars of another version never share the classpath.
@@ -162,7 +182,12 @@ def fetch_jars(force: bool = False) -> None:
     if mvn is None:
         raise Neo4jServerError("Maven (`mvn`) is not installed; it fetches the Neo4j jars. Install "
                                "it (e.g. `apt-get install maven`) and run this again.")
-    cmd = [mvn, "-q", "-B", "-f", str(TOOLS_DIR / "pom.xml"), "generate-resources"]
+    # Maven puts lib/ and plugins/ beside the pom it runs: a copy in JARS_DIR, since the
+    # installed package's folder may be read-only.
+    JARS_DIR.mkdir(parents=True, exist_ok=True)
+    pom = JARS_DIR / "pom.xml"
+    shutil.copyfile(SOURCE_DIR / "pom.xml", pom)
+    cmd = [mvn, "-q", "-B", "-f", str(pom), "generate-resources"]
     _log(f"fetching Neo4j jars: {shlex.join(cmd)}")
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not jars_present():
@@ -340,7 +365,8 @@ def _launch(java: str, directory: Path, password: str,
     heap = os.environ.get("KGX_NEO4J_HEAP", "1g")
     classpath = os.pathsep.join([str(LIB_DIR / "*"), str(PLUGINS_DIR / "*")])
     cmd = [java, f"-Xms{heap}", f"-Xmx{heap}", *JVM_FLAGS, "-cp", classpath,
-           str(TOOLS_DIR / "Launcher.java"), str(directory / HOME_DIR), str(directory / CONF_FILE)]
+           str(SOURCE_DIR / "Launcher.java"), str(directory / HOME_DIR),
+           str(directory / CONF_FILE)]
     env = {**os.environ, "NEO4J_PASSWORD": password,  # not on the command line, where ps shows it
            "KGX_NEO4J_OWNER_PID": str(owner_pid or "")}
     with open(directory / LOG_FILE, "wb") as log:

@@ -2,7 +2,7 @@
 //
 // Usage (Java 17 single-file source launcher; no compile step):
 //   NEO4J_PASSWORD=... java -Xmx1g -cp 'tools/neo4j/lib/*:tools/neo4j/plugins/*' \
-//       tools/neo4j/Launcher.java HOME CONF
+//       kgx/testing/neo4j/Launcher.java HOME CONF
 //
 //   HOME  the server's home directory (data/ and logs/ are created under it)
 //   CONF  a neo4j.conf-style file with the settings (Bolt address, plugin dir, memory, ...)
