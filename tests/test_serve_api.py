@@ -143,9 +143,10 @@ def test_serve_query_refuses_writes_whatever_the_token(server):
 
 
 def test_serve_ask_returns_passages_and_paths(server):
+    # The first /ask embeds the store's chunks and facts: 30-90 s at load average 7-9.
     reply = client(server).post("/ask", json={
         "question": "Whom did Ada Lovelace marry?", "retriever": "graph", "top_k": 3,
-        "answer": False})
+        "answer": False}, timeout=300)
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["answer"] is None and len(body["passages"]) == 3
