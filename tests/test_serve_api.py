@@ -67,6 +67,8 @@ def test_serve_openapi_docs_list_typed_responses(server):
             "/jobs/{job_id}", "/ask"} <= set(spec["paths"])
     ok = spec["paths"]["/query"]["post"]["responses"]["200"]["content"]["application/json"]
     assert ok["schema"]["$ref"].endswith("/QueryResponse")
+    assert {"400", "401", "403", "413", "422", "429", "504"} <= set(
+        spec["paths"]["/query"]["post"]["responses"])
     assert "ErrorBody" in spec["components"]["schemas"]
 
 

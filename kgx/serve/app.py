@@ -178,8 +178,8 @@ def _add_routes(app: FastAPI) -> None:
         """Labels, relationship types and properties; the most frequent types and predicates."""
         return _json(services.graph.schema())
 
-    @app.post("/query", response_model=m.QueryResponse, dependencies=[READ], responses=ERRORS,
-              tags=["read"])
+    @app.post("/query", response_model=m.QueryResponse, dependencies=[READ], tags=["read"],
+              responses={**ERRORS, **{code: {"model": m.ErrorBody} for code in (400, 413, 504)}})
     async def query(body: m.QueryRequest, services: ServicesDep) -> Response:
         """Read-only Cypher; `params` are bound as $name. Rows are capped, time is limited."""
         # Served by QueryFastPath in front of FastAPI, with the same checks; this route
