@@ -156,3 +156,27 @@ def test_ray_engine_without_ray_names_the_extra(monkeypatch, tmp_path):
     with open_store(str(tmp_path / "store")) as store, pytest.raises(
             MissingExtraError, match=r"pip install 'kgx-graph\[ray\]'"):
         extract_corpus([SAMPLES], store, ExtractConfig(), engine="ray")
+
+
+@cluster
+def test_ray_engine_llm_workers_share_one_concurrency_limit(ray_cluster, llama_server,
+                                                            tmp_path):
+    from kgx.llm.spec import LLMSettings
+    from kgx.testing.corpora import PEOPLE, write_corpus
+    from kgx.testing.fault_proxy import FaultProxy
+
+    corpus = write_corpus(tmp_path / "in", {**PEOPLE, "d.txt": "Alan Turing studied at "
+                                                               "Cambridge."})
+    with FaultProxy(llama_server.url) as proxy, open_store(str(tmp_path / "store")) as store:
+        llm = LLMSettings(spec=f"openai:{llama_server.model}@{proxy.url}", concurrency=1,
+                          cache=False, on_error="skip-and-record", max_tokens=96)
+        report = extract_corpus([corpus], store, ExtractConfig(extractor="direct", llm=llm),
+                                engine=_ray_engine())
+        [run] = store.runs()
+    # two actors, each allowed one request at a time: only the cluster-wide gate keeps the
+    # server at one request in flight
+    assert proxy.max_in_flight == 1
+    assert report.documents_written == 4 and report.chunks == 4
+    calls = report.llm_usage["llm_calls"]
+    assert calls >= 4 and calls == proxy.requests - 2  # every POST, less each actor's GET /models
+    assert json.loads(run.llm_usage)["llm_calls"] == calls

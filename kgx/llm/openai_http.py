@@ -271,7 +271,11 @@ class OpenAICompatibleLLM:
         found = "openai"
         if "api.openai.com" not in self.base_url:
             async with self._client() as client:
-                found = await self._probe_dialect(client)
+                if self.shared_limit is None:
+                    found = await self._probe_dialect(client)
+                else:
+                    async with self.shared_limit.slot():
+                        found = await self._probe_dialect(client)
         with self._dialect_lock:
             if self.dialect == "auto":
                 self.dialect = found  # type: ignore[assignment]
