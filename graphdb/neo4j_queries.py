@@ -35,6 +35,20 @@ def schema_statements() -> list[str]:
 
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
+BULK_IMPORT_LABEL = "KgxBulkImport"
+"""The label of the one node `kgx load --bulk` adds: the import still needs `finish`ing."""
+PENDING_BULK_IMPORT = (f"CALL db.labels() YIELD label WHERE label = '{BULK_IMPORT_LABEL}' "
+                       "RETURN count(*) AS pending")  # no warning on stores without the label
+# neo4j-admin cannot store an empty list (it leaves the property out, neo4j/neo4j#13566); the
+# online writer always stores these two as lists.
+EMPTY_LISTS_AFTER_BULK_IMPORT = (
+    "MATCH (n:Entity) WHERE n.aliases IS NULL WITH n LIMIT $batch SET n.aliases = [] "
+    "RETURN count(*) AS fixed",
+    "MATCH ()-[r:MENTIONS]->() WHERE r.surfaces IS NULL WITH r LIMIT $batch "
+    "SET r.surfaces = [] RETURN count(*) AS fixed",
+)
+FINISH_BULK_IMPORT = f"MATCH (m:{BULK_IMPORT_LABEL}) DELETE m"
+
 
 def merge_nodes(label: str) -> str:
     """Upsert `$rows` (maps with `id`) as nodes of `label`; entity aliases are unioned, sorted."""

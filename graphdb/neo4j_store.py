@@ -56,6 +56,17 @@ class Neo4jStore(SharedStoreMethods):
         for statement in q.schema_statements():
             self._run_write(lambda tx, s=statement: tx.run(s).consume())
         self._run_write(lambda tx: tx.run(q.AWAIT_INDEXES).consume())
+        self._finish_bulk_import()
+
+    def _finish_bulk_import(self, batch: int = 50_000) -> None:
+        """Once, after `kgx load --bulk`: store the empty lists neo4j-admin could not."""
+        if not self._run_write(lambda tx: tx.run(q.PENDING_BULK_IMPORT).single()["pending"]):
+            return
+        for statement in q.EMPTY_LISTS_AFTER_BULK_IMPORT:
+            while self._run_write(lambda tx, s=statement: tx.run(s, batch=batch
+                                                                 ).single()["fixed"]):
+                pass
+        self._run_write(lambda tx: tx.run(q.FINISH_BULK_IMPORT).consume())
 
     def close(self) -> None:
         """Close the driver."""

@@ -15,14 +15,17 @@ on its first start. A database holding any node is refused; the online writer (`
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from kgx.errors import ConfigError, StoreError
+from kgx.graphdb.neo4j_queries import BULK_IMPORT_LABEL
 
 ADMIN_MAIN_CLASS = "org.neo4j.cli.AdminTool"
 ARRAY_DELIMITER = ";"
@@ -90,6 +93,15 @@ def bulk_import(export_dir: Path, target: Neo4jHome, database: str = "neo4j") ->
     """Load the CSVs of `kgx export --format neo4j-import` into a new database of `target`."""
     nodes, relationships = import_files(export_dir)
     overwrite = check_new_database(target, database)
+    with tempfile.TemporaryDirectory(prefix="kgx-bulk-") as tmp:
+        marker = Path(tmp) / "nodes_marker.csv"
+        marker.write_text(f'id:ID,:LABEL\n"kgx-bulk-import","{BULK_IMPORT_LABEL}"\n')
+        return _run_import(export_dir, [*nodes, marker], relationships, target, database,
+                           overwrite)
+
+
+def _run_import(export_dir: Path, nodes: list[Path], relationships: list[Path],
+                target: Neo4jHome, database: str, overwrite: bool) -> ImportResult:
     command = [*target.admin_command(), "database", "import", "full", database,
                f"--array-delimiter={ARRAY_DELIMITER}", "--multiline-fields=true",
                f"--overwrite-destination={'true' if overwrite else 'false'}",
@@ -101,7 +113,8 @@ def bulk_import(export_dir: Path, target: Neo4jHome, database: str = "neo4j") ->
     output = done.stdout + done.stderr
     if done.returncode != 0 or "IMPORT DONE" not in output:
         raise StoreError(_import_failure(output, done.returncode, database))
-    return _parse_result(output)
+    result = _parse_result(output)
+    return dataclasses.replace(result, nodes=result.nodes - 1)  # less the marker
 
 
 def import_files(export_dir: Path) -> tuple[list[Path], list[Path]]:

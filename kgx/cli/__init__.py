@@ -42,6 +42,7 @@ from kgx.cli import (  # noqa: E402  (the command modules use `app`'s package)
     extract,
     harvest,
     lifecycle,
+    load,
     propositions,
     query,
     serve,
@@ -58,6 +59,7 @@ app.command("stats")(query.stats)
 app.command("delete")(lifecycle.delete)
 app.command("sync")(lifecycle.sync)
 app.command("export")(export.export)
+app.command("load")(load.load)
 app.command("propositions")(propositions.propositions)
 app.command("harvest")(harvest.harvest)
 app.add_typer(llm_app, name="llm")

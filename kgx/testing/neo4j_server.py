@@ -202,11 +202,14 @@ def fetch_jars(force: bool = False) -> None:
 
 
 def start_server(directory: Path | None = None, port: int | None = None,
-                 timeout: float = START_TIMEOUT_S, detach: bool = False) -> Neo4jServer:
+                 timeout: float = START_TIMEOUT_S, detach: bool = False,
+                 keep_data: bool = False) -> Neo4jServer:
     """Start a server with a fresh database in ``directory`` (or return the one running there).
 
     Unless ``detach`` is true (as for the CLI), the server also stops when this process ends,
-    even if it is killed before calling ``stop()``.
+    even if it is killed before calling ``stop()``. With ``keep_data`` it starts on the
+    databases already in ``directory`` (e.g. after a `neo4j-admin database import` into
+    ``directory/home``, whose configuration folder is ``directory``).
     """
     directory = Path(directory or DEFAULT_DIR).resolve()
     running = _running_server(directory)
@@ -222,7 +225,8 @@ def start_server(directory: Path | None = None, port: int | None = None,
     owner_pid = None if detach else os.getpid()
     for attempt in range(3):
         try:
-            return _start_fresh(java, directory, port or free_port(), password, timeout, owner_pid)
+            return _start_fresh(java, directory, port or free_port(), password, timeout, owner_pid,
+                                keep_data)
         except _PortTaken:  # another process took the free port before Neo4j bound it
             if port or attempt == 2:
                 raise
@@ -234,10 +238,10 @@ class _PortTaken(Neo4jServerError):
 
 
 def _start_fresh(java: str, directory: Path, port: int, password: str, timeout: float,
-                 owner_pid: int | None) -> Neo4jServer:
+                 owner_pid: int | None, keep_data: bool = False) -> Neo4jServer:
     """Launch a server with an empty database on ``port`` and wait until it answers."""
     _check_port(port)
-    _prepare_directory(directory, port)
+    _prepare_directory(directory, port, keep_data)
     process = _launch(java, directory, password, owner_pid)
     server = Neo4jServer(f"bolt://{HOST}:{port}", USERNAME, password, process.pid, directory,
                          process)
@@ -328,12 +332,14 @@ def _java() -> str:
     return java
 
 
-def _prepare_directory(directory: Path, port: int) -> None:
-    """Create ``directory`` with an empty server home and a neo4j.conf for ``port``."""
+def _prepare_directory(directory: Path, port: int, keep_data: bool = False) -> None:
+    """Create ``directory`` with an empty server home (unless ``keep_data``) and a neo4j.conf
+    for ``port``."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     home = directory / HOME_DIR
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir()
+    if not keep_data:
+        shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(exist_ok=True)
     (directory / CONF_FILE).write_text(_config(port))
 
 

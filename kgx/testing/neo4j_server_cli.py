@@ -39,7 +39,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_start(args: argparse.Namespace) -> int:
     """Start the server in the background and wait until it answers."""
     started = time.monotonic()
-    server = start_server(args.dir, port=args.port, timeout=args.timeout, detach=True)
+    server = start_server(args.dir, port=args.port, timeout=args.timeout, detach=True,
+                          keep_data=args.keep_data)
     _log(f"Neo4j is up at {server.uri} (pid {server.pid}, {time.monotonic() - started:.1f} s); "
          f"log: {server.log_path}")
     where = shlex.quote(str(args.dir))
@@ -87,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="state, config, log and database directory (default: %(default)s)")
     parser.add_argument("--port", type=int, default=None,
                         help="Bolt port for `start` (default: a free one)")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="`start` on the databases already in DIR/home (e.g. after `kgx "
+                             "load EXPORT --bulk --neo4j-home DIR/home --neo4j-conf DIR`)")
     parser.add_argument("--timeout", type=float, default=None,
                         help=f"seconds to wait for start ({START_TIMEOUT_S:.0f}) / stop "
                              f"({STOP_TIMEOUT_S:.0f})")

@@ -114,11 +114,20 @@ public class Launcher {
         }
     }
 
-    /** Sets the `neo4j` user's password on a running server, without a password-change step. */
+    /**
+     * Sets the `neo4j` user's password on a running server, without a password-change step.
+     * A database kept from an earlier start (start_server(keep_data=True)) may have it already.
+     */
     private static void alterPassword(DatabaseManagementService service, String password) {
-        service.database("system").executeTransactionally(
-                "ALTER USER " + USER + " SET PASSWORD $password CHANGE NOT REQUIRED",
-                Map.of("password", password));
+        try {
+            service.database("system").executeTransactionally(
+                    "ALTER USER " + USER + " SET PASSWORD $password CHANGE NOT REQUIRED",
+                    Map.of("password", password));
+        } catch (RuntimeException e) {
+            if (!String.valueOf(e.getMessage()).contains("cannot be the same")) {
+                throw e;
+            }
+        }
     }
 
     /** If an owner pid is given (a test run), shuts down cleanly when that process ends. */
