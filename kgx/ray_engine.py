@@ -311,10 +311,16 @@ class ClusterExtractor:
 
 
 class _ClusterLLM:
-    """What the pipeline reads of an LLM: its backend (batch sizes) and the summed meter."""
+    """What the driver reads of the actors' LLM (a `Metered` LLM): its backend (batch sizes),
+    the meter summing what every actor spent, and its plan estimates."""
 
     def __init__(self, llm, meter) -> None:
+        self.local = llm
         self.backend = getattr(llm, "backend", llm)
         self.meter = meter
         self.model = getattr(llm, "model", None)
+        self.on_error = getattr(llm, "on_error", "raise")
+
+    def estimate(self, requests, prices=None):
+        return self.local.estimate(requests, prices)
 
