@@ -121,8 +121,10 @@ class RayEngine:
                 run_id: str) -> Batches:
         """Each batch of `work` in input order, extracted by the actor pool."""
         calls = plan_calls(work, policy, len(self._actors))
+        # two batches' worth of calls in flight: the actors extract the next batch while the
+        # driver writes this one
         return take_batches(calls, policy, lambda call: self._run(call, run_id), self._wait,
-                            len(self._actors) * CALLS_PER_WORKER)
+                            2 * len(self._actors) * CALLS_PER_WORKER)
 
     def close(self) -> None:
         """Kill the actors; shut Ray down if this engine started it."""

@@ -180,3 +180,29 @@ def test_ray_engine_llm_workers_share_one_concurrency_limit(ray_cluster, llama_s
     calls = report.llm_usage["llm_calls"]
     assert calls >= 4 and calls == proxy.requests - 2  # every POST, less each actor's GET /models
     assert json.loads(run.llm_usage)["llm_calls"] == calls
+
+
+@cluster
+def test_ray_engine_vllm_actors_by_contract_with_a_fake_engine(ray_cluster, tmp_path):
+    """vLLM needs a GPU, which CI lacks: a fake `vllm` (tests/fixtures/fake_vllm) with the API
+    kgx calls stands in on the workers; each actor builds its engine once and extracts."""
+    from kgx.llm.spec import LLMSettings
+    from kgx.testing.corpora import PEOPLE, write_corpus
+
+    built = tmp_path / "engines"
+    built.mkdir()
+    fake = Path(__file__).parent / "fixtures" / "fake_vllm"
+    engine = _ray_engine(runtime_env={"env_vars": {"PYTHONPATH": str(fake),
+                                                   "FAKE_VLLM_LOG": str(built)}})
+    llm = LLMSettings(spec="vllm:fake/model", cache=False, on_error="skip-and-record")
+    corpus = write_corpus(tmp_path / "in", PEOPLE)
+    with open_store(str(tmp_path / "store")) as store:
+        report = extract_corpus([corpus], store, ExtractConfig(extractor="direct", llm=llm,
+                                                               batch_documents=1),
+                                engine=engine)
+        models = {row[0] for row in store.query(
+            "MATCH ()-[r:RELATION]->() RETURN DISTINCT r.model").rows}
+    assert report.documents_written == 3 and report.relations >= 3 and not report.failures
+    assert models == {"fake/model"}
+    assert len(list(built.iterdir())) == 2  # one engine per actor, warmed once for every call
+    assert report.llm_usage["llm_calls"] == report.chunks
