@@ -119,6 +119,7 @@ def test_cli_ask_real_llm(runner, ada_store, llama_server, monkeypatch, tmp_path
     assert all(1 <= n <= len(report["chunks"]) for n in report["citations"])
 
 
+@pytest.mark.slow  # the local LLM
 def test_cli_ask_hipporag2_retrieves_and_its_fact_filter_asks_the_llm(runner, ada_store, fake):
     fake.queue('{"facts": [1]}')
     result = _ask(runner, "--store", ada_store, "-r", "hipporag2", "--fact-filter", "llm",

@@ -42,6 +42,7 @@ def _generate(*extra: str) -> list[str]:
     return ["generate", "--schema", "kgx.llm.probe:City", "--max-tokens", "48", *extra]
 
 
+@pytest.mark.slow  # the local LLM
 def test_cli_llm_generate_writes_parsed_replies_and_usage(runner, cache_env, requests_file,
                                                           tmp_path):
     out = tmp_path / "out.jsonl"
@@ -55,6 +56,7 @@ def test_cli_llm_generate_writes_parsed_replies_and_usage(runner, cache_env, req
         line["prompt_tokens"] for line in lines)
 
 
+@pytest.mark.slow  # the local LLM
 def test_cli_llm_dry_run_estimates_exactly_and_rerun_is_free(runner, cache_env, requests_file,
                                                              tmp_path):
     prices = tmp_path / "prices.json"

@@ -157,6 +157,7 @@ def test_student_extractor_sends_one_request_per_chunk():
     assert found[1].relations == [] and len(extractor.failures) == 1
 
 
+@pytest.mark.slow  # trains the student on CPU
 def test_distill_train_few_steps_then_resume(runner, dataset, tmp_path):
     out = tmp_path / "student"
     args = ["distill", "train", str(dataset), "--out", str(out), "--limit", "4",
@@ -175,6 +176,7 @@ def test_distill_train_few_steps_then_resume(runner, dataset, tmp_path):
     assert resumed["resumed_from"].endswith("checkpoint-2") and resumed["global_step"] == 3
 
 
+@pytest.mark.slow  # trains the student on CPU
 def test_distill_eval_cli_on_the_trained_adapter(runner, dataset, tmp_path):
     from kgx.distill.shipped import shipped_adapter
 

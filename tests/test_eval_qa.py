@@ -288,6 +288,7 @@ def _check_reports(out: Path, names: list[str], questions: int = 12) -> dict:
     return report
 
 
+@pytest.mark.slow  # six retrievers and the local LLM
 def test_cli_eval_qa_end_to_end_then_reuses_the_store(runner, tmp_path):
     from kgx.graphdb import open_store
 
@@ -310,6 +311,7 @@ def test_cli_eval_qa_end_to_end_then_reuses_the_store(runner, tmp_path):
         assert len(store.runs()) == runs_before
 
 
+@pytest.mark.slow  # answers with the local LLM
 def test_cli_eval_qa_answers_from_the_chosen_retriever(runner, tmp_path, monkeypatch):
     import kgx.llm.spec
     from kgx.testing.fake_llm import FakeLLM, json_reply

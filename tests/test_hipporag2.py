@@ -169,6 +169,7 @@ def test_hipporag2_ablations_change_what_they_say(tmp_path):
         assert _ids(ner.retrieve(paraphrase, 3)) == _ids(dense)
 
 
+@pytest.mark.slow  # rebuilds every index
 def test_hipporag2_indexes_follow_the_store_like_a_fresh_build(tmp_path):
     """Extract more, delete some: the fact, chunk and entity vectors embed only what is new,
     and the ranking equals that of a store built fresh with the same documents."""

@@ -35,6 +35,7 @@ class TestOpenAIHTTPContract(LLMBackendContract):
         assert scored.tokens == (" Paris", ",", " a", " city", ".")
 
 
+@pytest.mark.slow  # the bundled model in llama.cpp, in process
 class TestLlamaCppContract(LLMBackendContract):
     """llama.cpp in process, the default CPU generator."""
 
@@ -49,6 +50,7 @@ class TestLlamaCppContract(LLMBackendContract):
         assert LlamaCppLLM(bundled_gguf())._generator is None
 
 
+@pytest.mark.slow  # the bundled model in llama.cpp, in process
 class TestLlamaCppGBNFContract(LLMBackendContract):
     """llama.cpp with its own GBNF grammar sampler, the fallback where xgrammar is missing."""
 

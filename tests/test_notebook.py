@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 
 
+@pytest.mark.slow  # runs a Jupyter kernel
 def test_notebook_quickstart_executes():
     notebook = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3",

@@ -33,6 +33,7 @@ def embedded_rows(tmp_path_factory):
     return _extract_and_query(str(tmp_path_factory.mktemp("quickstart") / "kgx-store"))
 
 
+@pytest.mark.slow  # runs the quickstart in subprocesses
 def test_quickstart_embedded_store_returns_relations(embedded_rows):
     assert len(embedded_rows) > 50
     assert {"subject": "Ada Lovelace", "predicate": "marry", "object": "William King"} in [

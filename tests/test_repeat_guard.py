@@ -113,6 +113,7 @@ def test_tracker_reads_a_whole_student_reply():
     assert _tracker(text).stack == []
 
 
+@pytest.mark.slow  # loads SmolLM2 in transformers
 def test_transformers_backend_with_the_guard_stops_a_real_loop():
     """The bundled SmolLM2, told to repeat itself, stops at the first repeat with the guard."""
     pytest.importorskip("transformers")

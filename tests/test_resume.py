@@ -52,6 +52,7 @@ def _snapshot(store_uri: str, out: Path) -> list[dict]:
     return sorted(records, key=lambda r: json.dumps(r, sort_keys=True))
 
 
+@pytest.mark.slow  # extracts in subprocesses
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     killed, clean = str(tmp_path / "killed"), str(tmp_path / "clean")
     _extract_and_kill(killed, after_commits=3)
@@ -72,6 +73,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
         assert [r.status for r in store.runs()] == ["complete"]
 
 
+@pytest.mark.slow  # extracts in subprocesses
 def test_resume_rerun_of_finished_corpus_writes_nothing_new(tmp_path):
     store = str(tmp_path / "g")
     _extract(store)

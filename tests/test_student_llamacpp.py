@@ -75,6 +75,7 @@ def _llamacpp_logprobs(lora: str, ids: list[int], first: int) -> np.ndarray:
     return _chosen(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)), ids, first)
 
 
+@pytest.mark.slow  # transformers and llama.cpp models
 def test_gguf_lora_logprobs_match_transformers_merged(tiny_adapter, tmp_path):
     folder, ids, first, expected = tiny_adapter
     lora = gguf_lora.convert_adapter(folder, tmp_path / "lora.gguf", bundled_gguf())
@@ -87,6 +88,7 @@ def test_gguf_lora_logprobs_match_transformers_merged(tiny_adapter, tmp_path):
     assert gap.mean() < 0.2 and gap.max() < 1.0
 
 
+@pytest.mark.slow  # transformers and llama.cpp models
 def test_gguf_lora_without_rotary_permutation_fails(tiny_adapter, tmp_path, monkeypatch):
     folder, ids, first, expected = tiny_adapter
     monkeypatch.setattr(gguf_lora, "_permute_rotary", lambda rows, heads: rows)
@@ -96,6 +98,7 @@ def test_gguf_lora_without_rotary_permutation_fails(tiny_adapter, tmp_path, monk
     assert gap.mean() > 0.3
 
 
+@pytest.mark.slow  # converts LoRA adapters
 def test_gguf_lora_cached_once_and_reconverted_when_changed(tiny_adapter, tmp_path,
                                                             monkeypatch):
     import shutil
@@ -124,6 +127,7 @@ def test_gguf_lora_cached_once_and_reconverted_when_changed(tiny_adapter, tmp_pa
     assert cached.parent == tmp_path / "cache" / "gguf-adapters"
 
 
+@pytest.mark.slow  # tiny_adapter runs transformers
 def test_student_llamacpp_spec_names_the_adapter(tiny_adapter):
     from kgx.llm.llamacpp import LlamaCppLLM
     from kgx.llm.spec import make_backend
@@ -136,6 +140,7 @@ def test_student_llamacpp_spec_names_the_adapter(tiny_adapter):
     assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name + "+guard"
 
 
+@pytest.mark.slow  # the student in llama.cpp
 def test_student_extractor_student_llamacpp_spec_returns_graph(tmp_path, monkeypatch):
     """The trained, shipped adapter (a random one writes gibberish) through the spec."""
     import shutil
