@@ -76,6 +76,7 @@ def test_cli_llm_dry_run_estimates_exactly_and_rerun_is_free(runner, cache_env, 
     assert "0 LLM calls (3 already cached" in dry_again
 
 
+@pytest.mark.slow  # the local LLM
 def test_cli_llm_generate_resumes_and_refuses_to_overwrite(runner, cache_env, requests_file,
                                                            tmp_path):
     out = tmp_path / "out.jsonl"
@@ -99,6 +100,7 @@ def test_cli_llm_generate_over_http(runner, cache_env, requests_file, tmp_path, 
     assert all(line["parsed"] for line in _lines(out))
 
 
+@pytest.mark.slow  # the local LLM
 def test_cli_llm_score_local(runner, cache_env, tmp_path):
     source = tmp_path / "score.jsonl"
     source.write_text("\n".join(json.dumps({"id": c, "prompt": "The capital of France is",
@@ -110,6 +112,7 @@ def test_cli_llm_score_local(runner, cache_env, tmp_path):
     assert paris["tokens"] == [" Paris"] and paris["total"] > tokyo["total"]
 
 
+@pytest.mark.slow  # the local LLM
 def test_cli_llm_check_local(runner, cache_env):
     output = _ok(runner, "check")
     assert "structured reply: valid City JSON" in output

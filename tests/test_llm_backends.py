@@ -63,6 +63,7 @@ class TestLlamaCppGBNFContract(LLMBackendContract):
         backend.close()
 
 
+@pytest.mark.slow  # the bundled model in llama.cpp
 def test_llamacpp_uses_xgrammar_masks_by_default():
     backend = LlamaCppLLM(bundled_gguf())
     try:

@@ -76,6 +76,7 @@ def transformers_llm():
     backend.close()
 
 
+@pytest.mark.slow  # the bundled model in llama.cpp
 def test_llm_next_tokens_llamacpp_leaves_generation_alone(llamacpp):
     from kgx.llm.types import LLMRequest, SamplingParams
 

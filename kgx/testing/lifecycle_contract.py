@@ -124,6 +124,7 @@ class DocumentLifecycleContract:
         assert plan_sync(store, folder, ExtractConfig(), name).summary().startswith(
             "0 added, 0 changed, 0 removed, 3 unchanged")
 
+    @pytest.mark.slow  # kills and reruns `kgx` subprocesses
     def test_store_delete_killed_then_rerun_finishes_the_job(self, store, tmp_path):
         from kgx.lifecycle import delete_documents
 
@@ -141,6 +142,7 @@ class DocumentLifecycleContract:
         store.connect()
         assert corpora.snapshot(store) == expected
 
+    @pytest.mark.slow  # kills and reruns `kgx` subprocesses
     def test_store_sync_killed_then_rerun_equals_a_fresh_extract(self, store, tmp_path):
         folder = corpora.write_corpus(tmp_path / "docs", corpora.PEOPLE)
         corpora.extract(store, folder)
