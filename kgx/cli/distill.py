@@ -81,6 +81,13 @@ def data(
     console.print(f"written to {out}")
 
 
+class ReplyFormat(str, Enum):
+    """The student's reply formats (kgx.distill.format.FormatName)."""
+
+    v1 = "v1"
+    v2 = "v2"
+
+
 class TrainMethod(str, Enum):
     """How `kgx distill train` fine-tunes (kgx.distill.train.TrainConfig.method)."""
 
@@ -98,9 +105,9 @@ def train(
                     ] = "local",
     method: Annotated[TrainMethod, typer.Option(
         help="lora, or full (full fine-tuning)")] = TrainMethod.lora,
-    reply_format: Annotated[str, typer.Option("--format", help="Reply format to learn: v2 "
-                                              "(compact lines, the default) or v1 (JSON)")
-                            ] = "v2",
+    reply_format: Annotated[ReplyFormat, typer.Option(
+        "--format", help="Reply format to learn: v2 (compact lines, the default) or v1 (JSON)")
+    ] = ReplyFormat.v2,
     init_adapter: Annotated[Path | None, typer.Option(help="Warm start: continue from this "
                                                       "LoRA adapter's weights")] = None,
     top_layers: Annotated[int | None, typer.Option(min=1, help="Train the LoRA weights of "
@@ -135,7 +142,7 @@ def train(
 
     try:
         config = TrainConfig(data=data_dir, out=out, base=base, method=method.value,
-                             format=reply_format, init_adapter=init_adapter,
+                             format=reply_format.value, init_adapter=init_adapter,
                              top_layers=top_layers, epochs=epochs,
                              max_steps=max_steps, learning_rate=learning_rate,
                              batch_size=batch_size, grad_accumulation=grad_accumulation,

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 import typer
 
 from kgx.errors import ConfigError
 
-EngineOption = Annotated[str, typer.Option(
+
+class EngineName(str, Enum):
+    """Where `kgx extract` reads, chunks and extracts."""
+
+    local = "local"
+    ray = "ray"
+
+
+EngineOption = Annotated[EngineName, typer.Option(
     "--engine", help="local (this process) or ray (read, chunk and extract on a Ray cluster; "
                      "the graph is written here, the same as with local)")]
 RayAddressOption = Annotated[str | None, typer.Option(

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from kgx.cli.engine_options import (
+    EngineName,
     EngineOption,
     RayAddressOption,
     WorkerCpusOption,
@@ -73,7 +74,7 @@ def extract(
     text_column: TextColumnOption = "text",
     id_column: IdColumnOption = None,
     title_column: TitleColumnOption = None,
-    engine: EngineOption = "local",
+    engine: EngineOption = EngineName.local,
     ray_address: RayAddressOption = None,
     workers: WorkersOption = None,
     worker_cpus: WorkerCpusOption = 1.0,
