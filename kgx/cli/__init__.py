@@ -3,6 +3,7 @@
     extract, propositions      documents into the graph (extract.py, propositions.py)
     delete, sync               remove documents, or make the store match a folder (lifecycle.py)
     query, stats, export       read the graph (query.py, export.py)
+    load                       bulk load an export into a new Neo4j database (load.py)
     ask                        answer a question from the graph (ask.py)
     harvest                    BertNet relation harvesting from an LLM (harvest.py)
     llm generate|score|check   run an LLM backend directly (llm.py)
