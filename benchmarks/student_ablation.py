@@ -4,7 +4,10 @@ Every row runs the real `StudentExtractor` over the same --limit passages of the
 (never the test split) and scores it against the teacher with `kgx distill eval`'s code. Rows:
 
 - spacy: the dependency-parse baseline;
-- v1 (JSON, transformers): the first shipped student, as `student:v1` serves it;
+- v1-as-shipped (JSON, transformers): the first student, read as it shipped (triple ends joined
+  to entities by WRatio >= 90, no copy filter);
+- v1, v1-llamacpp: the same adapter read with exact triple ends and the copy filter, through
+  transformers and llama.cpp;
 - v2 (lines, llama.cpp / transformers): a v2 adapter through each backend;
 - v2 without the copy filter: the same replies, entities not in the passage kept;
 - v2 without the line guard: llama.cpp decoding with no repeat guard.
@@ -50,7 +53,7 @@ def format_figures(data: Path) -> dict:
 
 
 def student(name: str, spec: str, *, guard: bool = True, copy_filter: bool = True,
-            batch_size: int = 8) -> System:
+            exact_ends: bool = True, batch_size: int = 8) -> System:
     settings = LLMSettings(spec=spec, cache=False, repair=False, on_error="skip-and-record")
     llm = load_llm(spec, settings)
     backend = llm.backend
@@ -58,7 +61,8 @@ def student(name: str, spec: str, *, guard: bool = True, copy_filter: bool = Tru
         backend.batch_size = batch_size
     if not guard:
         backend.repeat_guard = False
-    return System(name, lambda: StudentExtractor(llm, copy_filter=copy_filter), llm)
+    return System(name, lambda: StudentExtractor(llm, copy_filter=copy_filter,
+                                                 exact_ends=exact_ends), llm)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     builders = {
         "spacy": spacy_system,
         "v1": lambda: student("v1", f"student:{v1}"),
+        "v1-as-shipped": lambda: student("v1-as-shipped", f"student:{v1}", copy_filter=False,
+                                         exact_ends=False),
+        "v1-llamacpp": lambda: student("v1-llamacpp", f"student-llamacpp:{v1}"),
         "v2-llamacpp": lambda: student("v2-llamacpp", f"student-llamacpp:{v2}"),
         "v2-transformers": lambda: student("v2-transformers", f"student:{v2}"),
         "no-copy": lambda: student("no-copy", f"student-llamacpp:{v2}", copy_filter=False),

@@ -33,7 +33,8 @@ class StudentExtractor:
     """The LLM spec used when the user names none (`--llm local`, the default)."""
 
     def __init__(self, llm, *, propositions: bool = False, max_tokens: int = MAX_TOKENS,
-                 reply_format: str | None = None, copy_filter: bool = True) -> None:
+                 reply_format: str | None = None, copy_filter: bool = True,
+                 exact_ends: bool = True) -> None:
         self.llm = llm
         self.model = llm.model
         self.version = "1"
@@ -45,6 +46,10 @@ class StudentExtractor:
         """Keep only listed entities that occur in the chunk (ignoring case): the teacher's
         entities are spans of the passage (99.3% of them), so others are the student's
         inventions. Triple ends are kept either way."""
+        self.exact_ends = exact_ends
+        """Triple ends join a listed entity only by the same (normalised) name; otherwise they
+        become nodes of their own. With False, near-spellings join by rapidfuzz WRatio >= 90,
+        which also joins "Darwin's evolutionary theory" to Darwin (student v1's behaviour)."""
         self.failures: list[StepFailure] = []
         self.malformed: list[str] = []
         """Chunks whose v2 reply had lines that fit no section (dropped) or was cut off at
@@ -102,9 +107,7 @@ class StudentExtractor:
         table = EntityTable(TypedEntity(name=n, type="") for n in listed)
         where = provenance(chunk, self, run_id, self.format.version)
         relations = []
-        # v2 names listed entities by number, so a written-out end is a node of its own;
-        # v1 writes every end out, and near-spellings of a listed entity are matched to it.
-        fuzzy = self.format.name == "v1"
+        fuzzy = not self.exact_ends
         for subject, predicate, obj in graph.triples:
             s, p, o = (table.get(subject, fuzzy=fuzzy), clean_name(predicate),
                        table.get(obj, fuzzy=fuzzy))

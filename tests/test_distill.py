@@ -80,7 +80,8 @@ def test_v2_reader_keeps_good_lines_and_reports_the_rest():
 def test_student_extractor_reads_v2_lines_and_records_malformed_replies():
     from kgx.extractors.student import StudentExtractor
 
-    fake = FakeLLM(["1 Ada Lovelace\n2 London\n---\n1|born in|2", "1 Nothing\n---\nbroken"])
+    fake = FakeLLM(["1 Ada Lovelace\n2 London\n3 Paris\n---\n1|born in|2",
+                    "1 Nothing\n---\nbroken"])
     extractor = StudentExtractor(ManagedLLM(fake, on_error="skip-and-record", repair=False))
     assert extractor.format.version == "student.graph.v2"
     chunks = [Chunk(doc_id="d", index=i, text=t, start=0, end=len(t), n_tokens=5)
@@ -90,6 +91,7 @@ def test_student_extractor_reads_v2_lines_and_records_malformed_replies():
     assert [(r.subject.name, r.predicate, r.object.name) for r in found[0].relations] == [
         ("Ada Lovelace", "born in", "London")]
     assert found[0].relations[0].provenance.prompt_version == "student.graph.v2"
+    assert [e.name for e in found[0].entities] == ["Ada Lovelace", "London"]  # no Paris: copy
     assert [e.name for e in found[1].entities] == ["Nothing"]
     assert extractor.malformed == [chunks[1].id] and extractor.failures == []
 
