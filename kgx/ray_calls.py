@@ -28,6 +28,8 @@ class Call:
     works: list[Work]
     found: list[ChunkExtraction] | None = None
     parts: list[Call] = field(default_factory=list)
+    attempts: int = 0
+    """Times the call was sent again after its actor died for good."""
 
     def chunks(self) -> list[Chunk]:
         return [chunk for item in self.works for chunk in item.chunks]
@@ -72,7 +74,7 @@ def plan_calls(work: list[Work], policy: CommitPolicy, workers: int) -> list[Cal
 
 Submit = Callable[[Call], tuple[object, Callable[[], list[ChunkExtraction] | None]]]
 """Starts a call; returns its Ray object ref and a function that takes its result (None when
-the call must be split)."""
+the call must be sent again: split into single documents, or as it is if it has one)."""
 
 
 def take_batches(calls: list[Call], policy: CommitPolicy, submit: Submit,
@@ -94,10 +96,12 @@ def take_batches(calls: list[Call], policy: CommitPolicy, submit: Submit,
             for ref in wait(list(running)):
                 call, result = running.pop(ref)
                 extractions = result()
-                if extractions is None:
+                if extractions is not None:
+                    call.found = extractions
+                elif len(call.works) > 1:
                     queue.extendleft(reversed(call.split()))
                 else:
-                    call.found = extractions
+                    queue.appendleft(call)
         batch += head.works
         found += head.extractions()
         if len(batch) >= policy.documents or (

@@ -71,7 +71,7 @@ class RayEngine:
         self._owns_ray = False
         self._actors: list = []
         self._gate = None
-        self._chunks: dict[str, tuple[str, list[Chunk]]] = {}
+        self._chunks: dict[str, tuple[str, int, list[Chunk]]] = {}
         self._extractor: ClusterExtractor | None = None
         self._busy: dict[int, int] = {}
 
@@ -101,15 +101,15 @@ class RayEngine:
             for read in found:
                 if isinstance(read, Document):
                     result.documents.append(read)
-                    self._chunks[read.id] = (read.text, next(documents))
+                    self._chunks[read.id] = (read.text, config.max_tokens, next(documents))
                 else:
                     result.skipped.append(read)
         return result
 
     def chunks(self, document: Document, max_tokens: int) -> list[Chunk]:
         """The chunks a read task made, or chunked here for a document it did not read."""
-        text, chunks = self._chunks.get(document.id, (None, []))
-        if text != document.text or (chunks and chunks[0].n_tokens > max_tokens):
+        text, budget, chunks = self._chunks.get(document.id, (None, 0, []))
+        if text != document.text or budget != max_tokens:
             return chunk_document(document, max_tokens=max_tokens)
         return chunks
 
@@ -195,14 +195,15 @@ class RayEngine:
         ray = self._ray
         index = min(range(len(self._actors)), key=lambda i: self._busy.get(i, 0))
         self._busy[index] = self._busy.get(index, 0) + 1
-        ref = self._actors[index].extract.remote(call.chunks(), run_id)
+        actor = self._actors[index]
+        ref = actor.extract.remote(call.chunks(), run_id)
 
         def result() -> list[ChunkExtraction] | None:
             self._busy[index] -= 1
             try:
                 found, failures, usage = ray.get(ref)
             except ray.exceptions.RayActorError as e:
-                self._replace(index)
+                self._replace(index, actor)
                 return self._lost(call, e)
             except ray.exceptions.RayTaskError as e:
                 cause = getattr(e, "cause", None)
@@ -218,25 +219,31 @@ class RayEngine:
         ready, _ = self._ray.wait(refs, num_returns=1)
         return ready
 
-    def _replace(self, index: int) -> None:
-        """Put a new actor in the place of one that is dead for good."""
-        ray = self._ray
+    def _replace(self, index: int, actor) -> None:
+        """Put a new actor in the place of `actor`, dead for good (once, however many of its
+        calls report it)."""
+        if self._actors[index] is not actor:
+            return
         try:
-            ray.kill(self._actors[index], no_restart=True)
+            self._ray.kill(actor, no_restart=True)
         except Exception:
             log.debug("dead actor already gone", exc_info=True)
         self._actors[index] = self._new_actor()
         self._busy[index] = 0
 
     def _lost(self, call: Call, error: Exception) -> list[ChunkExtraction] | None:
-        """A call whose actor died on every retry: split it, or record its one document."""
+        """A call whose actor died on every retry: split it, send its one document to a new
+        actor once more (it may only have queued behind the culprit), or record it."""
         if len(call.works) > 1:
             log.warning("an extractor actor died %d times on %d documents; retrying them one "
                         "by one", self.max_restarts + 1, len(call.works))
             return None  # take_batches splits the call
+        if call.attempts < 1:
+            call.attempts += 1
+            return None  # take_batches sends it again
         doc = call.works[0].document
-        reason = (f"its Ray worker died on each of {self.max_restarts + 1} attempts "
-                  f"({type(error).__name__})")
+        reason = (f"its Ray worker died on each of {2 * (self.max_restarts + 1)} attempts on "
+                  f"two actors ({type(error).__name__})")
         if self._extractor.on_error == "raise":
             raise ExtractionError(f"document {doc.id} ({doc.source or doc.title}): {reason}. "
                                   "Check the workers' memory, or run with --on-error "
@@ -295,6 +302,14 @@ class ClusterExtractor:
     def warm_up(self) -> None:
         """Start the actor pool; each actor warms its own extractor."""
         self.engine.start(self)
+
+    def extract(self, chunks: Sequence[Chunk], run_id: str) -> list[ChunkExtraction]:
+        """One call on the pool (the pipeline sends whole batches through `RayEngine.batches`)."""
+        self.warm_up()
+        [(_, found)] = list(self.engine.batches(
+            [Work(Document(text=" "), list(chunks))], self,
+            CommitPolicy(documents=1, seconds=None, chunks_per_call=None), run_id))
+        return found
 
     def add_report(self, failures: list, usage: dict[str, float]) -> None:
         self.failures += failures

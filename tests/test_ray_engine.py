@@ -206,3 +206,23 @@ def test_ray_engine_vllm_actors_by_contract_with_a_fake_engine(ray_cluster, tmp_
     assert models == {"fake/model"}
     assert len(list(built.iterdir())) == 2  # one engine per actor, warmed once for every call
     assert report.llm_usage["llm_calls"] == report.chunks
+
+
+@cluster
+def test_ray_engine_records_a_document_that_keeps_killing_its_worker(ray_cluster, tmp_path):
+    from kgx.testing.corpora import PEOPLE, write_corpus
+    from kgx.testing.fakes import GazetteerExtractor
+    from kgx.testing.paced import PoisonedExtractor
+
+    corpus = write_corpus(tmp_path / "in", {**PEOPLE, "z.txt": "POISON for Ada Lovelace."})
+    extractor = PoisonedExtractor(GazetteerExtractor({"Ada Lovelace": "PERSON",
+                                                      "Charles Babbage": "PERSON"}), "POISON")
+    with open_store(str(tmp_path / "store")) as store:
+        report = extract_corpus([corpus], store, ExtractConfig(), extractor=extractor,
+                                engine=_ray_engine(max_restarts=1))
+        [run] = store.runs()
+        done = store.completed_documents(extractor.name)
+    assert report.documents_written == 4 and len(done) == 4
+    assert [(f.step, "died" in f.error) for f in report.failures] == [("ray.worker", True)]
+    assert json.loads(run.failures)[0]["chunk_id"] == report.failures[0].chunk_id
+    assert report.relations > 0  # the other documents' facts were written
