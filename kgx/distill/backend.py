@@ -36,10 +36,10 @@ def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:
     """The shipped student, or the adapter (PEFT folder) or full model a training run saved;
     through transformers, or llama.cpp with the adapter as a GGUF LoRA (`llamacpp`)."""
     scheme = "student-llamacpp" if llamacpp else "student"
-    if not path or path in ("v1", "v2"):
+    if not path or path == "v1":
         from kgx.distill.shipped import shipped_adapter
 
-        return _student_adapter_backend(shipped_adapter(path or "v2"),
+        return _student_adapter_backend(shipped_adapter(path or "current"),
                                         f"{scheme}:{path}" if path else scheme, llamacpp)
     folder = Path(path).expanduser()
     if (folder / "adapter_config.json").is_file():

@@ -1,7 +1,8 @@
 """The student adapters shipped inside the kgx package (trained by `kgx distill train`).
 
-`student` is the current one (v2: compact line format); `student:v1` keeps the first one (JSON
-format) loadable for comparison."""
+`student` is the current one; `student:v1` is the first one (JSON format), kept loadable for
+comparison when the current one is replaced. Until student v2 is trained (docs/student_v2.md)
+both are the v1 adapter."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from kgx.errors import ConfigError
 
 SHIPPED = Path(__file__).parent / "student"
 SHIPPED_V1 = Path(__file__).parent / "student_v1"
-VERSIONS = {"v2": SHIPPED, "v1": SHIPPED_V1}
+VERSIONS = {"current": SHIPPED, "v1": SHIPPED_V1}
 MODEL_CARD = SHIPPED / "MODEL_CARD.md"
 
 
-def shipped_adapter(version: str = "v2") -> Path:
-    """The folder of a shipped LoRA adapter for SmolLM2-135M-Instruct ("v2" or "v1")."""
+def shipped_adapter(version: str = "current") -> Path:
+    """The folder of a shipped LoRA adapter for SmolLM2-135M-Instruct ("current" or "v1")."""
     if version not in VERSIONS:
         raise ConfigError(f"kgx ships the student versions {sorted(VERSIONS)}, not {version!r}; "
-                          f"use student:v1, student:v2, or student:PATH for your own adapter.")
+                          f"use student, student:v1, or student:PATH for your own adapter.")
     folder = VERSIONS[version]
     if not (folder / "adapter_model.safetensors").is_file():
         raise ConfigError(f"The shipped student adapter is missing from {folder}; reinstall "
