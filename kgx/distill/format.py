@@ -68,9 +68,8 @@ class StudentGraph(BaseModel):
 
 
 def student_messages(text: str, *, propositions: bool = False) -> list[dict[str, str]]:
-    """System and user messages of the student's prompt for one passage or chunk."""
-    user = text.strip() + (PROPOSITIONS_HINT if propositions else "")
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    """System and user messages of the v1 student's prompt for one passage or chunk."""
+    return FORMATS["v1"].messages(text, propositions=propositions)
 
 
 def student_target(entities: Iterable[str], triples: Iterable[Sequence[str]],
@@ -222,7 +221,7 @@ class StudentFormat:
     def parse(self, reply: str) -> ParsedGraph:
         """The reply as a graph; raises ValueError when a v1 reply is not valid JSON."""
         if self.name == "v1":
-            return ParsedGraph.model_validate(StudentGraph.model_validate_json(reply).model_dump())
+            return ParsedGraph.model_validate_json(reply)
         return parse_lines(reply)
 
 
