@@ -53,10 +53,9 @@ class Neo4jStore(SharedStoreMethods):
             raise StoreError(f"cannot reach Neo4j at {self.uri} as {self.username!r}: {e}. "
                              "Check the server is running and the credentials.") from e
         self._driver = driver
-        for statement in q.schema_statements():
-            self._run_write(lambda tx, s=statement: tx.run(s).consume())
+        self._run_write(_create_schema)
+        self._finish_bulk_import()  # while the new indexes fill, on a bulk-loaded graph
         self._run_write(lambda tx: tx.run(q.AWAIT_INDEXES).consume())
-        self._finish_bulk_import()
 
     def _finish_bulk_import(self, batch: int = 50_000) -> None:
         """Once, after `kgx load --bulk`: store the empty lists neo4j-admin could not."""
@@ -180,6 +179,13 @@ class Neo4jStore(SharedStoreMethods):
         """Every stored (id, embedding) of `kind`, sorted by id."""
         return sorted((id_, vector) for id_, vector in
                       self.query(q.all_embeddings(_vector_target(kind))).rows)
+
+
+def _create_schema(tx) -> None:
+    """kgx's constraints and indexes, in one transaction: one commit on every connect, and on
+    a bulk-loaded graph the new indexes fill together."""
+    for statement in q.schema_statements():
+        tx.run(statement).consume()
 
 
 def _vector_target(kind: str) -> q.VectorTarget:

@@ -16,15 +16,18 @@ on its first start. A database holding any node is refused; the online writer (`
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from kgx.errors import ConfigError, StoreError
+from kgx.export import IMPORT_MANIFEST, multiline_options
 from kgx.graphdb.neo4j_queries import BULK_IMPORT_LABEL
 
 ADMIN_MAIN_CLASS = "org.neo4j.cli.AdminTool"
@@ -86,7 +89,10 @@ class ImportResult:
     relationships: int
     properties: int
     seconds: float
+    """The importer's own time (its IMPORT DONE line)."""
     log: str
+    wall_seconds: float = 0.0
+    """The whole neo4j-admin process: JVM start, checks, the import, closing the store."""
 
 
 def bulk_import(export_dir: Path, target: Neo4jHome, database: str = "neo4j") -> ImportResult:
@@ -102,19 +108,39 @@ def bulk_import(export_dir: Path, target: Neo4jHome, database: str = "neo4j") ->
 
 def _run_import(export_dir: Path, nodes: list[Path], relationships: list[Path],
                 target: Neo4jHome, database: str, overwrite: bool) -> ImportResult:
+    files = [path.resolve() for path in (*nodes, *relationships)]
     command = [*target.admin_command(), "database", "import", "full", database,
-               f"--array-delimiter={ARRAY_DELIMITER}", "--multiline-fields=true",
+               f"--array-delimiter={ARRAY_DELIMITER}",
+               *multiline_options([str(p) for p in files if _multiline(export_dir, p)]),
                f"--overwrite-destination={'true' if overwrite else 'false'}",
                f"--report-file={export_dir.resolve() / 'import.report'}",
                *(f"--nodes={path.resolve()}" for path in nodes),
                *(f"--relationships={path.resolve()}" for path in relationships)]
     env = {**os.environ, "NEO4J_HOME": str(target.home), "NEO4J_CONF": str(target.conf_dir)}
+    started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - started
     output = done.stdout + done.stderr
     if done.returncode != 0 or "IMPORT DONE" not in output:
         raise StoreError(_import_failure(output, done.returncode, database))
     result = _parse_result(output)
-    return dataclasses.replace(result, nodes=result.nodes - 1)  # less the marker
+    return dataclasses.replace(result, nodes=result.nodes - 1,  # less the marker
+                               wall_seconds=round(wall, 3))
+
+
+def _multiline(export_dir: Path, path: Path) -> bool:
+    """Whether `path` may hold values spanning lines: as the export's manifest says, and for
+    every file of an export without one (written by an older kgx, or by hand)."""
+    manifest = export_dir / IMPORT_MANIFEST
+    if not manifest.is_file():
+        return True
+    try:
+        listed = json.loads(manifest.read_text())["multiline_files"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{manifest} is not the manifest `kgx export --format neo4j-import` "
+                          f"writes ({e}); export again, or delete it to parse every file as "
+                          "multi-line") from e
+    return path.name in listed
 
 
 def import_files(export_dir: Path) -> tuple[list[Path], list[Path]]:

@@ -19,6 +19,8 @@ from kgx.graphdb.schema import GRAPH_LABELS, NODE_BY_LABEL, RELATIONSHIPS, RelTa
 PAGE = 5_000
 FORMATS = ("jsonl", "graphml", "neo4j-import")
 _ARRAY_DELIMITER = ";"
+IMPORT_MANIFEST = "kgx-import.json"
+"""Written beside the CSVs: which files hold values that span lines."""
 _IMPORT_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "STRING[]": "string[]",
                  "INT64[]": "long[]"}
 
@@ -98,21 +100,42 @@ def _clean(props: dict[str, Any]) -> dict[str, Any]:
 
 def _export_neo4j_import(store, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for label in GRAPH_LABELS:
+    written, multiline = [], []
+    for label in (*GRAPH_LABELS, "Run"):  # runs: the provenance the facts' run_id points to
         props = NODE_BY_LABEL[label].properties
         header = [f"{n}:ID" if n == "id" else f"{n}:{_IMPORT_TYPES[k]}" for n, k in props.items()]
         rows = ([_csv_value(node[n]) for n in props] for node in iter_nodes(store, label))
-        written.append(_write_csv(out / f"nodes_{label}.csv", [*header, ":LABEL"],
-                                  ([*row, label] for row in rows)))
+        path = out / f"nodes_{label}.csv"
+        written.append(path)
+        if _write_csv(path, [*header, ":LABEL"], ([*row, label] for row in rows)):
+            multiline.append(path.name)
     for table in RELATIONSHIPS:
         header = [":START_ID", ":END_ID",
                   *(f"{n}:{_IMPORT_TYPES[k]}" for n, k in table.properties.items()), ":TYPE"]
         rows = ([e["src"], e["dst"], *(_csv_value(e[n]) for n in table.properties), table.type]
                 for e in iter_edges(store, table))
-        written.append(_write_csv(out / f"relationships_{table.type}.csv", header, rows))
-    written.append(_write_import_command(out, written))
+        path = out / f"relationships_{table.type}.csv"
+        written.append(path)
+        if _write_csv(path, header, rows):
+            multiline.append(path.name)
+    manifest = out / IMPORT_MANIFEST
+    manifest.write_text(json.dumps({"multiline_files": multiline}, indent=1) + "\n")
+    written += [manifest, _write_import_command(out, written, multiline)]
     return written
+
+
+def multiline_options(files: list[str]) -> list[str]:
+    """neo4j-admin's options to parse only `files` (names or paths) as multi-line CSV.
+
+    The multi-line parser reads a file on one thread (it cannot cut it at line ends), so the
+    other files keep the fast parallel one. A name with a comma cannot be listed: then every
+    file is parsed as multi-line, which is slower but reads the same values.
+    """
+    if not files:
+        return []
+    if any("," in str(name) for name in files):
+        return ["--multiline-fields=true"]
+    return ["--multiline-fields-format=v2", f"--multiline-fields={','.join(map(str, files))}"]
 
 
 def _csv_value(value: Any) -> Any:
@@ -121,14 +144,18 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def _write_csv(path: Path, header: list[str], rows) -> Path:
+def _write_csv(path: Path, header: list[str], rows) -> bool:
     """Strings quoted, nulls as empty unquoted fields: neo4j-admin reads `""` as an empty
-    string and an empty field as no property, so both survive the import."""
+    string and an empty field as no property, so both survive the import. Whether a value
+    spans lines: only such files need neo4j-admin's slow multi-line parser."""
+    multiline = False
     with path.open("w", encoding="utf-8", newline="") as f:
         csv.writer(f).writerow(header)
         for row in rows:
-            f.write(",".join(map(_csv_field, row)) + "\r\n")
-    return path
+            line = ",".join(map(_csv_field, row))
+            multiline = multiline or "\n" in line or "\r" in line
+            f.write(line + "\r\n")
+    return multiline
 
 
 def _csv_field(value: Any) -> str:
@@ -139,17 +166,18 @@ def _csv_field(value: Any) -> str:
     return '"' + str(value).replace('"', '""') + '"'
 
 
-def _write_import_command(out: Path, files: list[Path]) -> Path:
+def _write_import_command(out: Path, files: list[Path], multiline: list[str]) -> Path:
     """A script running `neo4j-admin database import full` on the CSVs just written."""
     args = [f"--nodes={p.name}" for p in files if p.name.startswith("nodes_")]
     args += [f"--relationships={p.name}" for p in files if p.name.startswith("relationships_")]
+    args += multiline_options(multiline)
     script = out / "import.sh"
     script.write_text(
         "#!/usr/bin/env sh\n# Load these CSVs into a new database (stop the server first);\n"
         "# `kgx load FOLDER --bulk --neo4j-home HOME` does it and checks the database is new.\n"
         'cd "$(dirname "$0")"\n'
         f'neo4j-admin database import full "${{1:-neo4j}}" --array-delimiter="{_ARRAY_DELIMITER}" '
-        f'--multiline-fields=true {" ".join(args)}\n'
+        f'{" ".join(args)}\n'
     )
     script.chmod(0o755)
     return script

@@ -1,6 +1,6 @@
 """`kgx load --bulk` with the real neo4j-admin of the Maven-fetched Neo4j 5.26: the bulk-loaded
-database holds the online writer's graph (same export, stats and query answers), gets kgx's
-constraints and indexes, and a database in use or holding a graph is refused."""
+database holds the online writer's graph (same export, stats, query answers and run records),
+gets kgx's constraints and indexes, and a database in use or holding a graph is refused."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def test_bulk_load_holds_the_online_writers_graph(neo4j_store, neo4j_uri, tmp_pa
 
     runner = CliRunner()
     extract(neo4j_store, SAMPLES)  # the online writer, over Bolt
-    online = (neo4j_store.counts(), snapshot(neo4j_store), _answers(neo4j_store))
+    online = (neo4j_store.counts(), snapshot(neo4j_store), _answers(neo4j_store),
+              neo4j_store.runs())
     export = tmp_path / "export"
     done = runner.invoke(app, ["export", str(export), "--format", "neo4j-import",
                                "--store", neo4j_uri])
@@ -54,16 +55,17 @@ def test_bulk_load_holds_the_online_writers_graph(neo4j_store, neo4j_uri, tmp_pa
         server.stop()
     loaded = _load(runner, export, server.directory)
     assert loaded.exit_code == 0, (loaded.output, loaded.exception)
-    assert f"{sum(online[0][k] for k in ('Document', 'Chunk', 'Entity')):,} nodes" in \
-        loaded.output.replace("\n", " ")
+    nodes = sum(online[0][k] for k in ("Document", "Chunk", "Entity")) + len(online[3])
+    assert f"{nodes:,} nodes" in loaded.output.replace("\n", " ")  # with the run record
 
     server = start_server(server.directory, keep_data=True)
     try:
         with Neo4jStore(server.uri, username=server.username, password=server.password) as bulk:
             constraints = {row[0] for row in bulk.query("SHOW CONSTRAINTS YIELD name").rows}
             assert {"kgx_entity_id", "kgx_document_id", "kgx_chunk_id"} <= constraints
-            assert (bulk.counts(), snapshot(bulk), _answers(bulk)) == online
+            assert (bulk.counts(), snapshot(bulk), _answers(bulk), bulk.runs()) == online
             assert all(online[2]), "each question has answers"
+            assert len(online[3]) == 1, "the run record came along"
     finally:
         server.stop()
 
