@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,26 +38,28 @@ class Neo4jStore(SharedStoreMethods):
         self._password = password if password is not None else os.environ.get("NEO4J_PASSWORD")
         self.database = database or os.environ.get("NEO4J_DATABASE") or None
         self._driver = None
+        self.connect_seconds: dict[str, float] = {}
+        """How long each step of the last `connect` took (handshake, schema, bulk_fixup,
+        indexes): on a bulk-loaded graph, what its first connection costs."""
 
     def connect(self) -> None:
         """Open the driver, check the server answers, and create constraints and indexes."""
         if self._driver is not None:
             return
-        neo4j = require("neo4j", "neo4j")
-        if self._password is None:
-            raise StoreError("NEO4J_PASSWORD is not set. Export it (and NEO4J_USERNAME if not "
-                             "'neo4j') before using a neo4j:// or bolt:// store.")
-        driver = neo4j.GraphDatabase.driver(self.uri, auth=(self.username, self._password))
-        try:
-            driver.verify_connectivity()
-        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as e:
-            driver.close()
-            raise StoreError(f"cannot reach Neo4j at {self.uri} as {self.username!r}: {e}. "
-                             "Check the server is running and the credentials.") from e
-        self._driver = driver
-        self._run_write(_create_schema)
-        self._finish_bulk_import()  # while the new indexes fill, on a bulk-loaded graph
-        self._run_write(lambda tx: tx.run(q.AWAIT_INDEXES).consume())
+        with self._timed("handshake"):
+            self._driver = _open_driver(self.uri, self.username, self._password)
+        with self._timed("schema"):
+            self._run_write(_create_schema)
+        with self._timed("bulk_fixup"):  # while the new indexes fill, on a bulk-loaded graph
+            self._finish_bulk_import()
+        with self._timed("indexes"):
+            self._run_write(lambda tx: tx.run(q.AWAIT_INDEXES).consume())
+
+    @contextlib.contextmanager
+    def _timed(self, step: str):
+        started = time.perf_counter()
+        yield
+        self.connect_seconds[step] = round(time.perf_counter() - started, 3)
 
     def _finish_bulk_import(self, batch: int = 50_000) -> None:
         """Once, after `kgx load --bulk`: store the empty lists neo4j-admin could not."""
@@ -63,8 +67,8 @@ class Neo4jStore(SharedStoreMethods):
             return
         for statement in q.EMPTY_LISTS_AFTER_BULK_IMPORT:
             while self._run_write(lambda tx, s=statement: tx.run(s, batch=batch
-                                                                 ).single()["fixed"]):
-                pass
+                                                                 ).single()["fixed"]) >= batch:
+                pass  # a full batch: there may be more
         self._run_write(lambda tx: tx.run(q.FINISH_BULK_IMPORT).consume())
 
     def close(self) -> None:
@@ -179,6 +183,22 @@ class Neo4jStore(SharedStoreMethods):
         """Every stored (id, embedding) of `kind`, sorted by id."""
         return sorted((id_, vector) for id_, vector in
                       self.query(q.all_embeddings(_vector_target(kind))).rows)
+
+
+def _open_driver(uri: str, username: str, password: str | None):
+    """A driver that has reached the server; an error naming the fix if it cannot."""
+    neo4j = require("neo4j", "neo4j")
+    if password is None:
+        raise StoreError("NEO4J_PASSWORD is not set. Export it (and NEO4J_USERNAME if not "
+                         "'neo4j') before using a neo4j:// or bolt:// store.")
+    driver = neo4j.GraphDatabase.driver(uri, auth=(username, password))
+    try:
+        driver.verify_connectivity()
+    except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as e:
+        driver.close()
+        raise StoreError(f"cannot reach Neo4j at {uri} as {username!r}: {e}. "
+                         "Check the server is running and the credentials.") from e
+    return driver
 
 
 def _create_schema(tx) -> None:
