@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import socket
 from urllib.parse import urlsplit
 
@@ -76,6 +77,47 @@ def check_resources(ray, workers: int | None, worker_cpus: float, worker_gpus: f
                     "some wait until it grows", workers, workers * worker_cpus,
                     workers * worker_gpus, cpus, gpus)
     return workers
+
+
+def planned_workers(address: str | None, workers: int | None, worker_cpus: float,
+                    worker_gpus: float) -> tuple[int | None, str]:
+    """The actors a run would start, and why, without contacting Ray (for --dry-run); None
+    when only the cluster knows (its CPUs or GPUs)."""
+    if workers is not None:
+        return workers, f"--workers {workers}"
+    if address or worker_gpus > 0 or worker_cpus <= 0:
+        return None, ""
+    cpus = os.cpu_count() or 1  # what a local ray.init() finds
+    return max(1, math.floor(cpus / worker_cpus)), (
+        f"a local Ray on this machine's {cpus} CPUs, {worker_cpus:g} per actor")
+
+
+def dry_run_plan(estimate, planned: tuple[int | None, str], worker_cpus: float,
+                 worker_gpus: float, shared_limit: int | None) -> str:
+    """`--dry-run --engine ray`'s lines: the actors, and each one's even share of `estimate`
+    (None: an extractor without an LLM). `shared_limit`: the cluster-wide --llm-concurrency."""
+    workers, why = planned
+    if workers is None:
+        return ("With --engine ray: one extractor actor per "
+                + (f"{worker_gpus:g} GPUs" if worker_gpus > 0 else f"{worker_cpus:g} CPUs")
+                + " of the cluster, which a dry run does not contact; give --workers N to see "
+                "each actor's share.")
+    text = (f"With --engine ray: {workers} extractor actors ({why}), each reserving "
+            f"--worker-cpus {worker_cpus:g} and --worker-gpus {worker_gpus:g}.")
+    if estimate is None:
+        return text + " The extractor calls no LLM."
+    def share(n: int) -> str:
+        return f"{math.ceil(n / workers):,}"
+
+    approx = "" if estimate.tokens_exact else "~"
+    text += (f"\nEach actor's even share (an estimate: documents go to whichever actor is free, "
+             f"so shares vary): {share(estimate.calls)} LLM calls, {approx}"
+             f"{share(estimate.prompt_tokens)} prompt tokens, at most "
+             f"{share(estimate.max_completion_tokens)} completion tokens.")
+    if shared_limit is not None:
+        text += (f"\nThe HTTP LLM gets at most {shared_limit} requests in flight from the whole "
+                 "cluster (--llm-concurrency is shared by the actors, not per actor).")
+    return text
 
 
 def worker_error(error: Exception) -> KgxError:

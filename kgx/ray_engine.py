@@ -12,7 +12,9 @@ and idempotent re-runs are the same as on one machine.
 An actor that dies is restarted by Ray and its call retried; a call whose actor keeps dying is
 split into single documents, and a document that still kills its actor is recorded under
 `on_error` (as failed chunks on the run, re-attempted by `--retry-failed`) or stops the run.
-HTTP LLMs share one concurrency limit over the whole cluster (`kgx.ray_workers.ConcurrencyGate`).
+The LLM usage an actor spends goes to a ledger actor as it is spent, so the run's usage counts
+what a dead actor spent too. HTTP LLMs share one concurrency limit over the whole cluster
+(`kgx.ray_workers.ConcurrencyGate`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from kgx.chunking import chunk_document
 from kgx.engine import Batches
 from kgx.errors import ConfigError, ExtractionError, KgxError, require
 from kgx.ingest import IngestResult, Skipped, list_inputs
+from kgx.llm.usage import UsageMeter
 from kgx.models import Chunk, ChunkExtraction, Document
 from kgx.ray_calls import CALLS_PER_WORKER, Call, plan_calls, take_batches
 from kgx.ray_cluster import check_resources, connect, worker_error
@@ -71,6 +74,7 @@ class RayEngine:
         self._owns_ray = False
         self._actors: list = []
         self._gate = None
+        self._ledger = None
         self._chunks: dict[str, tuple[str, int, list[Chunk]]] = {}
         self._extractor: ClusterExtractor | None = None
         self._busy: dict[int, int] = {}
@@ -131,15 +135,28 @@ class RayEngine:
         ray = self._ray
         if ray is None:
             return
-        for actor in [*self._actors, *([self._gate] if self._gate else [])]:
+        if self._ledger is not None and self._extractor is not None:
+            self._extractor.llm.meter.as_dict()  # the final totals, before the ledger goes
+        for actor in [*self._actors, *(a for a in (self._gate, self._ledger) if a)]:
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:  # already gone; nothing to release
                 log.debug("actor already gone", exc_info=True)
-        self._actors, self._gate = [], None
+        self._actors, self._gate, self._ledger = [], None, None
         if self._owns_ray:
             ray.shutdown()
             self._ray, self._owns_ray = None, False
+
+    def dry_run_plan(self, estimate, extractor) -> str:
+        """What `--dry-run` adds for this engine: the actors it would start and each one's
+        share of `estimate` (None for an extractor without an LLM); Ray is not contacted."""
+        from kgx.ray_cluster import dry_run_plan, planned_workers
+
+        backend = getattr(getattr(extractor, "llm", None), "backend", None)
+        shared = backend.concurrency if hasattr(backend, "shared_limit") else None
+        planned = planned_workers(self.address, self.workers, self.worker_cpus,
+                                  self.worker_gpus)
+        return dry_run_plan(estimate, planned, self.worker_cpus, self.worker_gpus, shared)
 
     # -- the actor pool ----------------------------------------------------------------------
 
@@ -157,10 +174,18 @@ class RayEngine:
 
             gate = ray.remote(ConcurrencyGate).options(num_cpus=0, max_concurrency=10_000)
             self._gate = gate.remote(extractor.llm_concurrency)
+        if extractor.llm is not None:
+            from kgx.ray_workers import UsageLedger
+
+            self._ledger = ray.remote(UsageLedger).options(num_cpus=0).remote()
         self._actors = [self._new_actor() for _ in range(count)]
         self.worker_pids = self._wait_ready(self._actors)
         self.start_seconds += time.perf_counter() - started
         log.info("%d extractor actors ready in %.1f s", count, self.start_seconds)
+
+    def usage_totals(self) -> dict[str, float] | None:
+        """What the actors' LLMs spent so far, dead actors included (None without a ledger)."""
+        return None if self._ledger is None else self._ray.get(self._ledger.totals.remote())
 
     def gate_stats(self) -> dict[str, int] | None:
         """Slots of the cluster-wide LLM limit held now and at most (None without a gate)."""
@@ -174,7 +199,7 @@ class RayEngine:
             num_cpus=self.worker_cpus, num_gpus=self.worker_gpus,
             max_restarts=self.max_restarts, max_task_retries=self.max_restarts,
             runtime_env=self.runtime_env)
-        return actor.remote(extractor.config_json, extractor.blob, self._gate)
+        return actor.remote(extractor.config_json, extractor.blob, self._gate, self._ledger)
 
     def _wait_ready(self, actors: list) -> list[int]:
         ray = self._ray
@@ -201,7 +226,7 @@ class RayEngine:
         def result() -> list[ChunkExtraction] | None:
             self._busy[index] -= 1
             try:
-                found, failures, usage = ray.get(ref)
+                found, failures = ray.get(ref)
             except ray.exceptions.RayActorError as e:
                 self._replace(index, actor)
                 return self._lost(call, e)
@@ -210,7 +235,7 @@ class RayEngine:
                 if isinstance(cause, KgxError):
                     raise cause from e
                 raise ExtractionError(f"the extractor failed in a Ray worker: {e}") from e
-            self._extractor.add_report(failures, usage)
+            self._extractor.failures += failures
             return found
 
         return ref, result
@@ -274,7 +299,6 @@ class ClusterExtractor:
     the prompt-step failures and LLM usage the actors report, summed for the run record."""
 
     def __init__(self, engine: RayEngine, extractor, config) -> None:
-        from kgx.llm.usage import UsageMeter
         from kgx.pipeline import make_extractor
 
         local = extractor or make_extractor(config)  # not warmed up: no model loads here
@@ -288,7 +312,7 @@ class ClusterExtractor:
         self.on_error = config.llm.on_error
         self.llm_concurrency = config.llm.concurrency
         llm = getattr(local, "llm", None)
-        self.llm = None if llm is None else _ClusterLLM(llm, UsageMeter())
+        self.llm = None if llm is None else _ClusterLLM(llm, _LedgerTotals(engine))
 
     @property
     def version(self) -> str:
@@ -311,16 +335,6 @@ class ClusterExtractor:
             CommitPolicy(documents=1, seconds=None, chunks_per_call=None), run_id))
         return found
 
-    def add_report(self, failures: list, usage: dict[str, float]) -> None:
-        self.failures += failures
-        if self.llm is not None and usage:
-            self.llm.meter.record(
-                calls=usage.get("llm_calls", 0), cached=usage.get("cached_calls", 0),
-                prompt_tokens=usage.get("prompt_tokens", 0),
-                completion_tokens=usage.get("completion_tokens", 0),
-                failures=usage.get("failures", 0), repairs=usage.get("repairs", 0),
-                wall_s=usage.get("llm_wall_s", 0.0))
-
     def record_lost(self, chunks: list[Chunk], reason: str) -> None:
         from kgx.extractors.llm_facts import StepFailure
 
@@ -341,3 +355,21 @@ class _ClusterLLM:
     def estimate(self, requests, prices=None):
         return self.local.estimate(requests, prices)
 
+
+
+class _LedgerTotals(UsageMeter):
+    """The driver's meter of the actors' LLM usage: the engine's ledger totals, read when
+    asked (the last ones read once the ledger is gone)."""
+
+    def __init__(self, engine: RayEngine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.last: dict[str, float] = {}
+
+    def as_dict(self) -> dict[str, int | float]:
+        totals = self.engine.usage_totals()
+        if totals is not None:
+            self.last = totals
+        meter = UsageMeter()
+        meter.record(**self.last)
+        return meter.as_dict()

@@ -1,5 +1,5 @@
-"""What runs inside the Ray workers of `RayEngine`: the read-and-chunk task, the extractor actor
-and the cluster-wide LLM concurrency gate.
+"""What runs inside the Ray workers of `RayEngine`: the read-and-chunk task, the extractor actor,
+the cluster-wide LLM concurrency gate and the ledger of LLM usage.
 
 Ray imports this module on every worker (the classes travel by reference), so a worker without
 kgx fails at once, and `RayEngine` turns that into an error naming the fix. Only kgx and the
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from kgx.chunking import chunk_document
 from kgx.ingest import Skipped, read_file
+from kgx.llm.usage import UsageMeter
 from kgx.models import Chunk, ChunkExtraction, Document
 from kgx.tabular import InputOptions
 
@@ -40,7 +41,7 @@ class ExtractorWorker:
     calls of chunks, reporting the prompt-step failures and LLM usage of each call."""
 
     def __init__(self, config_json: str, extractor_blob: bytes | None = None,
-                 gate=None) -> None:
+                 gate=None, ledger=None) -> None:
         from kgx.pipeline import ExtractConfig, make_extractor
 
         if extractor_blob is not None:
@@ -49,8 +50,9 @@ class ExtractorWorker:
             self.extractor = make_extractor(ExtractConfig.model_validate_json(config_json))
         if gate is not None:
             share_concurrency(self.extractor, gate)
+        if ledger is not None:
+            report_usage(self.extractor, ledger)
         self._failures_sent = 0
-        self._usage_sent: dict[str, float] = {}
 
     def ready(self) -> int:
         """Warm the extractor up (models, LLM engine, server dialect); the worker's pid."""
@@ -58,24 +60,54 @@ class ExtractorWorker:
         return os.getpid()
 
     def extract(self, chunks: Sequence[Chunk], run_id: str
-                ) -> tuple[list[ChunkExtraction], list, dict[str, float]]:
-        """One extraction per chunk, the failures recorded since the last call, and the LLM
-        usage spent since the last call."""
+                ) -> tuple[list[ChunkExtraction], list]:
+        """One extraction per chunk, and the failures recorded since the last call (the LLM
+        usage went to the ledger as it was spent)."""
         self.extractor.warm_up()
         found = self.extractor.extract(chunks, run_id)
         failures = list(getattr(self.extractor, "failures", []))
         new_failures = failures[self._failures_sent:]
         self._failures_sent = len(failures)
-        return found, new_failures, self._usage_delta()
+        return found, new_failures
 
-    def _usage_delta(self) -> dict[str, float]:
-        meter = getattr(getattr(self.extractor, "llm", None), "meter", None)
-        if meter is None:
-            return {}
-        now = meter.as_dict()
-        delta = {key: value - self._usage_sent.get(key, 0) for key, value in now.items()}
-        self._usage_sent = now
-        return delta
+
+def report_usage(extractor, ledger) -> None:
+    """Make the extractor's metered LLM add what it spends to the `UsageLedger` actor at once."""
+    llm = getattr(extractor, "llm", None)
+    if getattr(llm, "meter", None) is not None:
+        llm.meter = LedgerMeter(ledger)
+
+
+class LedgerMeter(UsageMeter):
+    """The meter of an extractor actor's LLM: each record also goes to a `UsageLedger` before
+    the LLM call returns, so what a call spent is counted even if the actor dies before its
+    results reach the driver (killed, out of memory, node lost)."""
+
+    def __init__(self, ledger) -> None:
+        super().__init__()
+        self.ledger = ledger
+
+    def record(self, **counts) -> None:
+        import ray
+
+        super().record(**counts)
+        if any(counts.values()):  # a millisecond or so, against seconds of LLM
+            ray.get(self.ledger.add.remote(counts))
+
+
+class UsageLedger:
+    """The LLM usage of a run's extractor actors (a Ray actor), summed as it is spent, in the
+    keyword names of `UsageMeter.record`; the driver reads the totals."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, float] = {}
+
+    def add(self, counts: dict[str, float]) -> None:
+        for key, value in counts.items():
+            self.counts[key] = self.counts.get(key, 0) + value
+
+    def totals(self) -> dict[str, float]:
+        return dict(self.counts)
 
 
 def share_concurrency(extractor, gate) -> None:

@@ -149,6 +149,41 @@ def test_ray_engine_unreachable_address_is_a_clear_error(address, tmp_path):
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.parametrize("options, actors", [
+    (["--workers", "3"], "3 extractor actors (--workers 3)"),
+    (["--worker-cpus", "0.5"], f"{2 * (os.cpu_count() or 1)} extractor actors (a local Ray"),
+    (["--ray-address", "ray://127.0.0.1:1"], None),
+])
+def test_ray_engine_dry_run_gives_each_actors_share(options, actors, tmp_path):
+    """`--dry-run --engine ray` estimates without starting or reaching Ray: the actors a run
+    would start and each one's share of the local estimate, labelled as such."""
+    import math
+    import re
+
+    from typer.testing import CliRunner
+
+    from kgx.cli import app
+    from kgx.testing.corpora import PEOPLE, write_corpus
+
+    corpus = write_corpus(tmp_path / "in", PEOPLE)
+    common = ["extract", str(corpus), "--store", str(tmp_path / "store"), "--dry-run",
+              "--extractor", "direct", "--llm", "openai:some-model@http://127.0.0.1:1/v1",
+              "--llm-concurrency", "2"]
+    local = CliRunner().invoke(app, common)
+    ray = CliRunner().invoke(app, [*common, "--engine", "ray", *options])
+    assert local.exit_code == 0 and ray.exit_code == 0, (local.output, ray.exception)
+    assert ray.output.startswith(local.output)  # the same estimate, then the actors
+    if actors is None:
+        assert "does not contact; give --workers N" in ray.output
+        return
+    assert actors in ray.output and "at most 2 requests in flight from the whole cluster" in \
+        ray.output
+    workers = int(actors.split()[0])
+    calls = int(re.search(r"Dry run: (\d+) LLM calls", local.output).group(1))
+    assert "share (an estimate" in ray.output
+    assert f": {math.ceil(calls / workers):,} LLM calls" in ray.output
+
+
 def test_ray_engine_without_ray_names_the_extra(monkeypatch, tmp_path):
     import sys
 
@@ -180,6 +215,34 @@ def test_ray_engine_llm_workers_share_one_concurrency_limit(ray_cluster, llama_s
     calls = report.llm_usage["llm_calls"]
     assert calls >= 4 and calls == proxy.requests - 2  # every POST, less each actor's GET /models
     assert json.loads(run.llm_usage)["llm_calls"] == calls
+
+
+@cluster
+def test_ray_engine_counts_the_llm_usage_of_actors_that_died(ray_cluster, llama_server,
+                                                            tmp_path):
+    """An actor that dies once its LLM replies are in (as an out-of-memory kill would) loses
+    its results, not its usage: the run counts every completion the server was asked for."""
+    from kgx.llm.spec import LLMSettings
+    from kgx.pipeline import make_extractor
+    from kgx.testing.corpora import PEOPLE, write_corpus
+    from kgx.testing.fault_proxy import FaultProxy
+    from kgx.testing.paced import PoisonedExtractor
+
+    corpus = write_corpus(tmp_path / "in", {**PEOPLE, "z.txt": "POISON: Alan Turing studied "
+                                                               "at Cambridge."})
+    with FaultProxy(llama_server.url) as proxy, open_store(str(tmp_path / "store")) as store:
+        llm = LLMSettings(spec=f"openai:{llama_server.model}@{proxy.url}", cache=False,
+                          on_error="skip-and-record", max_tokens=64)
+        config = ExtractConfig(extractor="direct", llm=llm)
+        extractor = PoisonedExtractor(make_extractor(config), "POISON", after_extracting=True)
+        report = extract_corpus([corpus], store, config, extractor=extractor,
+                                engine=_ray_engine(max_restarts=0))
+        [run] = store.runs()
+    died = [f for f in report.failures if f.step == "ray.worker"]
+    assert len(died) == 1 and report.documents_written == 4
+    assert proxy.posts > report.chunks  # the poisoned chunk was extracted on several actors
+    assert report.llm_usage["llm_calls"] == proxy.posts
+    assert json.loads(run.llm_usage)["llm_calls"] == proxy.posts
 
 
 @cluster

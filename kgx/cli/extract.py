@@ -103,7 +103,7 @@ def extract(
     console = Console(stderr=True)
     chosen = make_engine(engine, ray_address, workers, worker_cpus, worker_gpus)
     if dry_run:  # an estimate reads the inputs and counts tokens: no worker is needed
-        dry_run_estimate(paths, store, config, prices)
+        dry_run_estimate(paths, store, config, prices, chosen)
         return
     report, uri = run_extraction(paths, store, config, resume, console,
                                  retry_failed=retry_failed, engine=chosen)
@@ -163,8 +163,9 @@ def run_extraction(paths, store, config: ExtractConfig, resume: bool, console: C
     return report, graph.uri
 
 
-def dry_run_estimate(paths, store, config: ExtractConfig, prices) -> None:
-    """Print what the run would spend on the LLM, for the documents not yet extracted."""
+def dry_run_estimate(paths, store, config: ExtractConfig, prices, engine="local") -> None:
+    """Print what the run would spend on the LLM, for the documents not yet extracted, and
+    with a Ray engine the actors it would start and each one's share."""
     from kgx.llm.usage import load_prices
 
     extractor = make_extractor(config)
@@ -182,6 +183,8 @@ def dry_run_estimate(paths, store, config: ExtractConfig, prices) -> None:
         typer.echo(f"Dry run: {extractor.name} calls no LLM; nothing to estimate.")
     else:
         typer.echo(estimate.summary())
+    if not isinstance(engine, str):
+        typer.echo(engine.dry_run_plan(estimate, extractor))
 
 
 def progress_bar(console: Console) -> Progress:

@@ -86,6 +86,14 @@ class OpenAICompatibleLLM:
         whose `slot()` is held around each request (retries included) on top of `concurrency`."""
         self._dialect_lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        """Picklable (a backend travels to Ray actors inside its extractor): no lock."""
+        return {key: value for key, value in self.__dict__.items() if key != "_dialect_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._dialect_lock = threading.Lock()
+
     # -- protocol ---------------------------------------------------------------------------
 
     def warm_up(self) -> None:

@@ -70,6 +70,14 @@ class UsageMeter:
         self.wall_s = 0.0
         self._started = time.perf_counter()
 
+    def __getstate__(self) -> dict:
+        """Picklable (an extractor and its LLM travel to Ray actors): the lock stays behind."""
+        return {key: value for key, value in self.__dict__.items() if key != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def record(self, *, calls: int = 0, cached: int = 0, prompt_tokens: int = 0,
                completion_tokens: int = 0, failures: int = 0, repairs: int = 0,
                wall_s: float = 0.0) -> None:

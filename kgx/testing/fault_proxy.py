@@ -41,6 +41,8 @@ class FaultProxy:
         self.prefix = parts.path.rstrip("/")
         self.faults: deque[Fault] = deque()
         self.requests = 0
+        self.posts = 0
+        """POST requests (completions), faulted ones included."""
         self.last_authorization: str | None = None
         self.in_flight = 0
         self.max_in_flight = 0
@@ -85,6 +87,8 @@ class FaultProxy:
                 self._forward(None)
 
             def do_POST(self) -> None:
+                with proxy._lock:
+                    proxy.posts += 1
                 length = int(self.headers.get("content-length") or 0)
                 self._forward(self.rfile.read(length))
 
