@@ -193,7 +193,7 @@ def _timed_bulk_load(export: Path, directory: Path, sizes: dict) -> dict:
     return {"seconds": round(seconds, 2), "relations_per_s": round(sizes["relations"] / seconds),
             "stages": {
                 "neo4j_admin_jvm_and_checks": round(load_seconds - imported.seconds, 2),
-                "neo4j_admin_import": imported.seconds,
+                "neo4j_admin_import": round(imported.seconds, 2),
                 **{f"first_connect_{step}": value for step, value in steps.items()},
                 "first_connect_other": round(connect_seconds - sum(steps.values()), 2)},
             "not_counted": {"server_restart": round(restart_seconds, 2)}}

@@ -106,6 +106,7 @@ def dry_run_plan(estimate, planned: tuple[int | None, str], worker_cpus: float,
             f"--worker-cpus {worker_cpus:g} and --worker-gpus {worker_gpus:g}.")
     if estimate is None:
         return text + " The extractor calls no LLM."
+
     def share(n: int) -> str:
         return f"{math.ceil(n / workers):,}"
 

@@ -356,7 +356,6 @@ class _ClusterLLM:
         return self.local.estimate(requests, prices)
 
 
-
 class _LedgerTotals(UsageMeter):
     """The driver's meter of the actors' LLM usage: the engine's ledger totals, read when
     asked (the last ones read once the ledger is gone)."""
