@@ -26,7 +26,8 @@ def export(
     output: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.jsonl,
     store: StoreOption = None,
 ) -> None:
-    """Export the graph. neo4j-import writes CSVs and an import.sh for neo4j-admin."""
+    """Export the graph. neo4j-import writes CSVs (the graph and its run records), the list of
+    files with multi-line values (kgx-import.json) and an import.sh for neo4j-admin."""
     from kgx.export import export_graph
 
     with open_store(store, read_only=True) as graph:

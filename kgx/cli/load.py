@@ -32,8 +32,9 @@ def load(
 
     Stop the server first (neo4j-admin writes the store files directly), run this, then start
     it again: kgx creates its constraints and indexes the first time it connects, so `kgx
-    query` and `kgx ask` work at once. A database that already holds a graph is refused; add to
-    it with the online writer (`kgx extract ... --store bolt://...`) instead.
+    query` and `kgx ask` work at once. The export's run records are loaded with the graph. A
+    database that already holds a graph is refused; add to it with the online writer (`kgx
+    extract ... --store bolt://...`) instead.
     """
     from kgx.bulk_import import Neo4jHome, bulk_import
 
