@@ -189,3 +189,94 @@ def test_llamacpp_line_guard_works_on_numpy_rows():
     out = processor(np.array([7, 0, 1, 2, 0, 1, 2]), np.zeros(len(LINE_TOKENS), dtype=np.float32))
     assert out.shape == (len(LINE_TOKENS),)
     assert [i for i, v in enumerate(out) if v != -np.inf] == [5]
+
+
+@pytest.mark.parametrize(("line", "ok"), [
+    ("1", True), ("12", True), ("1 Ada", True), ("1 ada lov", True), ("1 Ada Lovelace\n", True),
+    ("1 Ada ", True),            # a word boundary that the passage has
+    ("1 Babbage ", False),       # "babbage " is not in the passage: a full stop follows it
+    ("1 Babbage\n", True), ("1 Bob", False), ("1 Bob\n", False), ("1|Ada", False),
+    ("1.Ada", False), ("1 \n", False), ("---", True), ("--", True), ("", True), ("Ada", False),
+])
+def test_copy_constraint_reads_entity_lines(line, ok):
+    from kgx.llm.repeat_guard import _copyable
+
+    assert _copyable(line, "ada lovelace met charles babbage. ada lovelace.") is ok
+
+
+def test_copy_constraint_goes_forward_through_the_passage_and_never_lists_twice():
+    from kgx.llm.repeat_guard import _copyable
+
+    source = "ada met bob in paris. bob liked paris."
+    assert _copyable("2 Bob\n", source, at=0, listed={"ada"})
+    assert not _copyable("2 Ada\n", source, at=0, listed={"ada"})      # listed already
+    assert not _copyable("3 Ada\n", source, at=7, listed={"bob"})      # before Bob: going back
+    assert _copyable("3 Paris\n", source, at=7, listed={"ada", "bob"})
+    assert _copyable("4 Bob lik", source, at=15, listed=set())         # a later mention...
+    assert not _copyable("4 Bob\n", source, at=15, listed=set())       # ...but Bob came first
+
+
+def test_copy_constraint_holds_names_to_eight_words_and_triple_numbers_to_entities():
+    from kgx.llm.repeat_guard import _copyable, _numbered_ends
+
+    source = "one two three four five six seven eight nine ten"
+    assert _copyable("1 one two three four five six seven eight", source)
+    assert not _copyable("1 one two three four five six seven eight nine", source)
+    assert _numbered_ends("1|is|3", 3) and _numbered_ends("1|is|", 3)
+    assert _numbered_ends('1|is|"1975"\n', 3) and _numbered_ends("1|is|Paris\n", 3)
+    assert not _numbered_ends("1|is|4\n", 3) and not _numbered_ends("4|", 3)
+    assert _numbered_ends("1|is|1", 12) and not _numbered_ends("1|is|2", 12 - 11)
+    assert not _numbered_ends("0|", 3)
+
+
+def test_copy_constraint_takes_the_best_token_that_keeps_a_span():
+    from kgx.llm.repeat_guard import LineGuard
+
+    guard = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8])
+    processor = guard.for_rows(copy_from=["Ada met someone."])
+    _line_step(processor, [7], favourite=0)
+    torch = pytest.importorskip("torch")
+    scores = torch.zeros((1, len(LINE_TOKENS)))
+    scores[0, 4], scores[0, 1] = 10.0, 9.0    # " Bob" is best, " Ada" second
+    out = processor(torch.tensor([[7, 0]]), scores)
+    assert _allowed(out) == [1] and processor.held == 1  # "1 Bob" is no span: "1 Ada" it is
+    scores = torch.zeros((1, len(LINE_TOKENS)))
+    scores[0, 2] = 10.0                       # the newline after "1 Ada" is the best and fine
+    out = processor(torch.tensor([[7, 0, 1]]), scores)
+    assert 4 in _allowed(out) and processor.held == 1  # the row is left alone
+    free = guard.for_rows()                   # no copy_from: no constraint
+    _line_step(free, [7], favourite=0)
+    assert 4 in _allowed(_line_step(free, [7, 0], favourite=4))
+
+
+def test_copy_constraint_leaves_the_triples_alone():
+    from kgx.llm.repeat_guard import LineGuard
+
+    processor = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8]).for_rows(
+        copy_from=["Ada."])
+    _line_step(processor, [7], favourite=0)
+    scores = _line_step(processor, [7, 0, 1, 2, 5, 2, 0, 6], favourite=4)  # 1 Ada / --- / 1|
+    assert len(_allowed(scores)) == len(LINE_TOKENS) and processor.held == 0
+
+
+def test_copy_constraint_holds_a_real_model_to_the_passage():
+    """The bundled SmolLM2 through transformers, with the prompt v2 replies use: every entity
+    line it writes under the constraint is a span of the passage."""
+    pytest.importorskip("torch")
+    from kgx.distill.format import parse_lines, student_format
+    from kgx.llm.spec import bundled_gguf
+    from kgx.llm.transformers_llm import TransformersLLM
+    from kgx.llm.types import LLMRequest, SamplingParams
+
+    text = "Marie Curie was born in Warsaw and won the Nobel Prize in Physics in 1903."
+    system, user = student_format("v2").messages(text)
+    request = LLMRequest.from_prompt(user["content"], system=system["content"] + (
+        " Start with: 1 Marie Curie"), params=SamplingParams(max_tokens=60))
+    backend = TransformersLLM(bundled_gguf(), repeat_guard=True, copy_spans=True)
+    [reply] = backend.complete([request])
+    graph = parse_lines(reply.text)
+    assert "+copy" in backend.model
+    assert graph.entities, reply.text
+    assert all(name.casefold() in text.casefold() for name in graph.entities), reply.text
+    starts = [text.casefold().find(name.casefold()) for name in graph.entities]
+    assert starts == sorted(starts), reply.text

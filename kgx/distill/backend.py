@@ -66,12 +66,14 @@ def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBac
 
         backend = LlamaCppLLM(bundled_gguf(), lora=adapter, lora_converter=_gguf_lora,
                               name=name, grammar="xgrammar",
-                              json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
+                              json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True,
+                              copy_spans=True)
     else:
         from kgx.llm.transformers_llm import TransformersLLM
 
         backend = TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
-                                  json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True)
+                                  json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True,
+                                  copy_spans=True)
     backend.student_format = adapter_format(adapter).name
     return backend
 

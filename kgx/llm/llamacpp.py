@@ -43,7 +43,8 @@ class LlamaCppLLM:
                  name: str | None = None, lora: str | Path | None = None,
                  lora_converter: Callable[[Path, Path], Path] | None = None,
                  json_separators: tuple[str, str] | None = None,
-                 repeat_guard: bool = False) -> None:
+                 repeat_guard: bool = False, copy_spans: bool = False,
+                 draft_tokens: int = 0) -> None:
         self.model_path = Path(model_path)
         self.lora = Path(lora) if lora is not None else None
         self.lora_converter = lora_converter
@@ -58,6 +59,14 @@ class LlamaCppLLM:
             self.model += f"+json:{''.join(json_separators)}"
         if repeat_guard:
             self.model += "+guard"
+        self.copy_spans = copy_spans
+        """With the line guard: hold entity lines to spans of the user's message (the passage)."""
+        if copy_spans:
+            self.model += "+copy"
+        self.draft_tokens = draft_tokens
+        """Prompt-lookup speculative decoding: draft up to this many tokens by copying what
+        followed the last tokens where they occur in the prompt, and keep the ones the model
+        agrees with (greedy replies are the same; copy-heavy ones come faster). 0: off."""
         self.name = name or f"llamacpp:{self.model_path}"
         self.n_ctx = n_ctx
         self.score_ctx = score_ctx
@@ -77,10 +86,19 @@ class LlamaCppLLM:
             raise ConfigError(f"No GGUF model at {self.model_path}; give the path of a .gguf "
                               "file, or use the spec `local` for the bundled SmolLM2.")
         lora = self._lora_file()
+        draft = None
+        if self.draft_tokens and not logits_all:
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            draft = LlamaPromptLookupDecoding(num_pred_tokens=self.draft_tokens)
         try:
             return llama_cpp.Llama(model_path=str(self.model_path), n_ctx=n_ctx,
-                                   n_threads=self.n_threads, logits_all=logits_all,
-                                   lora_path=lora, lora_scale=1.0, verbose=False)
+                                   n_threads=self.n_threads,
+                                   # a draft needs every position's logits; llama-cpp-python
+                                   # sizes its logits buffer by this flag, not by the draft
+                                   logits_all=logits_all or draft is not None,
+                                   lora_path=lora, lora_scale=1.0, draft_model=draft,
+                                   verbose=False)
         except (ValueError, RuntimeError) as e:
             raise ConfigError(f"llama.cpp cannot load {self.model_path}"
                               f"{f' with the LoRA {lora}' if lora else ''}: {e}. Is it a GGUF "
@@ -146,7 +164,8 @@ class LlamaCppLLM:
         elif schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         elif self.repeat_guard:  # a reply in lines: the student's v2 format
-            kwargs["logits_processor"] = self._line_guard_processor()
+            kwargs["logits_processor"] = self._line_guard_processor(
+                request.messages[-1].content if self.copy_spans else None)
         try:
             out = self.generator.create_chat_completion(**kwargs)
         except ValueError as e:  # e.g. the prompt is longer than the context window
@@ -155,7 +174,7 @@ class LlamaCppLLM:
         return Completion(choice["message"].get("content") or "", usage["prompt_tokens"],
                           usage["completion_tokens"], choice.get("finish_reason") or "stop")
 
-    def _line_guard_processor(self) -> Any:
+    def _line_guard_processor(self, copy_from: str | None) -> Any:
         from llama_cpp import LogitsProcessorList
 
         from kgx.llm.repeat_guard import LineGuard, LineGuardNumpy
@@ -167,7 +186,7 @@ class LlamaCppLLM:
             self._line_guard = LineGuard(
                 texts, separator_ids=model.tokenize(b"---\n", add_bos=False, special=False),
                 eos_ids=[model.token_eos()])
-        return LogitsProcessorList([LineGuardNumpy(self._line_guard)])
+        return LogitsProcessorList([LineGuardNumpy(self._line_guard, copy_from)])
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
         """Log-probs from one forward pass per text, on a second model kept for scoring."""

@@ -37,7 +37,7 @@ class TransformersLLM:
                  batch_size: int = 8, name: str | None = None,
                  adapter: str | Path | None = None,
                  json_separators: tuple[str, str] | None = None,
-                 repeat_guard: bool = False) -> None:
+                 repeat_guard: bool = False, copy_spans: bool = False) -> None:
         self.source = str(model)
         self.gguf = self.source.endswith(".gguf")
         self.adapter = Path(adapter) if adapter is not None else None
@@ -58,6 +58,10 @@ class TransformersLLM:
             self.model += f"+json:{''.join(json_separators)}"
         if repeat_guard:
             self.model += "+guard"
+        self.copy_spans = copy_spans
+        """With the line guard: hold entity lines to spans of the user's message (the passage)."""
+        if copy_spans:
+            self.model += "+copy"
         self.name = name or f"hf:{model}"
         self.device = device
         self.dtype = dtype
@@ -156,7 +160,8 @@ class TransformersLLM:
         if schema is not None and self.repeat_guard:
             processors.append(self._repeat_guard_processor())
         elif self.repeat_guard:  # a reply in lines: the student's v2 format
-            processors.append(self._line_guard_processor())
+            processors.append(self._line_guard_processor(
+                [r.messages[-1].content for r in batch] if self.copy_spans else None))
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "do_sample": False,
                                   "pad_token_id": self._tokenizer.pad_token_id,
                                   "temperature": None, "top_p": None, "top_k": None}
@@ -198,7 +203,7 @@ class TransformersLLM:
         guard, texts = self._guard
         return guard.for_rows(texts)
 
-    def _line_guard_processor(self) -> Any:
+    def _line_guard_processor(self, copy_from: list[str] | None) -> Any:
         from kgx.llm.repeat_guard import LineGuard
 
         if self._line_guard is None:
@@ -207,7 +212,7 @@ class TransformersLLM:
             self._line_guard = LineGuard(
                 texts, separator_ids=tokenizer.encode("---\n", add_special_tokens=False),
                 eos_ids=_eos_ids(self._model))
-        return self._line_guard.for_rows()
+        return self._line_guard.for_rows(copy_from)
 
     def _completion(self, row: list[int], prompt_tokens: int,
                     params: SamplingParams) -> Completion:
