@@ -9,7 +9,10 @@ Every row runs the real `StudentExtractor` over the same --limit passages of the
 - v1, v1-llamacpp: the same adapter read with exact triple ends and the copy filter, through
   transformers and llama.cpp;
 - v2 (lines, llama.cpp / transformers): a v2 adapter through each backend;
-- v2 without the copy filter: the same replies, entities not in the passage kept;
+- v2 without the copy constraint (entity lines free at decoding; the copy filter still drops
+  names that are not in the passage), and without either (no-copy);
+- v2 with prompt-lookup drafts (llama.cpp speculative decoding), uncached, beside the same
+  row without drafts, for speed;
 - v2 without the line guard: llama.cpp decoding with no repeat guard.
 
 Besides the rows, it measures the format itself on the training split: reply tokens per passage
@@ -53,18 +56,26 @@ def format_figures(data: Path) -> dict:
 
 
 def student(name: str, spec: str, *, guard: bool = True, copy_filter: bool = True,
-            exact_ends: bool = True, batch_size: int = 8) -> System:
+            exact_ends: bool = True, copy_spans: bool = True, draft_tokens: int = 0,
+            batch_size: int = 8, cache: bool = True) -> System:
     # Cached: rows that differ only in how replies are read (copy filter, triple ends) decode
     # once; rows that decode differently (backend, guard) have their own cache keys.
     # The guard is switched off after the backend is built, so its key would not change: the
     # unguarded row is never cached.
-    settings = LLMSettings(spec=spec, cache=guard, repair=False, on_error="skip-and-record")
+    # The copy constraint is a decoding option too: its key is set before the model is named.
+    settings = LLMSettings(spec=spec, cache=guard and cache, repair=False,
+                           on_error="skip-and-record")
     llm = load_llm(spec, settings)
     backend = llm.backend
     if hasattr(backend, "batch_size"):
         backend.batch_size = batch_size
     if not guard:
         backend.repeat_guard = False
+    if not copy_spans:
+        backend.copy_spans = False
+        backend.model = backend.model.replace("+copy", "")
+    if draft_tokens:
+        backend.draft_tokens = draft_tokens
     return System(name, lambda: StudentExtractor(llm, copy_filter=copy_filter,
                                                  exact_ends=exact_ends), llm)
 
@@ -91,7 +102,14 @@ def main(argv: list[str] | None = None) -> int:
                                                   f"student-llamacpp:{v1}", copy_filter=False),
         "v2-llamacpp": lambda: student("v2-llamacpp", f"student-llamacpp:{v2}"),
         "v2-transformers": lambda: student("v2-transformers", f"student:{v2}"),
-        "no-copy": lambda: student("no-copy", f"student-llamacpp:{v2}", copy_filter=False),
+        "no-copy": lambda: student("no-copy", f"student-llamacpp:{v2}", copy_filter=False,
+                                   copy_spans=False),
+        "no-copy-constraint": lambda: student("no-copy-constraint", f"student-llamacpp:{v2}",
+                                              copy_spans=False),
+        "v2-llamacpp-draft": lambda: student("v2-llamacpp-draft", f"student-llamacpp:{v2}",
+                                             draft_tokens=10, cache=False),
+        "v2-llamacpp-nocache": lambda: student("v2-llamacpp-nocache", f"student-llamacpp:{v2}",
+                                               cache=False),
         "no-guard": lambda: student("no-guard", f"student-llamacpp:{v2}", guard=False),
     }
     figures: dict = {"passages": len(examples), "split": "validation", "rows": {}}

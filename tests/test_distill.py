@@ -73,8 +73,8 @@ def test_v2_target_lists_entities_in_order_and_points_triples_at_them():
 def test_v2_reader_keeps_good_lines_and_reports_the_rest():
     graph = parse_lines("1 Ada\n2 London\nnot numbered\n---\n1|born in|2\n1|half\n9|x|2\n1|born")
     assert graph.entities == ["Ada", "London"]
-    assert graph.triples == [["Ada", "born in", "London"], ["9", "x", "London"]]
-    assert graph.malformed == ["not numbered", "1|half", "1|born"]
+    assert graph.triples == [["Ada", "born in", "London"]]
+    assert graph.malformed == ["not numbered", "1|half", "9|x|2", "1|born"]  # no entity 9
 
 
 def test_student_extractor_reads_v2_lines_and_records_malformed_replies():
@@ -82,7 +82,8 @@ def test_student_extractor_reads_v2_lines_and_records_malformed_replies():
 
     fake = FakeLLM(["1 Ada Lovelace\n2 London\n3 Paris\n---\n1|born in|2",
                     "1 Nothing\n---\nbroken"])
-    extractor = StudentExtractor(ManagedLLM(fake, on_error="skip-and-record", repair=False))
+    extractor = StudentExtractor(ManagedLLM(fake, on_error="skip-and-record", repair=False),
+                                 reply_format="v2")
     assert extractor.format.version == "student.graph.v2"
     chunks = [Chunk(doc_id="d", index=i, text=t, start=0, end=len(t), n_tokens=5)
               for i, t in enumerate(["Ada Lovelace was born in London.", "Nothing here."])]
@@ -96,6 +97,28 @@ def test_student_extractor_reads_v2_lines_and_records_malformed_replies():
     assert extractor.malformed == [chunks[1].id] and extractor.failures == []
 
 
+def test_v3_writes_triple_ends_out_and_reads_numbers_as_text():
+    from kgx.extractors.student import StudentExtractor
+
+    text = "Ada Lovelace met Charles Babbage in 1833."
+    fmt = student_format("v3")
+    target = fmt.target(["Charles Babbage", "Ada Lovelace"],
+                        [["Ada Lovelace", "met", "Charles Babbage"], ["Ada Lovelace", "met in",
+                                                                      "1833"]], text=text)
+    assert target.splitlines() == ["1 Ada Lovelace", "2 Charles Babbage", "---",
+                                   "Ada Lovelace|met|Charles Babbage", "Ada Lovelace|met in|1833"]
+    assert fmt.parse(target).triples == [["Ada Lovelace", "met", "Charles Babbage"],
+                                         ["Ada Lovelace", "met in", "1833"]]
+    assert fmt.parse("1 Ada\n---\nAda|is\n2|x|3").malformed == ["Ada|is"]
+    fake = FakeLLM([target])
+    extractor = StudentExtractor(ManagedLLM(fake, on_error="skip-and-record", repair=False))
+    assert extractor.format.version == "student.graph.v3"  # the default
+    chunk = Chunk(doc_id="d", index=0, text=text, start=0, end=len(text), n_tokens=9)
+    [found] = extractor.extract([chunk], run_id="r")
+    assert sorted((r.subject.name, r.predicate, r.object.name) for r in found.relations) == [
+        ("Ada Lovelace", "met", "Charles Babbage"), ("Ada Lovelace", "met in", "1833")]
+
+
 def test_distill_split_keeps_each_document_on_one_side(dataset):
     manifest = json.loads((dataset / "manifest.json").read_text())
     sides = {name: read_dataset(dataset / f"{name}.jsonl")
@@ -106,7 +129,7 @@ def test_distill_split_keeps_each_document_on_one_side(dataset):
     assert manifest["split"]["seed"] == 13 and manifest["splits"]["test"]["examples"] > 0
     line = json.loads((dataset / "train.jsonl").read_text().splitlines()[0])
     assert [m["role"] for m in line["messages"]] == ["system", "user", "assistant"]
-    assert line["messages"][:2] == student_format("v2").messages(line["text"])
+    assert line["messages"][:2] == student_format().messages(line["text"])
 
 
 def test_distill_split_is_stable_under_reordering():
@@ -171,7 +194,7 @@ def test_distill_train_few_steps_then_resume(runner, dataset, tmp_path):
     assert (out / "training_curve.png").is_file()
     summary = json.loads((out / "training.json").read_text())
     assert summary["global_step"] == 2 and summary["train_loss"] > 0
-    assert json.loads((out / "student_format.json").read_text()) == {"format": "v2"}
+    assert json.loads((out / "student_format.json").read_text()) == {"format": "v3"}
     second = runner.invoke(app, [*args, "--max-steps", "3"])
     assert second.exit_code == 0, second.output
     resumed = json.loads((out / "training.json").read_text())

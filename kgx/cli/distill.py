@@ -86,6 +86,7 @@ class ReplyFormat(str, Enum):
 
     v1 = "v1"
     v2 = "v2"
+    v3 = "v3"
 
 
 class TrainMethod(str, Enum):
@@ -106,8 +107,9 @@ def train(
     method: Annotated[TrainMethod, typer.Option(
         help="lora, or full (full fine-tuning)")] = TrainMethod.lora,
     reply_format: Annotated[ReplyFormat, typer.Option(
-        "--format", help="Reply format to learn: v2 (compact lines, the default) or v1 (JSON)")
-    ] = ReplyFormat.v2,
+        "--format", help="Reply format to learn: v3 (compact lines, triples written out; the "
+                    "default), v2 (lines, triple ends by entity number) or v1 (JSON)")
+    ] = ReplyFormat.v3,
     init_adapter: Annotated[Path | None, typer.Option(help="Warm start: continue from this "
                                                       "LoRA adapter's weights")] = None,
     top_layers: Annotated[int | None, typer.Option(min=1, help="Train the LoRA weights of "

@@ -37,7 +37,9 @@ from pydantic import BaseModel, Field
 PROMPT_VERSION = "student.graph.v1"
 """The JSON format of student v1; a new prompt or target format is a new version."""
 PROMPT_VERSION_V2 = "student.graph.v2"
-"""The compact line format of student v2."""
+"""The compact line format with numbered triple ends (an ablation; see docs/student_v2.md)."""
+PROMPT_VERSION_V3 = "student.graph.v3"
+"""The compact line format of student v2: numbered entities, then triples written out."""
 FORMAT_FILE = "student_format.json"
 """Written beside a trained adapter: the reply format it learned. None there means v1."""
 
@@ -95,6 +97,9 @@ def student_target(entities: Iterable[str], triples: Iterable[Sequence[str]],
 SYSTEM_V2 = ("Extract the knowledge graph of the passage. List its entities in order of "
              "appearance, one per line, numbered; then a line ---; then triples "
              "subject|predicate|object, naming entities by number.")
+SYSTEM_V3 = ("Extract the knowledge graph of the passage. List its entities in order of "
+             "appearance, one per line, numbered; then a line ---; then triples "
+             "subject|predicate|object.")
 SECTION = "---"
 _NUMBERED = re.compile(r"^(\d+)\s+(.+)$")
 
@@ -109,22 +114,25 @@ def entities_in_order(entities: Iterable[str], text: str) -> list[str]:
 
 
 def lines_target(entities: Iterable[str], triples: Iterable[Sequence[str]], text: str,
-                 propositions: Iterable[str] = ()) -> str:
+                 propositions: Iterable[str] = (), *, numbered_ends: bool = True) -> str:
     """The v2 reply: numbered entities in order of appearance, `---`, triples by number.
 
     A triple end that is a listed entity (ignoring case) is written as its number; any other
     end is written out, in quotes when it is all digits so it cannot be read as a number.
-    Propositions, when given, follow a second `---`, one per line."""
+    Propositions, when given, follow a second `---`, one per line. Without `numbered_ends`
+    (format v3) every triple end is written out."""
     names = entities_in_order(entities, text)
-    number = {name.casefold(): str(i) for i, name in enumerate(names, 1)}
+    number = ({name.casefold(): str(i) for i, name in enumerate(names, 1)} if numbered_ends
+              else {})
     lines = [f"{i} {_one_line(name)}" for i, name in enumerate(names, 1)]
     lines.append(SECTION)
     for triple in triples:
         parts = [_one_line(str(part)) for part in triple] if len(triple) == 3 else []
         if len(parts) != 3 or not all(parts):
             continue
-        s, p, o = (number.get(parts[0].casefold(), _literal(parts[0])), parts[1].replace("|", "/"),
-                   number.get(parts[2].casefold(), _literal(parts[2])))
+        literal = _literal if numbered_ends else _no_bars
+        s, p, o = (number.get(parts[0].casefold(), literal(parts[0])), parts[1].replace("|", "/"),
+                   number.get(parts[2].casefold(), literal(parts[2])))
         lines.append(f"{s}|{p}|{o}")
     kept = [_one_line(p) for p in propositions if p and p.strip()]
     if kept:
@@ -138,9 +146,10 @@ class ParsedGraph(StudentGraph):
     malformed: list[str] = Field(default_factory=list)
 
 
-def parse_lines(reply: str) -> ParsedGraph:
+def parse_lines(reply: str, *, numbered_ends: bool = True) -> ParsedGraph:
     """Read a v2 reply. Lines that fit no section are kept in `malformed`, never guessed at;
-    entity numbers that name no entity are read as text."""
+    so are triples whose end is a number that names no entity (a number written as text is
+    quoted in this format)."""
     section, names = 0, {}
     entities: list[str] = []
     triples: list[list[str]] = []
@@ -162,7 +171,13 @@ def parse_lines(reply: str) -> ParsedGraph:
                 malformed.append(line)
         elif section == 1:
             parts = [part.strip() for part in line.split("|")]
-            if len(parts) == 3 and all(parts):
+            if not numbered_ends:
+                if len(parts) == 3 and all(parts):
+                    triples.append(parts)
+                else:
+                    malformed.append(line)
+            elif len(parts) == 3 and all(parts) and all(
+                    not end.isdigit() or end in names for end in (parts[0], parts[2])):
                 triples.append([_end(parts[0], names), parts[1], _end(parts[2], names)])
             else:
                 malformed.append(line)
@@ -181,6 +196,10 @@ def _literal(end: str) -> str:
     return f'"{end}"' if end.isdigit() else end
 
 
+def _no_bars(end: str) -> str:
+    return end.replace("|", "/")
+
+
 def _end(part: str, names: dict[str, str]) -> str:
     if part.isdigit():
         return names.get(part, part)
@@ -191,7 +210,7 @@ def _end(part: str, names: dict[str, str]) -> str:
 
 # -- the two formats behind one interface ------------------------------------------------
 
-FormatName = Literal["v1", "v2"]
+FormatName = Literal["v1", "v2", "v3"]
 
 
 @dataclass(frozen=True)
@@ -216,20 +235,27 @@ class StudentFormat:
                propositions: Iterable[str] = ()) -> str:
         if self.name == "v1":
             return student_target(entities, triples, propositions)
-        return lines_target(entities, triples, text, propositions)
+        return lines_target(entities, triples, text, propositions,
+                            numbered_ends=self.numbered_ends)
 
     def parse(self, reply: str) -> ParsedGraph:
         """The reply as a graph; raises ValueError when a v1 reply is not valid JSON."""
         if self.name == "v1":
             return ParsedGraph.model_validate_json(reply)
-        return parse_lines(reply)
+        return parse_lines(reply, numbered_ends=self.numbered_ends)
+
+    @property
+    def numbered_ends(self) -> bool:
+        """Whether triples point at entities by number (v2) rather than by name."""
+        return self.name == "v2"
 
 
 FORMATS: dict[str, StudentFormat] = {
     "v1": StudentFormat("v1", PROMPT_VERSION, SYSTEM),
     "v2": StudentFormat("v2", PROMPT_VERSION_V2, SYSTEM_V2),
+    "v3": StudentFormat("v3", PROMPT_VERSION_V3, SYSTEM_V3),
 }
-DEFAULT_FORMAT: FormatName = "v2"
+DEFAULT_FORMAT: FormatName = "v3"
 
 
 def student_format(name: str = DEFAULT_FORMAT) -> StudentFormat:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from kgx.errors import ConfigError, LLMError, require
 from kgx.llm.llamacpp_grammar import SchemaMasks
+from kgx.llm.repeat_guard import GUARD_KEY
 from kgx.llm.types import Completion, LLMRequest, ScoredText, ScoreRequest
 
 DEFAULT_CONTEXT = 4096
@@ -58,7 +59,7 @@ class LlamaCppLLM:
         if json_separators is not None:  # decoding options change the replies, so cache keys
             self.model += f"+json:{''.join(json_separators)}"
         if repeat_guard:
-            self.model += "+guard"
+            self.model += GUARD_KEY
         self.copy_spans = copy_spans
         """With the line guard: hold entity lines to spans of the user's message (the passage)."""
         if copy_spans:
@@ -185,7 +186,8 @@ class LlamaCppLLM:
                      for i in range(model.n_vocab())]
             self._line_guard = LineGuard(
                 texts, separator_ids=model.tokenize(b"---\n", add_bos=False, special=False),
-                eos_ids=[model.token_eos()])
+                eos_ids=[model.token_eos()],
+                numbered_ends=self.student_format == "v2")
         return LogitsProcessorList([LineGuardNumpy(self._line_guard, copy_from)])
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:

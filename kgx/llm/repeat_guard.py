@@ -24,6 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+GUARD_KEY = "+guard.2"
+"""Part of a guarded backend's model name, and so of its cache keys: a change to what the
+guards do is a new version (2: the line guard ends a reply at a triple end past the list)."""
+
 # What a token writes before its comma: closing quotes and brackets, possibly spaces.
 _BEFORE_COMMA = re.compile(r'^([\s"\]}]*),')
 
@@ -194,8 +198,10 @@ class LineGuard:
 
     def __init__(self, token_texts: Sequence[str], *, separator: str = "---",
                  separator_ids: Sequence[int], eos_ids: Sequence[int], sections: int = 2,
-                 max_lines: int = 32) -> None:
+                 max_lines: int = 32, numbered_ends: bool = False) -> None:
         self.token_texts = token_texts
+        self.numbered_ends = numbered_ends
+        """Triple ends are entity numbers (format v2): one past the list ends the reply."""
         self.separator = separator
         self.separator_ids = list(separator_ids)
         """The tokens that write the separator line and its newline."""
@@ -231,7 +237,7 @@ class _LineState:
         self.at = 0
         """Where the last listed entity first appears in the row's text (the copy constraint)."""
         self.entities = 0
-        """Entity lines written (the copy constraint holds triple ends to their numbers)."""
+        """Lines written in the entity section."""
 
 
 class LineGuardProcessor:
@@ -264,19 +270,17 @@ class LineGuardProcessor:
             if state.forced:  # works on torch tensors and numpy arrays alike
                 scores[row] = -float("inf")
                 scores[row, state.forced[0]] = 0.0
-            elif source is not None and state.section < 2:
+            elif source is not None and state.section == 0:
                 self._hold_to_spans(state, source, scores, row)
         return scores
 
     def _hold_to_spans(self, state: _LineState, source: str, scores, row: int) -> None:
-        """Allow only the best token that keeps an entity line a span of `source` (or a
-        triple's numbered ends the numbers of listed entities)."""
+        """Allow only the best token that keeps an entity line a span of `source`."""
         line = "".join(state.line)
         texts = self.guard.token_texts
         for rank, token in enumerate(_best_tokens(scores[row], COPY_CANDIDATES)):
-            ahead = line + (texts[token] if token < len(texts) else "")
-            if (_copyable(ahead, source, at=state.at, listed=state.seen) if state.section == 0
-                    else _numbered_ends(ahead, state.entities)):
+            if _copyable(line + (texts[token] if token < len(texts) else ""), source,
+                         at=state.at, listed=state.seen):
                 if rank:
                     scores[row] = -float("inf")
                     scores[row, token] = 0.0
@@ -295,16 +299,27 @@ class LineGuardProcessor:
                 state.section, state.seen = state.section + 1, set()
                 continue
             key = _line_key(line) if state.section == 0 else line
-            if source is not None and state.section == 0:
+            if state.section == 0 and line:
                 state.entities += 1
-                if source.find(key) >= state.at:
+                if source is not None and source.find(key) >= state.at:
                     state.at = source.find(key)
             if line and not state.forced and (key in state.seen
-                                              or len(state.seen) + 1 >= guard.max_lines):
+                                              or len(state.seen) + 1 >= guard.max_lines
+                                              or _unlisted_end(line, state, guard)):
                 last = state.section >= guard.sections - 1
                 state.forced = list(guard.eos_ids[:1] if last else guard.separator_ids)
                 self.forced += 1
             state.seen.add(key)
+
+
+def _unlisted_end(line: str, state: _LineState, guard: LineGuard) -> bool:
+    """A triple line that points at an entity number past the list (`1|is|9` after 7
+    entities): the reply has started counting instead of reading, so it is ended there."""
+    if state.section != 1 or not guard.numbered_ends:
+        return False
+    parts = [part.strip() for part in line.split("|")]
+    return any(part.isdigit() and int(part) > state.entities
+               for part in (parts[0], parts[-1]) if len(parts) == 3)
 
 
 MAX_NAME_WORDS = 8
@@ -333,22 +348,6 @@ def _copyable(line: str, source: str, *, at: int = 0, listed: set[str] = frozens
     if newline:
         return bool(name) and name not in listed and source.find(name) >= at
     return source.find(name + " " if rest[-1].isspace() and name else name, at) >= 0
-
-
-def _numbered_ends(line: str, entities: int) -> bool:
-    """Whether a triple line so far names by number only entities 1..`entities` (an end that
-    is all digits, finished by `|` or the line's end, or still being written)."""
-    head, newline, _ = line.partition("\n")
-    parts = head.split("|")
-    for index in (0, 2):
-        if index >= len(parts):
-            break
-        end = parts[index].strip()
-        finished = index < len(parts) - 1 or bool(newline)
-        if end.isdigit() and not (1 <= int(end) <= entities if finished else
-                                  any(str(n).startswith(end) for n in range(1, entities + 1))):
-            return False
-    return True
 
 
 def _best_tokens(row, k: int) -> list[int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kgx.errors import ConfigError, LLMError, require
+from kgx.llm.repeat_guard import GUARD_KEY
 from kgx.llm.types import Completion, LLMRequest, SamplingParams, ScoredText, ScoreRequest
 
 LOAD_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError)
@@ -57,7 +58,7 @@ class TransformersLLM:
         if json_separators is not None:  # decoding options change the replies, so cache keys
             self.model += f"+json:{''.join(json_separators)}"
         if repeat_guard:
-            self.model += "+guard"
+            self.model += GUARD_KEY
         self.copy_spans = copy_spans
         """With the line guard: hold entity lines to spans of the user's message (the passage)."""
         if copy_spans:
@@ -211,7 +212,8 @@ class TransformersLLM:
             texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
             self._line_guard = LineGuard(
                 texts, separator_ids=tokenizer.encode("---\n", add_special_tokens=False),
-                eos_ids=_eos_ids(self._model))
+                eos_ids=_eos_ids(self._model),
+                numbered_ends=self.student_format == "v2")
         return self._line_guard.for_rows(copy_from)
 
     def _completion(self, row: list[int], prompt_tokens: int,
