@@ -11,8 +11,6 @@ Every row runs the real `StudentExtractor` over the same --limit passages of the
 - v2 (lines, llama.cpp / transformers): a v2 adapter through each backend;
 - v2 without the copy constraint (entity lines free at decoding; the copy filter still drops
   names that are not in the passage), and without either (no-copy);
-- v2 with prompt-lookup drafts (llama.cpp speculative decoding), uncached, beside the same
-  row without drafts, for speed;
 - v2 without the line guard: llama.cpp decoding with no repeat guard.
 
 Besides the rows, it measures the format itself on the training split: reply tokens per passage
@@ -56,7 +54,7 @@ def format_figures(data: Path) -> dict:
 
 
 def student(name: str, spec: str, *, guard: bool = True, copy_filter: bool = True,
-            exact_ends: bool = True, copy_spans: bool = True, draft_tokens: int = 0,
+            exact_ends: bool = True, copy_spans: bool = True,
             batch_size: int = 8, cache: bool = True) -> System:
     # Cached: rows that differ only in how replies are read (copy filter, triple ends) decode
     # once; rows that decode differently (backend, guard) have their own cache keys.
@@ -74,8 +72,6 @@ def student(name: str, spec: str, *, guard: bool = True, copy_filter: bool = Tru
     if not copy_spans:
         backend.copy_spans = False
         backend.model = backend.model.replace("+copy", "")
-    if draft_tokens:
-        backend.draft_tokens = draft_tokens
     return System(name, lambda: StudentExtractor(llm, copy_filter=copy_filter,
                                                  exact_ends=exact_ends), llm)
 
@@ -106,10 +102,6 @@ def main(argv: list[str] | None = None) -> int:
                                    copy_spans=False),
         "no-copy-constraint": lambda: student("no-copy-constraint", f"student-llamacpp:{v2}",
                                               copy_spans=False),
-        "v2-llamacpp-draft": lambda: student("v2-llamacpp-draft", f"student-llamacpp:{v2}",
-                                             draft_tokens=10, cache=False),
-        "v2-llamacpp-nocache": lambda: student("v2-llamacpp-nocache", f"student-llamacpp:{v2}",
-                                               cache=False),
         "no-guard": lambda: student("no-guard", f"student-llamacpp:{v2}", guard=False),
     }
     figures: dict = {"passages": len(examples), "split": "validation", "rows": {}}

@@ -1,8 +1,8 @@
 """The distilled student: entities, triples and propositions from ONE constrained call per chunk.
 
 By default it runs the student shipped with kgx (SmolLM2-135M-Instruct plus the LoRA adapter
-trained on GPT-3.5 NER + OpenIE, see kgx/distill/student/MODEL_CARD.md) through transformers on
-CPU. Any LLM can stand in: `--llm student:PATH` for an adapter you trained with `kgx distill
+trained on GPT-3.5 NER + OpenIE, see kgx/distill/student/MODEL_CARD.md) in llama.cpp on CPU
+(`--llm student` runs it through transformers). Any LLM can stand in: `--llm student:PATH` for an adapter you trained with `kgx distill
 train`, or an OpenAI-compatible server (vLLM with the LoRA loaded) serving the same prompt.
 
     extractor = StudentExtractor(load_llm("student"))
@@ -29,8 +29,9 @@ class StudentExtractor:
     """Single-pass extraction by a distilled student: exactly one LLM request per chunk."""
 
     name = EXTRACTOR_NAME
-    default_llm = "student"
-    """The LLM spec used when the user names none (`--llm local`, the default)."""
+    default_llm = "student-llamacpp"
+    """The LLM spec used when the user names none (`--llm local`, the default): the shipped
+    student in llama.cpp (the model card compares it with transformers, `--llm student`)."""
 
     def __init__(self, llm, *, propositions: bool = False, max_tokens: int = MAX_TOKENS,
                  reply_format: str | None = None, copy_filter: bool = True,

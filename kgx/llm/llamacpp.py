@@ -44,8 +44,7 @@ class LlamaCppLLM:
                  name: str | None = None, lora: str | Path | None = None,
                  lora_converter: Callable[[Path, Path], Path] | None = None,
                  json_separators: tuple[str, str] | None = None,
-                 repeat_guard: bool = False, copy_spans: bool = False,
-                 draft_tokens: int = 0) -> None:
+                 repeat_guard: bool = False, copy_spans: bool = False) -> None:
         self.model_path = Path(model_path)
         self.lora = Path(lora) if lora is not None else None
         self.lora_converter = lora_converter
@@ -64,10 +63,6 @@ class LlamaCppLLM:
         """With the line guard: hold entity lines to spans of the user's message (the passage)."""
         if copy_spans:
             self.model += "+copy"
-        self.draft_tokens = draft_tokens
-        """Prompt-lookup speculative decoding: draft up to this many tokens by copying what
-        followed the last tokens where they occur in the prompt, and keep the ones the model
-        agrees with (greedy replies are the same; copy-heavy ones come faster). 0: off."""
         self.name = name or f"llamacpp:{self.model_path}"
         self.n_ctx = n_ctx
         self.score_ctx = score_ctx
@@ -87,19 +82,10 @@ class LlamaCppLLM:
             raise ConfigError(f"No GGUF model at {self.model_path}; give the path of a .gguf "
                               "file, or use the spec `local` for the bundled SmolLM2.")
         lora = self._lora_file()
-        draft = None
-        if self.draft_tokens and not logits_all:
-            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
-
-            draft = LlamaPromptLookupDecoding(num_pred_tokens=self.draft_tokens)
         try:
             return llama_cpp.Llama(model_path=str(self.model_path), n_ctx=n_ctx,
-                                   n_threads=self.n_threads,
-                                   # a draft needs every position's logits; llama-cpp-python
-                                   # sizes its logits buffer by this flag, not by the draft
-                                   logits_all=logits_all or draft is not None,
-                                   lora_path=lora, lora_scale=1.0, draft_model=draft,
-                                   verbose=False)
+                                   n_threads=self.n_threads, logits_all=logits_all,
+                                   lora_path=lora, lora_scale=1.0, verbose=False)
         except (ValueError, RuntimeError) as e:
             raise ConfigError(f"llama.cpp cannot load {self.model_path}"
                               f"{f' with the LoRA {lora}' if lora else ''}: {e}. Is it a GGUF "
