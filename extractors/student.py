@@ -2,8 +2,9 @@
 
 By default it runs the student shipped with kgx (SmolLM2-135M-Instruct plus the LoRA adapter
 trained on GPT-3.5 NER + OpenIE, see kgx/distill/student/MODEL_CARD.md) in llama.cpp on CPU
-(`--llm student` runs it through transformers). Any LLM can stand in: `--llm student:PATH` for an adapter you trained with `kgx distill
-train`, or an OpenAI-compatible server (vLLM with the LoRA loaded) serving the same prompt.
+(`--llm student` runs it through transformers). Any LLM can stand in: `--llm
+student-llamacpp:PATH` for an adapter you trained with `kgx distill train`, or an
+OpenAI-compatible server (vLLM with the LoRA loaded) serving the same prompt.
 
     extractor = StudentExtractor(load_llm("student"))
 """
