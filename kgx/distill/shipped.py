@@ -1,8 +1,7 @@
 """The student adapters shipped inside the kgx package (trained by `kgx distill train`).
 
-`student` is the current one; `student:v1` is the first one (JSON format), kept loadable for
-comparison when the current one is replaced. Until student v2 is trained (docs/student_v2.md)
-both are the v1 adapter."""
+`student` is the current one, student v2 (line replies, format v3; docs/student_v2.md);
+`student:v1` is the first one (JSON replies), kept loadable for comparison."""
 
 from __future__ import annotations
 
