@@ -55,14 +55,13 @@ def format_figures(data: Path) -> dict:
 
 def student(name: str, spec: str, *, guard: bool = True, copy_filter: bool = True,
             exact_ends: bool = True, copy_spans: bool = True,
-            batch_size: int = 8, cache: bool = True) -> System:
+            batch_size: int = 8) -> System:
     # Cached: rows that differ only in how replies are read (copy filter, triple ends) decode
     # once; rows that decode differently (backend, guard) have their own cache keys.
     # The guard is switched off after the backend is built, so its key would not change: the
     # unguarded row is never cached.
     # The copy constraint is a decoding option too: its key is set before the model is named.
-    settings = LLMSettings(spec=spec, cache=guard and cache, repair=False,
-                           on_error="skip-and-record")
+    settings = LLMSettings(spec=spec, cache=guard, repair=False, on_error="skip-and-record")
     llm = load_llm(spec, settings)
     backend = llm.backend
     if hasattr(backend, "batch_size"):

@@ -337,7 +337,7 @@ def _copyable(line: str, source: str, *, at: int = 0, listed: set[str] = frozens
     head, newline, _ = line.lstrip(" ").partition("\n")
     number, rest = _ENTITY_LINE.fullmatch(head).groups()
     if not number:  # not an entity line: the separator, or a blank start
-        return not head or "---".startswith(head.strip()) or head.strip() == "---"
+        return "---".startswith(head.strip())
     if not rest:
         return True
     if not rest[0].isspace():  # `1|Ada`, `1.Ada`: not the format
