@@ -12,9 +12,11 @@ and idempotent re-runs are the same as on one machine.
 An actor that dies is restarted by Ray and its call retried; a call whose actor keeps dying is
 split into single documents, and a document that still kills its actor is recorded under
 `on_error` (as failed chunks on the run, re-attempted by `--retry-failed`) or stops the run.
-The LLM usage an actor spends goes to a ledger actor as it is spent, so the run's usage counts
-what a dead actor spent too. HTTP LLMs share one concurrency limit over the whole cluster
-(`kgx.ray_workers.ConcurrencyGate`).
+The LLM usage an actor spends goes to a ledger actor as it is spent (a call as soon as it is
+handed to the LLM), and comes back with each call's results; the driver keeps the latest of
+both, so the run's usage counts what a dead actor spent, a call it died in the middle of (as a
+failed call), and survives the ledger's own death (Ray restarts it). HTTP LLMs share one
+concurrency limit over the whole cluster (`kgx.ray_workers.ConcurrencyGate`).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class RayEngine:
         self.ready_timeout_s = ready_timeout_s
         self.worker_pids: list[int] = []
         """The pid of each extractor actor's process once the pool is up (for tests and ops)."""
+        self.ledger_pid: int | None = None
+        """The pid of the LLM usage ledger's process, once started (for tests and ops)."""
         self.start_seconds = 0.0
         """How long connecting to Ray and warming the actor pool took."""
         self._ray = None
@@ -75,6 +79,9 @@ class RayEngine:
         self._actors: list = []
         self._gate = None
         self._ledger = None
+        self._usage: dict[str, tuple[int, dict]] = {}
+        """The latest usage snapshot of each actor process's meter (`kgx.ray_workers`)."""
+        self._settled = False
         self._chunks: dict[str, tuple[str, int, list[Chunk]]] = {}
         self._extractor: ClusterExtractor | None = None
         self._busy: dict[int, int] = {}
@@ -125,18 +132,23 @@ class RayEngine:
                 run_id: str) -> Batches:
         """Each batch of `work` in input order, extracted by the actor pool."""
         calls = plan_calls(work, policy, len(self._actors))
+        self._settled = False
         # two batches' worth of calls in flight: the actors extract the next batch while the
         # driver writes this one
-        return take_batches(calls, policy, lambda call: self._run(call, run_id), self._wait,
-                            2 * len(self._actors) * CALLS_PER_WORKER)
+        yield from take_batches(calls, policy, lambda call: self._run(call, run_id),
+                                self._wait, 2 * len(self._actors) * CALLS_PER_WORKER)
+        self._settled = True  # every call taken back: a call still in flight died with its actor
 
     def close(self) -> None:
         """Kill the actors; shut Ray down if this engine started it."""
         ray = self._ray
         if ray is None:
             return
-        if self._ledger is not None and self._extractor is not None:
-            self._extractor.llm.meter.as_dict()  # the final totals, before the ledger goes
+        if self._ledger is not None:
+            try:
+                self._copy_ledger()  # the final figures, before the ledger goes
+            except Exception:  # the cluster went first: keep the figures copied so far
+                log.warning("could not read the LLM usage ledger", exc_info=True)
         for actor in [*self._actors, *(a for a in (self._gate, self._ledger) if a)]:
             try:
                 ray.kill(actor, no_restart=True)
@@ -177,15 +189,29 @@ class RayEngine:
         if extractor.llm is not None:
             from kgx.ray_workers import UsageLedger
 
-            self._ledger = ray.remote(UsageLedger).options(num_cpus=0).remote()
+            # restarted when it dies, and the reports sent to it then retried on the new one
+            self._ledger = ray.remote(UsageLedger).options(
+                num_cpus=0, max_restarts=-1, max_task_retries=-1).remote()
+            self.ledger_pid = ray.get(self._ledger.pid.remote())
         self._actors = [self._new_actor() for _ in range(count)]
         self.worker_pids = self._wait_ready(self._actors)
         self.start_seconds += time.perf_counter() - started
         log.info("%d extractor actors ready in %.1f s", count, self.start_seconds)
 
-    def usage_totals(self) -> dict[str, float] | None:
-        """What the actors' LLMs spent so far, dead actors included (None without a ledger)."""
-        return None if self._ledger is None else self._ray.get(self._ledger.totals.remote())
+    def usage_totals(self) -> dict[str, int | float]:
+        """What the actors' LLMs spent so far (`UsageMeter.as_dict()` figures), dead actors
+        included, and the calls they died in the middle of, as failed calls."""
+        from kgx.ray_workers import usage_totals
+
+        self._copy_ledger()
+        return usage_totals(self._usage, self._settled)
+
+    def _copy_ledger(self) -> None:
+        """Keep the ledger's latest snapshots here, where they outlive it."""
+        from kgx.ray_workers import merge_snapshots
+
+        if self._ledger is not None:
+            merge_snapshots(self._usage, self._ray.get(self._ledger.snapshots.remote()))
 
     def gate_stats(self) -> dict[str, int] | None:
         """Slots of the cluster-wide LLM limit held now and at most (None without a gate)."""
@@ -217,6 +243,8 @@ class RayEngine:
 
     def _run(self, call: Call, run_id: str):
         """Submit `call` to the least busy actor; a function that waits for its result."""
+        from kgx.ray_workers import merge_snapshots
+
         ray = self._ray
         index = min(range(len(self._actors)), key=lambda i: self._busy.get(i, 0))
         self._busy[index] = self._busy.get(index, 0) + 1
@@ -226,15 +254,19 @@ class RayEngine:
         def result() -> list[ChunkExtraction] | None:
             self._busy[index] -= 1
             try:
-                found, failures = ray.get(ref)
+                found, failures, usage = ray.get(ref)
             except ray.exceptions.RayActorError as e:
                 self._replace(index, actor)
+                self._copy_ledger()
                 return self._lost(call, e)
             except ray.exceptions.RayTaskError as e:
                 cause = getattr(e, "cause", None)
                 if isinstance(cause, KgxError):
                     raise cause from e
                 raise ExtractionError(f"the extractor failed in a Ray worker: {e}") from e
+            if usage is not None:
+                merge_snapshots(self._usage, [usage])
+            self._copy_ledger()  # what an actor that died (and was restarted) meanwhile spent
             self._extractor.failures += failures
             return found
 
@@ -357,18 +389,11 @@ class _ClusterLLM:
 
 
 class _LedgerTotals(UsageMeter):
-    """The driver's meter of the actors' LLM usage: the engine's ledger totals, read when
-    asked (the last ones read once the ledger is gone)."""
+    """The driver's meter of the actors' LLM usage: `RayEngine.usage_totals`, read when asked."""
 
     def __init__(self, engine: RayEngine) -> None:
         super().__init__()
         self.engine = engine
-        self.last: dict[str, float] = {}
 
     def as_dict(self) -> dict[str, int | float]:
-        totals = self.engine.usage_totals()
-        if totals is not None:
-            self.last = totals
-        meter = UsageMeter()
-        meter.record(**self.last)
-        return meter.as_dict()
+        return self.engine.usage_totals()

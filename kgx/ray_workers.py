@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import pickle
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -50,8 +51,7 @@ class ExtractorWorker:
             self.extractor = make_extractor(ExtractConfig.model_validate_json(config_json))
         if gate is not None:
             share_concurrency(self.extractor, gate)
-        if ledger is not None:
-            report_usage(self.extractor, ledger)
+        self.meter = report_usage(self.extractor, ledger) if ledger is not None else None
         self._failures_sent = 0
 
     def ready(self) -> int:
@@ -60,54 +60,101 @@ class ExtractorWorker:
         return os.getpid()
 
     def extract(self, chunks: Sequence[Chunk], run_id: str
-                ) -> tuple[list[ChunkExtraction], list]:
-        """One extraction per chunk, and the failures recorded since the last call (the LLM
-        usage went to the ledger as it was spent)."""
+                ) -> tuple[list[ChunkExtraction], list, Snapshot | None]:
+        """One extraction per chunk, the failures recorded since the last call, and this
+        process's LLM usage so far (which also went to the ledger as it was spent)."""
         self.extractor.warm_up()
         found = self.extractor.extract(chunks, run_id)
         failures = list(getattr(self.extractor, "failures", []))
         new_failures = failures[self._failures_sent:]
         self._failures_sent = len(failures)
-        return found, new_failures
+        return found, new_failures, None if self.meter is None else self.meter.snapshot()
 
 
-def report_usage(extractor, ledger) -> None:
-    """Make the extractor's metered LLM add what it spends to the `UsageLedger` actor at once."""
+Snapshot = tuple[str, int, dict]
+"""(meter id, sequence number, counters): the whole usage of one actor process so far, in the
+keyword names of `UsageMeter.record`; a higher sequence number of the same meter holds all of
+a lower one."""
+
+
+def report_usage(extractor, ledger) -> LedgerMeter | None:
+    """Make the extractor's metered LLM report what it spends to the `UsageLedger` actor."""
     llm = getattr(extractor, "llm", None)
-    if getattr(llm, "meter", None) is not None:
-        llm.meter = LedgerMeter(ledger)
+    if getattr(llm, "meter", None) is None:
+        return None
+    llm.meter = LedgerMeter(ledger)
+    return llm.meter
 
 
 class LedgerMeter(UsageMeter):
-    """The meter of an extractor actor's LLM: each record also goes to a `UsageLedger` before
-    the LLM call returns, so what a call spent is counted even if the actor dies before its
-    results reach the driver (killed, out of memory, node lost)."""
+    """The meter of an extractor actor's LLM. After every change it sends the ledger its whole
+    usage so far (a `Snapshot`, not the change), and waits for the ledger to have it: calls
+    when they are handed to the LLM (`in_flight`), their tokens when the replies are in. So
+    what a call spent is counted even if the actor dies before its results reach the driver
+    (killed, out of memory, node lost), and a call in flight when it died still counts. As the
+    snapshots are whole, a restarted ledger has this meter's full usage again on its next
+    report, and a report sent twice (retried across a ledger restart) counts once."""
 
     def __init__(self, ledger) -> None:
         super().__init__()
         self.ledger = ledger
+        self.id = uuid.uuid4().hex  # one per actor process: a restarted actor is a new meter
+        self.seq = 0
+        self._snapshot_lock = threading.Lock()
 
     def record(self, **counts) -> None:
         import ray
 
         super().record(**counts)
         if any(counts.values()):  # a millisecond or so, against seconds of LLM
-            ray.get(self.ledger.add.remote(counts))
+            ray.get(self.ledger.report.remote(*self.snapshot()))
+
+    def snapshot(self) -> Snapshot:
+        """This meter's usage so far, numbered: a later snapshot holds all of an earlier one."""
+        with self._snapshot_lock:
+            self.seq += 1
+            return self.id, self.seq, self.counts()
 
 
 class UsageLedger:
-    """The LLM usage of a run's extractor actors (a Ray actor), summed as it is spent, in the
-    keyword names of `UsageMeter.record`; the driver reads the totals."""
+    """The LLM usage of a run's extractor actors (a Ray actor that Ray restarts when it dies):
+    the latest `Snapshot` of each actor process's meter. The driver copies them after every
+    call it takes back, so what it copied outlives this actor; a restarted ledger starts empty
+    and gets each live meter's whole usage again on that meter's next report."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, float] = {}
+        self.meters: dict[str, tuple[int, dict]] = {}
 
-    def add(self, counts: dict[str, float]) -> None:
-        for key, value in counts.items():
-            self.counts[key] = self.counts.get(key, 0) + value
+    def report(self, meter: str, seq: int, counts: dict) -> None:
+        if seq > self.meters.get(meter, (0, {}))[0]:
+            self.meters[meter] = (seq, counts)
 
-    def totals(self) -> dict[str, float]:
-        return dict(self.counts)
+    def snapshots(self) -> dict[str, tuple[int, dict]]:
+        return dict(self.meters)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def merge_snapshots(into: dict[str, tuple[int, dict]], snapshots) -> None:
+    """Keep the latest snapshot of each meter (`snapshots`: a ledger's, or `Snapshot`s)."""
+    items = snapshots.items() if isinstance(snapshots, dict) else (
+        (meter, (seq, counts)) for meter, seq, counts in snapshots)
+    for meter, (seq, counts) in items:
+        if seq > into.get(meter, (0, {}))[0]:
+            into[meter] = (seq, counts)
+
+
+def usage_totals(meters: dict[str, tuple[int, dict]], settled: bool) -> dict[str, int | float]:
+    """The usage of all `meters` (`UsageMeter.as_dict()` figures). A call still in flight is a
+    call; once the run has taken every result back (`settled`), one still in flight was lost
+    with its actor: a call that failed, tokens unknown."""
+    total = UsageMeter()
+    for _, counts in meters.values():
+        total.record(**counts)
+    lost = total.in_flight
+    total.record(calls=lost, failures=lost if settled else 0, in_flight=-lost)
+    return total.as_dict()
 
 
 def share_concurrency(extractor, gate) -> None:

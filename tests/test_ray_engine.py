@@ -246,6 +246,61 @@ def test_ray_engine_counts_the_llm_usage_of_actors_that_died(ray_cluster, llama_
 
 
 @cluster
+def test_ray_engine_usage_outlives_the_ledger_and_counts_calls_in_flight(ray_cluster,
+                                                                        llama_server, tmp_path):
+    """Both extractor actors are killed while the server holds a request of each (their calls
+    are retried on the restarted actors), then the usage ledger's process is killed (Ray
+    restarts it empty): the run still counts every completion the server was asked for, the
+    two that died in flight as failed calls."""
+    from kgx.llm.spec import LLMSettings
+    from kgx.testing.corpora import ADDED, PEOPLE, passages, write_corpus
+    from kgx.testing.fault_proxy import FaultProxy
+
+    corpus = write_corpus(tmp_path / "in", {**PEOPLE, **ADDED, **passages(8)})
+    engine = _ray_engine()
+    done: dict = {}
+    progress: list[int] = []
+    with FaultProxy(llama_server.url) as proxy:
+        # 4 slots: each killed actor keeps the gate slot of its lost request
+        llm = LLMSettings(spec=f"openai:{llama_server.model}@{proxy.url}", concurrency=4,
+                          cache=False, on_error="skip-and-record", max_tokens=48)
+        config = ExtractConfig(extractor="direct", llm=llm, batch_documents=1)
+
+        def run() -> None:
+            with open_store(str(tmp_path / "store")) as store:
+                done["report"] = extract_corpus(
+                    [corpus], store, config, engine=engine,
+                    on_progress=lambda written, total: progress.append(written))
+                [done["run"]] = store.runs()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        _wait_for(lambda: engine.worker_pids)  # the actors are up, their GET /models done
+        proxy.delay_next(2, 8.0)
+        _wait_for(lambda: not proxy.faults and proxy.in_flight >= 2)
+        for pid in engine.worker_pids:
+            os.kill(pid, 9)  # each actor's one call (one document, one request) is in flight
+        written = len(progress)
+        _wait_for(lambda: len(progress) > written)  # the driver took results since
+        assert thread.is_alive(), "the run ended before the ledger could be killed"
+        os.kill(engine.ledger_pid, 9)
+        thread.join(timeout=300)
+    assert not thread.is_alive()
+    report = done["report"]
+    assert report.documents_written == 12
+    assert report.llm_usage["llm_calls"] == proxy.posts > report.chunks
+    assert report.llm_usage["failures"] >= 2  # the two lost requests, and any bad replies
+    assert json.loads(done["run"].llm_usage)["llm_calls"] == proxy.posts
+
+
+def _wait_for(condition, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@cluster
 def test_ray_engine_vllm_actors_by_contract_with_a_fake_engine(ray_cluster, tmp_path):
     """vLLM needs a GPU, which CI lacks: a fake `vllm` (tests/fixtures/fake_vllm) with the API
     kgx calls stands in on the workers; each actor builds its engine once and extracts."""

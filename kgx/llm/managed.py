@@ -118,15 +118,20 @@ class ManagedLLM:
     def _call_backend(self, requests: list[LLMRequest]) -> list[Completion | LLMError]:
         if not requests:
             return []
+        # in flight from here until the replies are in: a meter that reports elsewhere
+        # (a Ray actor's) then shows calls its process did not live to count
+        self.meter.record(in_flight=len(requests))
         started = time.perf_counter()
         try:
             results = self.backend.complete(requests)
-        finally:
-            self.meter.record(wall_s=time.perf_counter() - started)
+        except BaseException:
+            self.meter.record(wall_s=time.perf_counter() - started, in_flight=-len(requests))
+            raise
         done = [r for r in results if isinstance(r, Completion)]
         self.meter.record(calls=len(requests),
                           prompt_tokens=sum(c.prompt_tokens for c in done),
-                          completion_tokens=sum(c.completion_tokens for c in done))
+                          completion_tokens=sum(c.completion_tokens for c in done),
+                          wall_s=time.perf_counter() - started, in_flight=-len(requests))
         return results
 
     def _read(self, request: LLMRequest, outcome: tuple[Completion | LLMError, bool],

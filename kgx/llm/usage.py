@@ -57,7 +57,8 @@ def price_for(model: str, prices: dict[str, Price]) -> Price | None:
 
 
 class UsageMeter:
-    """Thread-safe counters of calls, cache hits, tokens, failures and wall time."""
+    """Thread-safe counters of calls, cache hits, tokens, failures and wall time, and the calls
+    handed to the LLM whose replies are not in yet (`in_flight`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -68,6 +69,7 @@ class UsageMeter:
         self.failures = 0
         self.repairs = 0
         self.wall_s = 0.0
+        self.in_flight = 0
         self._started = time.perf_counter()
 
     def __getstate__(self) -> dict:
@@ -80,9 +82,10 @@ class UsageMeter:
 
     def record(self, *, calls: int = 0, cached: int = 0, prompt_tokens: int = 0,
                completion_tokens: int = 0, failures: int = 0, repairs: int = 0,
-               wall_s: float = 0.0) -> None:
+               wall_s: float = 0.0, in_flight: int = 0) -> None:
         """Add to the counters."""
         with self._lock:
+            self.in_flight += in_flight
             self.calls += calls
             self.cached_calls += cached
             self.prompt_tokens += prompt_tokens
@@ -90,6 +93,14 @@ class UsageMeter:
             self.failures += failures
             self.repairs += repairs
             self.wall_s += wall_s
+
+    def counts(self) -> dict[str, int | float]:
+        """Every counter, in the keyword names of `record` (what `record(**counts)` adds)."""
+        with self._lock:
+            return {"calls": self.calls, "cached": self.cached_calls,
+                    "prompt_tokens": self.prompt_tokens,
+                    "completion_tokens": self.completion_tokens, "failures": self.failures,
+                    "repairs": self.repairs, "wall_s": self.wall_s, "in_flight": self.in_flight}
 
     def as_dict(self) -> dict[str, int | float]:
         """The counters, for JSON and for the run record."""
