@@ -86,7 +86,60 @@ def maven_admin_command(jvm_flags: Sequence[str] = ()) -> list[str]:
     from kgx.testing.neo4j_server import LIB_DIR, _java, fetch_jars
 
     fetch_jars()
-    return [_java(), *jvm_flags, "-cp", str(LIB_DIR / "*"), ADMIN_MAIN_CLASS]
+    return [_java(), *jvm_flags, "-cp", admin_classpath(LIB_DIR), ADMIN_MAIN_CLASS]
+
+
+def admin_classpath(lib: Path) -> str:
+    """The jars of `lib`, with an unsigned copy in place of each signed one. A JVM checks a
+    signed jar's digests as it loads it, twice for neo4j-admin (its class loader, then a
+    service scan): profiled here, most of a second of its start went to the two signed
+    eclipse-collections jars. The check guards nothing these jars need: they come from the
+    same Maven fetch, into the same folder, as the 200-odd unsigned jars beside them. The
+    copies are made once (JARS_DIR/admin-lib, about a second) and made again when `lib`
+    changes; the test server keeps the jars as fetched."""
+    copies = lib.parent / "admin-lib"
+    version = lib.stat().st_mtime_ns  # fetch_jars writes a new lib folder
+    try:
+        made = json.loads((copies / SIGNED_LIST).read_text())
+        signed = made["signed"] if made["lib"] == version else None
+    except (OSError, ValueError, KeyError, TypeError):
+        signed = None
+    if signed is None:
+        signed = _unsigned_copies(lib, copies, version)
+    if not signed:
+        return str(lib / "*")
+    return os.pathsep.join([str(copies / "*"), *(str(jar) for jar in sorted(lib.glob("*.jar"))
+                                                if jar.name not in signed)])
+
+
+SIGNED_LIST = "signed.json"
+_SIGNATURE = re.compile(r"META-INF/[^/]+\.(SF|RSA|DSA|EC)$", re.IGNORECASE)
+
+
+def _unsigned_copies(lib: Path, copies: Path, version: int) -> list[str]:
+    """Write an unsigned copy of each signed jar of `lib` into `copies`; their names."""
+    import zipfile
+
+    work = Path(tempfile.mkdtemp(prefix="admin-lib-", dir=lib.parent))
+    work.chmod(0o755)
+    signed = []
+    for jar in sorted(lib.glob("*.jar")):
+        with zipfile.ZipFile(jar) as source:
+            entries = source.infolist()
+            if not any(_SIGNATURE.match(entry.filename) for entry in entries):
+                continue
+            with zipfile.ZipFile(work / jar.name, "w") as copy:
+                for entry in entries:
+                    if not _SIGNATURE.match(entry.filename):
+                        copy.writestr(entry, source.read(entry))
+        signed.append(jar.name)
+    (work / SIGNED_LIST).write_text(json.dumps({"lib": version, "signed": signed}))
+    shutil.rmtree(copies, ignore_errors=True)
+    try:
+        work.rename(copies)
+    except OSError:  # another import made them meanwhile: use those
+        shutil.rmtree(work, ignore_errors=True)
+    return signed
 
 
 def jvm_flags(files: Sequence[Path]) -> list[str]:

@@ -77,3 +77,31 @@ def test_bulk_load_needs_an_export_folder(tmp_path):
     runner = CliRunner()
     result = _load(runner, tmp_path, tmp_path / "server")
     assert result.exit_code == 1 and "kgx export --format neo4j-import" in str(result.exception)
+
+
+def test_bulk_load_runs_neo4j_admin_on_unsigned_copies_of_signed_jars(tmp_path):
+    """The jars kgx starts neo4j-admin from: a signed jar is replaced by a copy without its
+    signature (same classes), made once; unsigned jars are used as they are."""
+    import os
+    import zipfile
+
+    from kgx.bulk_import import admin_classpath
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    with zipfile.ZipFile(lib / "signed.jar", "w") as jar:
+        for name in ("META-INF/MANIFEST.MF", "META-INF/ECLIPSE_.SF", "META-INF/ECLIPSE_.RSA",
+                     "org/x/A.class"):
+            jar.writestr(name, name)
+    with zipfile.ZipFile(lib / "plain.jar", "w") as jar:
+        jar.writestr("org/y/B.class", "B")
+    assert admin_classpath(lib).split(os.pathsep) == [str(tmp_path / "admin-lib" / "*"),
+                                                      str(lib / "plain.jar")]
+    with zipfile.ZipFile(tmp_path / "admin-lib" / "signed.jar") as copy:
+        assert copy.namelist() == ["META-INF/MANIFEST.MF", "org/x/A.class"]
+        assert copy.read("org/x/A.class") == b"org/x/A.class"
+    made = (tmp_path / "admin-lib" / "signed.jar").stat().st_mtime_ns
+    assert admin_classpath(lib) == admin_classpath(lib)  # made once
+    assert (tmp_path / "admin-lib" / "signed.jar").stat().st_mtime_ns == made
+    (lib / "signed.jar").unlink()  # a new fetch: no signed jar left
+    assert admin_classpath(lib) == str(lib / "*")
