@@ -25,7 +25,8 @@ from kgx.models import Chunk, ChunkExtraction, Document
 from kgx.tabular import InputOptions
 
 GATE_LEASE_S = 900.0
-"""A slot held longer than this is taken back: its holder died without releasing it."""
+"""A slot held longer than this is taken back: its holder died without releasing it. (The
+slots of an actor's process that died are taken back at once when Ray restarts the actor.)"""
 
 
 def read_and_chunk(path: str, max_bytes: int, options: InputOptions,
@@ -159,18 +160,24 @@ def usage_totals(meters: dict[str, tuple[int, dict]], settled: bool) -> dict[str
 
 def share_concurrency(extractor, gate) -> None:
     """Make the extractor's HTTP LLM backend take a slot of the cluster-wide `gate` (a
-    `ConcurrencyGate` actor handle) around every request, retries included."""
+    `ConcurrencyGate` actor handle) around every request, retries included. Slots an earlier
+    process of this actor held (it died, and Ray restarted the actor) are given back."""
+    import ray
+
     backend = getattr(getattr(extractor, "llm", None), "backend", None)
     if backend is not None and hasattr(backend, "shared_limit"):
-        backend.shared_limit = GateSlots(gate)
+        slots = GateSlots(gate, ray.get_runtime_context().get_actor_id() or "")
+        ray.get(gate.forget_earlier.remote(slots.actor, slots.holder))
+        backend.shared_limit = slots
 
 
 class GateSlots:
     """`async with slots.slot():` holds one slot of a `ConcurrencyGate` actor."""
 
-    def __init__(self, gate) -> None:
+    def __init__(self, gate, actor: str = "") -> None:
         self.gate = gate
-        self.holder = uuid.uuid4().hex
+        self.actor = actor
+        self.holder = f"{actor}/{uuid.uuid4().hex}"  # one per process of the actor
 
     @contextlib.asynccontextmanager
     async def slot(self):
@@ -209,6 +216,19 @@ class ConcurrencyGate:
         async with self._changed:
             self.held.pop(lease, None)
             self._changed.notify()
+
+    async def forget_earlier(self, actor: str, holder: str) -> int:
+        """Take back the slots that earlier processes of `actor` held when they died (a
+        killed actor never releases them); `holder` is its new process. How many."""
+        if not actor:
+            return 0
+        async with self._changed:
+            stale = [lease for lease in self.held
+                     if lease.startswith(f"{actor}/") and not lease.startswith(f"{holder}:")]
+            for lease in stale:
+                del self.held[lease]
+            self._changed.notify(len(stale))
+            return len(stale)
 
     async def stats(self) -> dict[str, int]:
         """Slots held now and at most so far."""

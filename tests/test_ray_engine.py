@@ -249,9 +249,9 @@ def test_ray_engine_counts_the_llm_usage_of_actors_that_died(ray_cluster, llama_
 def test_ray_engine_usage_outlives_the_ledger_and_counts_calls_in_flight(ray_cluster,
                                                                         llama_server, tmp_path):
     """Both extractor actors are killed while the server holds a request of each (their calls
-    are retried on the restarted actors), then the usage ledger's process is killed (Ray
-    restarts it empty): the run still counts every completion the server was asked for, the
-    two that died in flight as failed calls."""
+    are retried on the restarted actors, which take back the LLM slots the dead ones held),
+    then the usage ledger's process is killed (Ray restarts it empty): the run still counts
+    every completion the server was asked for, the two that died in flight as failed calls."""
     from kgx.llm.spec import LLMSettings
     from kgx.testing.corpora import ADDED, PEOPLE, passages, write_corpus
     from kgx.testing.fault_proxy import FaultProxy
@@ -261,8 +261,8 @@ def test_ray_engine_usage_outlives_the_ledger_and_counts_calls_in_flight(ray_clu
     done: dict = {}
     progress: list[int] = []
     with FaultProxy(llama_server.url) as proxy:
-        # 4 slots: each killed actor keeps the gate slot of its lost request
-        llm = LLMSettings(spec=f"openai:{llama_server.model}@{proxy.url}", concurrency=4,
+        # 2 slots, both held by the requests lost: the restarted actors take them back
+        llm = LLMSettings(spec=f"openai:{llama_server.model}@{proxy.url}", concurrency=2,
                           cache=False, on_error="skip-and-record", max_tokens=48)
         config = ExtractConfig(extractor="direct", llm=llm, batch_documents=1)
 
