@@ -135,9 +135,9 @@ def test_student_llamacpp_spec_names_the_adapter(tiny_adapter):
     backend = make_backend(f"student-llamacpp:{tiny_adapter[0]}")
     assert isinstance(backend, LlamaCppLLM) and backend.lora == tiny_adapter[0]
     assert backend.model.startswith(bundled_gguf().name + "+lora:student-")
-    assert backend.model.endswith("+json:,:+guard.2+copy")  # compact JSON, guards: as trained
+    assert backend.model.endswith("+json:,:+guard.3+copy")  # compact JSON, guards: as trained
     assert backend.json_separators == (",", ":") and backend.repeat_guard
-    assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name + "+guard.2"
+    assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name + "+guard.3"
 
 
 @pytest.mark.slow  # the student in llama.cpp

@@ -32,6 +32,10 @@ STUDENT_JSON_SEPARATORS = (",", ":")
 same separators, or the constrained reply leaves the format it was trained on."""
 
 
+STUDENT_BATCH_SLOTS = 8
+"""Replies the llama.cpp student decodes together (kgx.llm.llamacpp_batch)."""
+
+
 def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:
     """The shipped student, or the adapter (PEFT folder) or full model a training run saved;
     through transformers, or llama.cpp with the adapter as a GGUF LoRA (`llamacpp`)."""
@@ -67,7 +71,7 @@ def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBac
         backend = LlamaCppLLM(bundled_gguf(), lora=adapter, lora_converter=_gguf_lora,
                               name=name, grammar="xgrammar",
                               json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True,
-                              copy_spans=True)
+                              copy_spans=True, batch_slots=STUDENT_BATCH_SLOTS)
     else:
         from kgx.llm.transformers_llm import TransformersLLM
 

@@ -44,7 +44,8 @@ class LlamaCppLLM:
                  name: str | None = None, lora: str | Path | None = None,
                  lora_converter: Callable[[Path, Path], Path] | None = None,
                  json_separators: tuple[str, str] | None = None,
-                 repeat_guard: bool = False, copy_spans: bool = False) -> None:
+                 repeat_guard: bool = False, copy_spans: bool = False,
+                 batch_slots: int = 1) -> None:
         self.model_path = Path(model_path)
         self.lora = Path(lora) if lora is not None else None
         self.lora_converter = lora_converter
@@ -72,6 +73,10 @@ class LlamaCppLLM:
         self._line_guard: Any = None
         self.student_format: str | None = None
         """The reply format of a kgx student served here ("v1", "v2"); None for other models."""
+        self.batch_slots = batch_slots
+        """Greedy free-text requests of one call decoded together, this many at a time, on a
+        context of their own (kgx.llm.llamacpp_batch); 1 decodes them one after another."""
+        self._batcher: Any = None
         self._generator: Any = None
         self._scorer: Any = None
         self._lock = threading.Lock()
@@ -134,7 +139,57 @@ class LlamaCppLLM:
     def complete(self, requests: Sequence[LLMRequest]) -> list[Completion | LLMError]:
         """Chat completions, JSON-schema-constrained where a schema is given."""
         with self._lock:
-            return [self._complete_one(request) for request in requests]
+            batched = [i for i, r in enumerate(requests) if self._batchable(r)]
+            replies: dict[int, Completion | LLMError] = {}
+            if len(batched) > 1:
+                replies.update(zip(batched, self._complete_batched([requests[i]
+                                                                     for i in batched]),
+                                   strict=True))
+            return [replies[i] if i in replies else self._complete_one(request)
+                    for i, request in enumerate(requests)]
+
+    def _batchable(self, request: LLMRequest) -> bool:
+        """Whether `request` can join a batch: greedy free text (no schema) on a model whose
+        GGUF carries its chat template."""
+        return (self.batch_slots > 1 and request.response_model is None
+                and request.params.temperature == 0
+                and bool(self.generator.metadata.get("tokenizer.chat_template")))
+
+    def _complete_batched(self, requests: Sequence[LLMRequest]) -> list[Completion | LLMError]:
+        from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
+
+        if self._batcher is None:
+            self._batcher = BatchDecoder(self.generator, slots=self.batch_slots,
+                                         n_threads=self.n_threads)
+        prompts = []
+        for request in requests:
+            tokens, stop = self._chat_prompt(request)
+            processor = (self._line_guard_processor(request.messages[-1].content
+                                                    if self.copy_spans else None)
+                         if self.repeat_guard else None)
+            prompts.append(BatchPrompt(tokens, request.params.max_tokens, processor,
+                                       stop=[*request.params.stop, *stop]))
+        return [reply if isinstance(reply, LLMError) else
+                Completion(reply.text, len(prompt.tokens), len(reply.tokens),
+                           reply.finish_reason)
+                for prompt, reply in zip(prompts, self._batcher.generate(prompts), strict=True)]
+
+    def _chat_prompt(self, request: LLMRequest) -> tuple[list[int], list[str]]:
+        """A request's prompt tokens and stop strings, rendered by the GGUF's chat template as
+        llama-cpp-python's chat completion renders them."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        model = self.generator
+        text = model._model.token_get_text
+        result = Jinja2ChatFormatter(model.metadata["tokenizer.chat_template"],
+                                     eos_token=text(model.token_eos()),
+                                     bos_token=text(model.token_bos()))(
+            messages=[m.model_dump() for m in request.messages])
+        tokens = model.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special,
+                                special=True)
+        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop \
+            else []
+        return tokens, stop
 
     def _complete_one(self, request: LLMRequest) -> Completion | LLMError:
         params = request.params
@@ -246,25 +301,19 @@ class LlamaCppLLM:
 
     def count_prompt_tokens(self, request: LLMRequest) -> int:
         """Exact prompt tokens of a request: its messages rendered by the model's chat template."""
-        model = self.generator
-        template = model.metadata.get("tokenizer.chat_template")
-        messages = [m.model_dump() for m in request.messages]
-        if not template:
-            return sum(self.count_tokens(m["content"]) + 4 for m in messages)
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        text = model._model.token_get_text
-        prompt = Jinja2ChatFormatter(template, eos_token=text(model.token_eos()),
-                                     bos_token=text(model.token_bos()))(messages=messages).prompt
-        return len(model.tokenize(prompt.encode(), add_bos=False, special=True))
+        if not self.generator.metadata.get("tokenizer.chat_template"):
+            return sum(self.count_tokens(m.content) + 4 for m in request.messages)
+        return len(self._chat_prompt(request)[0])
 
     def close(self) -> None:
         """Free both models."""
         with self._lock:
+            if self._batcher is not None:
+                self._batcher.close()
             for model in (self._generator, self._scorer):
                 if model is not None:
                     model.close()
-            self._generator = self._scorer = self._masks = None
+            self._generator = self._scorer = self._masks = self._batcher = None
 
 
 def default_threads() -> int:

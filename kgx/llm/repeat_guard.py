@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-GUARD_KEY = "+guard.2"
+GUARD_KEY = "+guard.3"
 """Part of a guarded backend's model name, and so of its cache keys: a change to what the
-guards do is a new version (2: the line guard ends a reply at a triple end past the list)."""
+guards do is a new version (2: the line guard ends a reply at a triple end past the list;
+3: the copy constraint never lets a reply end in its entity section)."""
 
 # What a token writes before its comma: closing quotes and brackets, possibly spaces.
 _BEFORE_COMMA = re.compile(r'^([\s"\]}]*),')
@@ -275,17 +276,22 @@ class LineGuardProcessor:
         return scores
 
     def _hold_to_spans(self, state: _LineState, source: str, scores, row: int) -> None:
-        """Allow only the best token that keeps an entity line a span of `source`."""
+        """Allow only the best token that keeps an entity line a span of `source`. The reply
+        may not end in the entity section: an end-of-reply token writes no text, so it would
+        pass as a span and end the reply before its triples. Where none of the best tokens
+        passes, the row keeps its own choice, but for those ends."""
         line = "".join(state.line)
-        texts = self.guard.token_texts
+        texts, ends = self.guard.token_texts, self.guard.eos_ids
         for rank, token in enumerate(_best_tokens(scores[row], COPY_CANDIDATES)):
-            if _copyable(line + (texts[token] if token < len(texts) else ""), source,
-                         at=state.at, listed=state.seen):
+            text = texts[token] if token < len(texts) else ""
+            if text and token not in ends and _copyable(line + text, source, at=state.at,
+                                                        listed=state.seen):
                 if rank:
                     scores[row] = -float("inf")
                     scores[row, token] = 0.0
                     self.held += 1
                 return
+        scores[row, [token for token in ends if token < scores.shape[-1]]] = -float("inf")
 
     def _feed(self, state: _LineState, text: str, source: str | None) -> None:
         guard = self.guard

@@ -1,0 +1,204 @@
+"""Greedy replies to many prompts at once on one llama.cpp context (continuous batching).
+
+A 135M model decoding one sequence on a CPU spends each step reading all of its weights for a
+single token; decoding eight sequences in the same step reads them once for eight tokens. The
+`BatchDecoder` keeps up to `slots` sequences in one context (each with its own KV cells, one
+`seq_id` a slot), gives every running sequence one token per `llama_decode` call, and starts the
+next prompt in a slot as soon as its reply ends, its prompt prefilled in the same calls.
+
+Each reply runs its own logits processor (kgx's line guard with its copy constraint) on its own
+row of logits and takes the best token, so a reply is what greedy decoding of that prompt alone
+gives, up to the float rounding of batched matrix products.
+
+    decoder = BatchDecoder(llama, slots=8)          # a loaded llama_cpp.Llama (its LoRA too)
+    replies = decoder.generate([BatchPrompt(tokens, max_tokens=512, processor=guard), ...])
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kgx.errors import LLMError
+
+Processor = Callable[[Any, Any], Any]
+"""A logits processor as llama-cpp-python calls them: (token ids so far, scores) -> scores."""
+
+
+@dataclass
+class BatchPrompt:
+    """One prompt to answer: its tokens, its reply cap, its stops and its logits processor."""
+
+    tokens: list[int]
+    max_tokens: int
+    processor: Processor | None = None
+    stop: Sequence[str] = ()
+
+
+@dataclass
+class BatchReply:
+    """A finished reply: its tokens, text, and why it ended ("stop" or "length")."""
+
+    tokens: list[int]
+    text: str
+    finish_reason: str
+
+
+@dataclass
+class _Slot:
+    index: int
+    prompt: BatchPrompt
+    fed: int = 0
+    """Prompt tokens already in the KV cache."""
+    reply: list[int] = field(default_factory=list)
+
+
+class BatchDecoder:
+    """`slots` sequences decoded together on a context of their own over `llama`'s weights."""
+
+    def __init__(self, llama: Any, *, slots: int = 8, slot_ctx: int = 1536, n_batch: int = 512,
+                 n_threads: int | None = None) -> None:
+        import llama_cpp
+        import numpy as np
+
+        self._np = np
+        self._llama_cpp = llama_cpp
+        self.llama = llama
+        self.slots = slots
+        self.slot_ctx = slot_ctx
+        self.n_batch = n_batch
+        # The generator's own settings (attention kernel, KV types...), so replies match its.
+        params = type(llama.context_params).from_buffer_copy(llama.context_params)
+        params.n_ctx = slots * slot_ctx
+        params.n_batch = params.n_ubatch = n_batch
+        params.n_seq_max = slots
+        threads = n_threads or llama.n_threads
+        params.n_threads = params.n_threads_batch = threads
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(llama._model.model, params)
+        if not self.ctx:
+            raise LLMError(f"llama.cpp could not make a context of {slots} × {slot_ctx} tokens "
+                           "for batched decoding; lower the slots.")
+        adapter = getattr(llama, "_lora_adapter", None)
+        if adapter is not None:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+            scales = (ctypes.c_float * 1)(getattr(llama, "lora_scale", 1.0))
+            if llama_cpp.llama_set_adapters_lora(self.ctx, adapters, 1, scales):
+                self.close()
+                raise LLMError("llama.cpp could not apply the LoRA adapter to the batch context")
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        self.batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self.vocab = llama_cpp.llama_model_get_vocab(llama._model.model)
+        self.n_vocab = llama.n_vocab()
+
+    def generate(self, prompts: Sequence[BatchPrompt]) -> list[BatchReply | LLMError]:
+        """Every prompt's greedy reply, in order; a prompt too long for a slot gets an LLMError."""
+        replies: list[BatchReply | LLMError | None] = [None] * len(prompts)
+        waiting: deque[int] = deque()
+        for i, prompt in enumerate(prompts):
+            if not prompt.tokens or len(prompt.tokens) + prompt.max_tokens > self.slot_ctx:
+                replies[i] = LLMError(
+                    f"a prompt of {len(prompt.tokens)} tokens with a reply cap of "
+                    f"{prompt.max_tokens} does not fit a batch slot of {self.slot_ctx} tokens; "
+                    "give a shorter chunk or a lower cap.")
+            else:
+                waiting.append(i)
+        running: dict[int, _Slot] = {}
+        free = list(range(self.slots - 1, -1, -1))
+        while waiting or running:
+            while waiting and free:
+                index = waiting.popleft()
+                running[free.pop()] = _Slot(index, prompts[index])
+            rows = self._step(running)
+            for seq, logits in rows:
+                slot = running[seq]
+                token = self._choose(slot, logits)
+                reply = self._advance(slot, token)
+                if reply is not None:
+                    replies[slot.index] = reply
+                    del running[seq]
+                    self._llama_cpp.llama_memory_seq_rm(self.memory, seq, -1, -1)
+                    free.append(seq)
+        return [r for r in replies if r is not None]
+
+    def _step(self, running: dict[int, _Slot]) -> list[tuple[int, Any]]:
+        """One llama_decode: the next token of every replying slot, then as many prompt tokens
+        as fit; the logits rows of the slots whose next token is now due."""
+        batch, n, due = self.batch, 0, []
+        for seq, slot in running.items():
+            if slot.fed == len(slot.prompt.tokens) and slot.reply:
+                n = self._add(n, slot.reply[-1], slot.fed + len(slot.reply) - 1, seq, True)
+                due.append((seq, n - 1))
+        for seq, slot in running.items():
+            remaining = len(slot.prompt.tokens) - slot.fed
+            if remaining <= 0 or n >= self.n_batch:
+                continue
+            take = min(remaining, self.n_batch - n)
+            for offset in range(take):
+                last = slot.fed + offset == len(slot.prompt.tokens) - 1
+                n = self._add(n, slot.prompt.tokens[slot.fed + offset], slot.fed + offset, seq,
+                              last)
+            slot.fed += take
+            if slot.fed == len(slot.prompt.tokens):
+                due.append((seq, n - 1))
+        batch.n_tokens = n
+        status = self._llama_cpp.llama_decode(self.ctx, batch)
+        if status != 0:
+            raise LLMError(f"llama_decode failed with status {status} in batched decoding")
+        np = self._np
+        rows = []
+        for seq, i in due:
+            pointer = self._llama_cpp.llama_get_logits_ith(self.ctx, i)
+            rows.append((seq, np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()))
+        return rows
+
+    def _add(self, n: int, token: int, pos: int, seq: int, logits: bool) -> int:
+        batch = self.batch
+        batch.token[n] = token
+        batch.pos[n] = pos
+        batch.n_seq_id[n] = 1
+        batch.seq_id[n][0] = seq
+        batch.logits[n] = logits
+        return n + 1
+
+    def _choose(self, slot: _Slot, logits: Any) -> int:
+        processor = slot.prompt.processor
+        if processor is not None:
+            ids = self._np.asarray(slot.prompt.tokens + slot.reply, dtype=self._np.intc)
+            logits = processor(ids, logits)
+        return int(logits.argmax())
+
+    def _advance(self, slot: _Slot, token: int) -> BatchReply | None:
+        """Append `token` to the slot's reply; the finished reply when it ends there."""
+        llama_cpp = self._llama_cpp
+        if llama_cpp.llama_vocab_is_eog(self.vocab, token):
+            return self._reply(slot.reply, "stop")
+        slot.reply.append(token)
+        if slot.prompt.stop:
+            text = self._text(slot.reply)
+            for stop in slot.prompt.stop:
+                at = text.find(stop)
+                if at >= 0:
+                    return BatchReply(list(slot.reply), text[:at], "stop")
+        if len(slot.reply) >= slot.prompt.max_tokens:
+            return self._reply(slot.reply, "length")
+        return None
+
+    def _reply(self, tokens: list[int], finish: str) -> BatchReply:
+        return BatchReply(list(tokens), self._text(tokens), finish)
+
+    def _text(self, tokens: list[int]) -> str:
+        return self.llama.detokenize(tokens).decode("utf-8", errors="ignore")
+
+    def close(self) -> None:
+        """Free the context and the batch (the weights stay with `llama`)."""
+        llama_cpp = self._llama_cpp
+        if getattr(self, "batch", None) is not None:
+            llama_cpp.llama_batch_free(self.batch)
+            self.batch = None
+        if self.ctx:
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None
