@@ -295,3 +295,13 @@ def test_line_guard_ends_a_reply_that_counts_past_the_entity_list():
     words(torch.tensor([[5]]), torch.zeros((1, len(tokens))))
     words(torch.tensor([[5, *reply]]), torch.zeros((1, len(tokens))))
     assert words.forced == 0
+
+
+def test_copy_constraint_refuses_names_with_loose_whitespace():
+    from kgx.llm.repeat_guard import _copyable
+
+    source = "ada lovelace worked with charles babbage."
+    assert _copyable("1 Ada Lovelace", source) and _copyable("1 Ada ", source)
+    assert not _copyable("1 Ada  Lovelace", source)     # two spaces: no span as written
+    assert not _copyable("1 Ada\tLovelace", source)
+    assert not _copyable("1  Ada", source)

@@ -61,10 +61,12 @@ def _chosen(logprobs, ids: list[int], first: int) -> np.ndarray:
     return np.array([logprobs[i - 1, ids[i]] for i in range(first, len(ids))])
 
 
-def _llamacpp_logprobs(lora: str, ids: list[int], first: int) -> np.ndarray:
+def _llamacpp_logprobs(lora: str | None, ids: list[int], first: int,
+                       model_path=None) -> np.ndarray:
     import llama_cpp
 
-    model = llama_cpp.Llama(str(bundled_gguf()), lora_path=lora, n_ctx=256, n_threads=1,
+    model = llama_cpp.Llama(str(model_path or bundled_gguf()), lora_path=lora, n_ctx=256,
+                            n_threads=1,
                             logits_all=True, verbose=False)
     try:
         model.eval(ids)
@@ -86,6 +88,30 @@ def test_gguf_lora_logprobs_match_transformers_merged(tiny_adapter, tmp_path):
           f"{gap.max():.3f} nats; adapter moved them by {np.abs(expected - base).mean():.3f}")
     assert np.abs(expected - base).mean() > 0.3  # the adapter matters, so the check can fail
     assert gap.mean() < 0.2 and gap.max() < 1.0
+
+
+@pytest.mark.slow  # transformers and llama.cpp models
+def test_merged_gguf_logprobs_match_transformers_merged(tiny_adapter, tmp_path):
+    """The adapter folded into the base weights (Q8_0) scores like transformers' merge, and
+    like the runtime LoRA, within the rounding of the 8-bit weights."""
+    folder, ids, first, expected = tiny_adapter
+    merged = gguf_lora.merge_adapter(folder, tmp_path / "merged.gguf", bundled_gguf())
+    found = _llamacpp_logprobs(None, ids, first, model_path=merged)
+    base = _llamacpp_logprobs(None, ids, first)
+    gap = np.abs(found - expected)
+    print(f"\n|merged llama.cpp - transformers| per reply token: mean {gap.mean():.3f}, max "
+          f"{gap.max():.3f} nats; adapter moved them by {np.abs(expected - base).mean():.3f}")
+    assert np.abs(expected - base).mean() > 0.3
+    assert gap.mean() < 0.2 and gap.max() < 1.0
+
+
+@pytest.mark.slow  # transformers and llama.cpp models
+def test_merged_gguf_without_rotary_permutation_fails(tiny_adapter, tmp_path, monkeypatch):
+    folder, ids, first, expected = tiny_adapter
+    monkeypatch.setattr(gguf_lora, "_permute_rotary", lambda rows, heads: rows)
+    merged = gguf_lora.merge_adapter(folder, tmp_path / "unpermuted.gguf", bundled_gguf())
+    gap = np.abs(_llamacpp_logprobs(None, ids, first, model_path=merged) - expected)
+    assert gap.mean() > 0.3
 
 
 @pytest.mark.slow  # transformers and llama.cpp models
@@ -116,15 +142,18 @@ def test_gguf_lora_cached_once_and_reconverted_when_changed(tiny_adapter, tmp_pa
     monkeypatch.setenv("KGX_CACHE_DIR", str(tmp_path / "cache"))
     real = gguf_lora._convert_atomically
 
-    def read_only(adapter, where, name, base):
+    def read_only(adapter, where, name, base, merged):
         if where == adapter:
             raise PermissionError(f"{where} is read-only")
-        return real(adapter, where, name, base)
+        return real(adapter, where, name, base, merged)
 
     monkeypatch.setattr(gguf_lora, "_convert_atomically", read_only)
     second.unlink()
     cached = gguf_lora.cached_gguf_adapter(folder, bundled_gguf())
     assert cached.parent == tmp_path / "cache" / "gguf-adapters"
+    merged = gguf_lora.cached_merged_gguf(folder, bundled_gguf())  # its own file, same rules
+    assert merged.parent == cached.parent and merged.name.startswith("merged_model.")
+    assert gguf_lora.cached_merged_gguf(folder, bundled_gguf()) == merged
 
 
 @pytest.mark.slow  # tiny_adapter runs transformers
@@ -134,6 +163,7 @@ def test_student_llamacpp_spec_names_the_adapter(tiny_adapter):
 
     backend = make_backend(f"student-llamacpp:{tiny_adapter[0]}")
     assert isinstance(backend, LlamaCppLLM) and backend.lora == tiny_adapter[0]
+    assert backend.merge_lora and "+merged" in backend.model
     assert backend.model.startswith(bundled_gguf().name + "+lora:student-")
     assert backend.model.endswith("+json:,:+guard.3+copy")  # compact JSON, guards: as trained
     assert backend.json_separators == (",", ":") and backend.repeat_guard

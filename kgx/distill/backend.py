@@ -23,7 +23,8 @@ def student_backend(path: str, settings: LLMSettings | None = None) -> LLMBacken
 
 
 def student_llamacpp_backend(path: str, settings: LLMSettings | None = None) -> LLMBackend:
-    """The `student-llamacpp[:PATH]` entry point: the student's adapter as a GGUF LoRA."""
+    """The `student-llamacpp[:PATH]` entry point: the base GGUF with the student's adapter
+    merged into its weights, decoding 8 replies at a time."""
     return _student_backend(path, llamacpp=True)
 
 
@@ -68,8 +69,8 @@ def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBac
     if llamacpp:
         from kgx.llm.llamacpp import LlamaCppLLM
 
-        backend = LlamaCppLLM(bundled_gguf(), lora=adapter, lora_converter=_gguf_lora,
-                              name=name, grammar="xgrammar",
+        backend = LlamaCppLLM(bundled_gguf(), lora=adapter, lora_converter=_merged_gguf,
+                              merge_lora=True, name=name, grammar="xgrammar",
                               json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True,
                               copy_spans=True, batch_slots=STUDENT_BATCH_SLOTS)
     else:
@@ -82,8 +83,8 @@ def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBac
     return backend
 
 
-def _gguf_lora(adapter: Path, base: Path) -> Path:
-    """The PEFT adapter folder converted to a GGUF LoRA for `base` (once; cached)."""
-    from kgx.distill.gguf_lora import cached_gguf_adapter
+def _merged_gguf(adapter: Path, base: Path) -> Path:
+    """`base` with the PEFT adapter merged into its weights, as a GGUF model (once; cached)."""
+    from kgx.distill.gguf_lora import cached_merged_gguf
 
-    return cached_gguf_adapter(adapter, base)
+    return cached_merged_gguf(adapter, base)

@@ -7,6 +7,11 @@ permutation here; without it the adapter would add its update to the wrong rows.
 
     gguf = convert_adapter("runs/student", "/tmp/student-lora.gguf", bundled_gguf())
     gguf = cached_gguf_adapter("runs/student", bundled_gguf())   # converts once, then reuses
+
+`merge_adapter` writes instead a whole model with the adapter folded into its weights (each
+adapted matrix dequantized, plus scale · B·A, quantized to Q8_0): llama.cpp then runs one matrix
+product per projection instead of three, which the student's serving uses
+(`cached_merged_gguf`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from kgx.errors import ConfigError, require
 
 CONVERTER_VERSION = "kgx.gguf_lora.v1"
+MERGER_VERSION = "kgx.gguf_merge.v1"
 """Part of every cached file's key: a change to the conversion is a new version."""
 
 PEFT_PREFIX = "base_model.model."
@@ -56,50 +62,109 @@ def convert_adapter(adapter_dir: str | Path, out_path: str | Path,
     return out_path
 
 
+def merge_adapter(adapter_dir: str | Path, out_path: str | Path, base_gguf: str | Path) -> Path:
+    """Write `base_gguf` with the PEFT adapter in `adapter_dir` merged into its weights: each
+    adapted matrix becomes W + (alpha / r) · B·A, stored as Q8_0; the rest is copied as is."""
+    gguf = require("gguf", "local")
+    import numpy as np
+
+    adapter_dir, out_path, base_gguf = Path(adapter_dir), Path(out_path), Path(base_gguf)
+    config = _adapter_config(adapter_dir)
+    scale = _gguf_alpha(config) / int(config["r"])
+    base = _base_metadata(gguf, base_gguf)
+    names = gguf.get_tensor_name_map(_arch_enum(gguf, base["arch"]), base["blocks"])
+    updates = {}
+    for module, (lora_a, lora_b) in _lora_pairs(
+            _read_safetensors(adapter_dir / "adapter_model.safetensors")).items():
+        name = names.get_name(module + ".weight", try_suffixes=(".weight",))
+        if name is None:
+            raise ConfigError(f"{adapter_dir}: llama.cpp has no tensor for the adapted module "
+                              f"{module!r}; adapt only attention and MLP projections.")
+        updates[name] = (lora_a, _rotary_rows(name, lora_b, base))
+    reader = gguf.GGUFReader(str(base_gguf))
+    writer = gguf.GGUFWriter(str(out_path), base["arch"])
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        kind = gguf.GGUFValueType(field.types[0])
+        sub = gguf.GGUFValueType(field.types[-1]) if kind == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), kind, sub)
+    q8 = gguf.GGMLQuantizationType.Q8_0
+    for tensor in reader.tensors:
+        if tensor.name not in updates:
+            writer.add_tensor(tensor.name, np.array(tensor.data), raw_dtype=tensor.tensor_type)
+            continue
+        lora_a, lora_b = updates.pop(tensor.name)
+        weight = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+        weight += scale * (lora_b.astype(np.float32) @ lora_a.astype(np.float32))
+        writer.add_tensor(tensor.name, gguf.quants.quantize(weight, q8), raw_dtype=q8)
+    if updates:
+        raise ConfigError(f"{base_gguf} has no tensors {sorted(updates)[:3]} that the adapter "
+                          f"{adapter_dir} adapts; was it trained on this base model?")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out_path
+
+
 def cached_gguf_adapter(adapter_dir: str | Path, base_gguf: str | Path) -> Path:
     """The GGUF form of an adapter, converted once and kept next to it (or in the kgx cache
     when its folder is read-only, as the shipped adapter can be); a changed adapter is
     converted again, since its hash names the file."""
-    adapter_dir, base_gguf = Path(adapter_dir), Path(base_gguf)
-    name = f"adapter_model.{_conversion_key(adapter_dir, base_gguf)}.gguf"
+    return _cached(Path(adapter_dir), Path(base_gguf), merged=False)
+
+
+def cached_merged_gguf(adapter_dir: str | Path, base_gguf: str | Path) -> Path:
+    """`base_gguf` with the adapter merged in (`merge_adapter`), written once and kept like
+    `cached_gguf_adapter`'s files."""
+    return _cached(Path(adapter_dir), Path(base_gguf), merged=True)
+
+
+def _cached(adapter_dir: Path, base_gguf: Path, *, merged: bool) -> Path:
+    stem = "merged_model" if merged else "adapter_model"
+    name = f"{stem}.{_conversion_key(adapter_dir, base_gguf, merged)}.gguf"
     for folder in (adapter_dir, _cache_folder()):
         if (folder / name).is_file():
             return folder / name
     try:
-        return _convert_atomically(adapter_dir, adapter_dir, name, base_gguf)
+        return _convert_atomically(adapter_dir, adapter_dir, name, base_gguf, merged)
     except OSError:  # a read-only folder, such as the shipped adapter in site-packages
         pass
     try:
-        return _convert_atomically(adapter_dir, _cache_folder(), name, base_gguf)
+        return _convert_atomically(adapter_dir, _cache_folder(), name, base_gguf, merged)
     except OSError as e:
         raise ConfigError(f"Cannot write the GGUF form of {adapter_dir} there or in "
                           f"{_cache_folder()} ({e}); point $KGX_CACHE_DIR at a writable "
                           f"folder.") from e
 
 
-def _convert_atomically(adapter_dir: Path, folder: Path, name: str, base_gguf: Path) -> Path:
+def _convert_atomically(adapter_dir: Path, folder: Path, name: str, base_gguf: Path,
+                        merged: bool) -> Path:
     """Convert into a temporary file in `folder`, then rename: readers never see half a file."""
     folder.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".adapter-", suffix=".gguf")
     os.close(handle)
     try:
-        convert_adapter(adapter_dir, temporary, base_gguf)
+        (merge_adapter if merged else convert_adapter)(adapter_dir, temporary, base_gguf)
         os.replace(temporary, folder / name)
     finally:
         Path(temporary).unlink(missing_ok=True)
     if folder == adapter_dir:  # drop the conversions of earlier weights in this folder
-        for stale in folder.glob("adapter_model.*.gguf"):
+        stem = name.split(".", 1)[0]
+        for stale in folder.glob(f"{stem}.*.gguf"):
             if stale.name != name:
                 stale.unlink(missing_ok=True)
     return folder / name
 
 
-def _conversion_key(adapter_dir: Path, base_gguf: Path) -> str:
+def _conversion_key(adapter_dir: Path, base_gguf: Path, merged: bool = False) -> str:
     weights = adapter_dir / "adapter_model.safetensors"
     if not weights.is_file():
         raise ConfigError(f"No LoRA adapter at {adapter_dir} (adapter_model.safetensors is "
                           f"missing); give the --out folder of `kgx distill train`.")
-    digest = hashlib.sha256(CONVERTER_VERSION.encode() + base_gguf.name.encode())
+    version = MERGER_VERSION if merged else CONVERTER_VERSION
+    digest = hashlib.sha256(version.encode() + base_gguf.name.encode())
     digest.update((adapter_dir / "adapter_config.json").read_bytes())
     digest.update(weights.read_bytes())
     return digest.hexdigest()[:16]

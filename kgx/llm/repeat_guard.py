@@ -334,6 +334,9 @@ entities have 2.0 words on average; 99.9% have at most 8)."""
 COPY_CANDIDATES = 64
 """How many of a row's best tokens the copy constraint tries before it leaves the row alone."""
 _ENTITY_LINE = re.compile(r"(\d*)(.*)", re.S)
+_LOOSE_SPACE = re.compile(r"\s\s|[^\S ]")
+"""Two spaces in a row, or a tab: the name would match the passage only with its whitespace
+collapsed, and readers take names as written."""
 
 
 def _copyable(line: str, source: str, *, at: int = 0, listed: set[str] = frozenset()) -> bool:
@@ -347,6 +350,8 @@ def _copyable(line: str, source: str, *, at: int = 0, listed: set[str] = frozens
     if not rest:
         return True
     if not rest[0].isspace():  # `1|Ada`, `1.Ada`: not the format
+        return False
+    if _LOOSE_SPACE.search(rest):  # `1 Ada  Lovelace`: no span of the passage, as written
         return False
     name = " ".join(rest.split()).casefold()
     if len(name.split()) > MAX_NAME_WORDS:  # a name run on into the sentence around it

@@ -1,0 +1,100 @@
+"""Continuous batching on llama.cpp (kgx.llm.llamacpp_batch), against the real bundled SmolLM2.
+
+One slot must reproduce llama-cpp-python's own chat completion token for token (same prompt,
+stops and logits processor); several slots must keep each reply's processor state apart.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("llama_cpp")
+
+from kgx.llm.spec import bundled_gguf
+from kgx.llm.types import LLMRequest, SamplingParams
+
+PASSAGES = {
+    "Marie Curie was born in Warsaw and won the Nobel Prize in Physics in 1903.": "Marie Curie",
+    "Ada Lovelace worked with Charles Babbage on the Analytical Engine in London.":
+        "Ada Lovelace",
+    "The Danube flows through Vienna, Budapest and Belgrade into the Black Sea.": "Danube",
+}
+"""Passage -> its first entity, which the untrained model is told to start with."""
+
+
+def _requests(max_tokens: int = 40) -> list[LLMRequest]:
+    from kgx.distill.format import student_format
+
+    fmt = student_format("v3")
+    requests = []
+    for text, first in PASSAGES.items():
+        system, user = fmt.messages(text)
+        requests.append(LLMRequest.from_prompt(user["content"],
+                                               system=f"{system['content']} Start with: 1 {first}",
+                                               params=SamplingParams(max_tokens=max_tokens)))
+    return requests
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from kgx.llm.llamacpp import LlamaCppLLM
+
+    llm = LlamaCppLLM(bundled_gguf(), n_threads=1, repeat_guard=True, copy_spans=True)
+    llm.student_format = "v3"
+    yield llm
+    llm.close()
+
+
+@pytest.mark.slow  # decodes with the bundled model
+def test_llamacpp_batch_one_slot_reproduces_the_chat_completion(backend):
+    from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
+
+    requests = _requests()
+    backend.batch_slots = 1
+    sequential = backend.complete(requests)  # llama-cpp-python's create_chat_completion
+    decoder = BatchDecoder(backend.generator, slots=1)
+    try:
+        prompts = []
+        for request in requests:
+            tokens, stop = backend._chat_prompt(request)
+            assert len(tokens) == backend.count_prompt_tokens(request)
+            prompts.append(BatchPrompt(tokens, 40, backend._line_guard_processor(
+                request.messages[-1].content), stop=stop))
+        batched = decoder.generate(prompts)
+    finally:
+        decoder.close()
+    assert [r.text for r in batched] == [c.text for c in sequential]
+    assert [len(r.tokens) for r in batched] == [c.completion_tokens for c in sequential]
+    assert [r.finish_reason for r in batched] == [c.finish_reason for c in sequential]
+
+
+@pytest.mark.slow  # decodes with the bundled model
+def test_llamacpp_batch_slots_keep_each_reply_to_its_own_passage(backend):
+    """Three replies decoded together, two slots (so one waits for a free slot): the copy
+    constraint of each reply holds its entity lines to its own passage."""
+    from kgx.distill.format import parse_lines
+
+    backend.batch_slots = 2
+    replies = backend.complete(_requests(max_tokens=60))
+    assert backend._batcher is not None and backend._batcher.slots == 2
+    for text, reply in zip(PASSAGES, replies, strict=True):
+        assert reply.completion_tokens > 0 and reply.finish_reason in ("stop", "length")
+        entities = parse_lines(reply.text, numbered_ends=False).entities
+        assert entities, reply.text
+        assert all(name.casefold() in text.casefold() for name in entities), reply.text
+
+
+@pytest.mark.slow  # loads the bundled model
+def test_llamacpp_batch_refuses_a_prompt_longer_than_its_slot(backend):
+    from kgx.errors import LLMError
+    from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
+
+    decoder = BatchDecoder(backend.generator, slots=2, slot_ctx=64)
+    try:
+        short, long = backend._chat_prompt(_requests()[0])[0], list(range(1, 80))
+        replies = decoder.generate([BatchPrompt(long, 8), BatchPrompt(short[:40], 8)])
+    finally:
+        decoder.close()
+    assert isinstance(replies[0], LLMError) and "does not fit a batch slot" in str(replies[0])
+    assert not isinstance(replies[1], LLMError) and replies[1].tokens
+    assert (replies[1].finish_reason == "length") == (len(replies[1].tokens) == 8)
