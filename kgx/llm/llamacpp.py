@@ -175,7 +175,8 @@ class LlamaCppLLM:
         for request in requests:
             tokens, stop = self._chat_prompt(request)
             processor = (self._line_guard_processor(request.messages[-1].content
-                                                    if self.copy_spans else None)
+                                                    if self.copy_spans else None,
+                                                    request.params.max_tokens)
                          if self.repeat_guard else None)
             prompts.append(BatchPrompt(tokens, request.params.max_tokens, processor,
                                        stop=[*request.params.stop, *stop]))
@@ -217,7 +218,7 @@ class LlamaCppLLM:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         elif self.repeat_guard:  # a reply in lines: the student's v2 format
             kwargs["logits_processor"] = self._line_guard_processor(
-                request.messages[-1].content if self.copy_spans else None)
+                request.messages[-1].content if self.copy_spans else None, params.max_tokens)
         try:
             out = self.generator.create_chat_completion(**kwargs)
         except ValueError as e:  # e.g. the prompt is longer than the context window
@@ -226,7 +227,7 @@ class LlamaCppLLM:
         return Completion(choice["message"].get("content") or "", usage["prompt_tokens"],
                           usage["completion_tokens"], choice.get("finish_reason") or "stop")
 
-    def _line_guard_processor(self, copy_from: str | None) -> Any:
+    def _line_guard_processor(self, copy_from: str | None, budget: int | None = None) -> Any:
         from llama_cpp import LogitsProcessorList
 
         from kgx.llm.repeat_guard import LineGuard, LineGuardNumpy
@@ -239,7 +240,7 @@ class LlamaCppLLM:
                 texts, separator_ids=model.tokenize(b"---\n", add_bos=False, special=False),
                 eos_ids=[model.token_eos()],
                 numbered_ends=self.student_format == "v2")
-        return LogitsProcessorList([LineGuardNumpy(self._line_guard, copy_from)])
+        return LogitsProcessorList([LineGuardNumpy(self._line_guard, copy_from, budget)])
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
         """Log-probs from one forward pass per text, on a second model kept for scoring."""

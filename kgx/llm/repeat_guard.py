@@ -194,13 +194,21 @@ class LineGuard:
     name must first appear there and must not be listed yet, and a line may not leave the
     `N name` shape. So the model can neither invent a name, nor go back, nor list one twice;
     it can always end the section. Of the row's best tokens the first that passes is the one
-    allowed, which is exact for greedy decoding (the student's); the triples are left alone.
+    allowed, which is exact for greedy decoding (the student's).
+
+    In the triple section (`triple_lines`) every line is held to `subject|predicate|object`:
+    three non-empty parts, no blank lines, and the reply ends only after a whole triple; with
+    `copy_from` the subject is also a span of the text (99.2% of the teacher's subjects are).
     """
 
     def __init__(self, token_texts: Sequence[str], *, separator: str = "---",
                  separator_ids: Sequence[int], eos_ids: Sequence[int], sections: int = 2,
-                 max_lines: int = 32, numbered_ends: bool = False) -> None:
+                 max_lines: int = 32, numbered_ends: bool = False,
+                 triple_lines: bool = True) -> None:
         self.token_texts = token_texts
+        self.triple_lines = triple_lines
+        """Hold the second section to `subject|predicate|object` lines (and, with `copy_from`,
+        their subjects to spans of the row's text); the reply may end only after a triple."""
         self.numbered_ends = numbered_ends
         """Triple ends are entity numbers (format v2): one past the list ends the reply."""
         self.separator = separator
@@ -209,16 +217,20 @@ class LineGuard:
         self.eos_ids = list(eos_ids)
         self.sections = sections
         self.max_lines = max_lines
+        self.newline_id = _token_id(token_texts, "\n")
+        self.bar_id = _token_id(token_texts, "|")
 
-    def for_rows(self, copy_from: Sequence[str] | None = None) -> LineGuardProcessor:
-        return LineGuardProcessor(self, copy_from)
+    def for_rows(self, copy_from: Sequence[str] | None = None,
+                 budget: int | None = None) -> LineGuardProcessor:
+        return LineGuardProcessor(self, copy_from, budget)
 
 
 class LineGuardNumpy:
     """The line guard on llama.cpp's one-row numpy arrays (no torch needed)."""
 
-    def __init__(self, guard: LineGuard, copy_from: str | None = None) -> None:
-        self._processor = guard.for_rows(None if copy_from is None else [copy_from])
+    def __init__(self, guard: LineGuard, copy_from: str | None = None,
+                 budget: int | None = None) -> None:
+        self._processor = guard.for_rows(None if copy_from is None else [copy_from], budget)
 
     def __call__(self, input_ids, scores):
         import numpy as np
@@ -228,9 +240,11 @@ class LineGuardNumpy:
 
 
 class _LineState:
-    __slots__ = ("at", "entities", "forced", "line", "section", "seen")
+    __slots__ = ("at", "entities", "forced", "line", "section", "seen", "written")
 
     def __init__(self) -> None:
+        self.written = 0
+        """Reply tokens so far."""
         self.line: list[str] = []
         self.seen: set[str] = set()
         self.section = 0
@@ -244,8 +258,12 @@ class _LineState:
 class LineGuardProcessor:
     """A logits processor for one generation call (one state per row)."""
 
-    def __init__(self, guard: LineGuard, copy_from: Sequence[str] | None = None) -> None:
+    def __init__(self, guard: LineGuard, copy_from: Sequence[str] | None = None,
+                 budget: int | None = None) -> None:
         self.guard = guard
+        self.budget = budget
+        """The reply's token cap: near it, a row between lines moves on to the triples, then
+        ends, so the reply is complete rather than cut off (see END_RESERVE)."""
         self.sources = None if copy_from is None else [" ".join(t.split()).casefold()
                                                        for t in copy_from]
         self.states: list[_LineState] = []
@@ -268,30 +286,74 @@ class LineGuardProcessor:
                     state.forced.pop(0)
                 self._feed(state, self.guard.token_texts[token]
                            if token < len(self.guard.token_texts) else "", source)
+            state.written += len(tokens)
+            self._end_near_budget(state)
             if state.forced:  # works on torch tensors and numpy arrays alike
                 scores[row] = -float("inf")
                 scores[row, state.forced[0]] = 0.0
             elif source is not None and state.section == 0:
                 self._hold_to_spans(state, source, scores, row)
+            elif state.section == 1 and self.guard.triple_lines:
+                self._hold_to_triples(state, None if self.guard.numbered_ends else source,
+                                      scores, row)
         return scores
+
+    def _end_near_budget(self, state: _LineState) -> None:
+        """Between lines and close to the cap: the separator (entities), or the end (triples)."""
+        if self.budget is None or state.forced or state.line:
+            return
+        left = self.budget - state.written
+        if state.section == 0 and left < 2 * END_RESERVE:
+            state.forced = list(self.guard.separator_ids)
+        elif state.section >= 1 and left < END_RESERVE:
+            state.forced = list(self.guard.eos_ids[:1])
+        else:
+            return
+        self.forced += 1
+
+    def _hold(self, scores, row: int, allowed) -> bool:
+        """Allow only the best of the row's top tokens that `allowed(token, text)` passes;
+        False, and the row left alone, when none of them does."""
+        texts = self.guard.token_texts
+        for rank, token in enumerate(_best_tokens(scores[row], COPY_CANDIDATES)):
+            if allowed(token, texts[token] if token < len(texts) else ""):
+                if rank:
+                    scores[row] = -float("inf")
+                    scores[row, token] = 0.0
+                    self.held += 1
+                return True
+        return False
 
     def _hold_to_spans(self, state: _LineState, source: str, scores, row: int) -> None:
         """Allow only the best token that keeps an entity line a span of `source`. The reply
         may not end in the entity section: an end-of-reply token writes no text, so it would
         pass as a span and end the reply before its triples. Where none of the best tokens
         passes, the row keeps its own choice, but for those ends."""
-        line = "".join(state.line)
-        texts, ends = self.guard.token_texts, self.guard.eos_ids
-        for rank, token in enumerate(_best_tokens(scores[row], COPY_CANDIDATES)):
-            text = texts[token] if token < len(texts) else ""
-            if text and token not in ends and _copyable(line + text, source, at=state.at,
-                                                        listed=state.seen):
-                if rank:
-                    scores[row] = -float("inf")
-                    scores[row, token] = 0.0
-                    self.held += 1
-                return
-        scores[row, [token for token in ends if token < scores.shape[-1]]] = -float("inf")
+        line, ends = "".join(state.line), self.guard.eos_ids
+        if not self._hold(scores, row, lambda token, text: bool(text) and token not in ends and
+                          _copyable(line + text, source, at=state.at, listed=state.seen)):
+            scores[row, [token for token in ends if token < scores.shape[-1]]] = -float("inf")
+
+    def _hold_to_triples(self, state: _LineState, source: str | None, scores, row: int) -> None:
+        """Allow only the best token that keeps the line a triple `subject|predicate|object`
+        (three non-empty parts, two bars, no blank lines) whose subject, with `source`, is a
+        span of it; the reply may end only between triples."""
+        line, ends = "".join(state.line), self.guard.eos_ids
+
+        def allowed(token: int, text: str) -> bool:
+            if token in ends:
+                return not line.strip() or _triple_complete(line)
+            return bool(text) and _triple_prefix(line + text, source)
+
+        if self._hold(scores, row, allowed):
+            return
+        parts = line.split("|")  # none of the best tokens fits: close the part, if it has text
+        closer = (self.guard.newline_id if _triple_complete(line) else
+                  self.guard.bar_id if len(parts) < 3 and parts[-1].strip() else None)
+        if closer is not None:
+            scores[row] = -float("inf")
+            scores[row, closer] = 0.0
+            self.held += 1
 
     def _feed(self, state: _LineState, text: str, source: str | None) -> None:
         guard = self.guard
@@ -331,6 +393,12 @@ def _unlisted_end(line: str, state: _LineState, guard: LineGuard) -> bool:
 MAX_NAME_WORDS = 8
 """The longest entity name the copy constraint lets a line grow to (the teacher's training
 entities have 2.0 words on average; 99.9% have at most 8)."""
+END_RESERVE = 64
+"""Reply tokens kept for the line under way when the guard ends a reply before its cap (a
+triple line is at most 34 words)."""
+TRIPLE_PART_WORDS = (MAX_NAME_WORDS, 10, 16)
+"""The longest subject, predicate and object a triple line may grow to (of the teacher's
+training triples, 99.9% have at most 10, 9 and 14 words): a part that runs on is cut there."""
 COPY_CANDIDATES = 64
 """How many of a row's best tokens the copy constraint tries before it leaves the row alone."""
 _ENTITY_LINE = re.compile(r"(\d*)(.*)", re.S)
@@ -359,6 +427,39 @@ def _copyable(line: str, source: str, *, at: int = 0, listed: set[str] = frozens
     if newline:
         return bool(name) and name not in listed and source.find(name) >= at
     return source.find(name + " " if rest[-1].isspace() and name else name, at) >= 0
+
+
+def _token_id(token_texts: Sequence[str], text: str) -> int | None:
+    return next((i for i, token in enumerate(token_texts) if token == text), None)
+
+
+def _triple_complete(line: str) -> bool:
+    parts = line.split("|")
+    return len(parts) == 3 and all(part.strip() for part in parts)
+
+
+def _triple_prefix(text: str, source: str | None) -> bool:
+    """Whether `text` (a triple line so far, maybe ended by a newline and the start of the
+    next) can still become `subject|predicate|object`, with a subject that occurs in `source`
+    (casefolded, whitespace collapsed) when given."""
+    head, newline, tail = text.partition("\n")
+    parts = head.split("|")
+    if len(parts) > 3 or any(not part.strip() for part in parts[:-1]) or any(
+            len(part.split()) > cap for part, cap in zip(parts, TRIPLE_PART_WORDS, strict=False)):
+        return False
+    if source is not None:
+        subject = parts[0].lstrip(" ")
+        name = " ".join(subject.split()).casefold()
+        if _LOOSE_SPACE.search(subject) or len(name.split()) > MAX_NAME_WORDS:
+            return False
+        finished = len(parts) > 1 or newline
+        probe = name + " " if subject[-1:].isspace() and name and not finished else name
+        if source.find(probe) < 0:
+            return False
+    if not newline:
+        return True
+    return _triple_complete(head) and (not tail or ("\n" not in tail
+                                                    and _triple_prefix(tail, source)))
 
 
 def _best_tokens(row, k: int) -> list[int]:

@@ -162,7 +162,8 @@ class TransformersLLM:
             processors.append(self._repeat_guard_processor())
         elif self.repeat_guard:  # a reply in lines: the student's v2 format
             processors.append(self._line_guard_processor(
-                [r.messages[-1].content for r in batch] if self.copy_spans else None))
+                [r.messages[-1].content for r in batch] if self.copy_spans else None,
+                params.max_tokens))
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "do_sample": False,
                                   "pad_token_id": self._tokenizer.pad_token_id,
                                   "temperature": None, "top_p": None, "top_k": None}
@@ -204,7 +205,8 @@ class TransformersLLM:
         guard, texts = self._guard
         return guard.for_rows(texts)
 
-    def _line_guard_processor(self, copy_from: list[str] | None) -> Any:
+    def _line_guard_processor(self, copy_from: list[str] | None,
+                              budget: int | None = None) -> Any:
         from kgx.llm.repeat_guard import LineGuard
 
         if self._line_guard is None:
@@ -214,7 +216,7 @@ class TransformersLLM:
                 texts, separator_ids=tokenizer.encode("---\n", add_special_tokens=False),
                 eos_ids=_eos_ids(self._model),
                 numbered_ends=self.student_format == "v2")
-        return self._line_guard.for_rows(copy_from)
+        return self._line_guard.for_rows(copy_from, budget)
 
     def _completion(self, row: list[int], prompt_tokens: int,
                     params: SamplingParams) -> Completion:
