@@ -54,13 +54,15 @@ def commit_policy(extractor, documents: int | None = None,
     if llm is None:
         per_call = None if seconds is None else BULK_CHUNKS_PER_CALL
         return CommitPolicy(documents or BULK_DOCUMENTS, seconds, per_call)
-    return CommitPolicy(documents or LLM_DOCUMENTS,
-                        LLM_SECONDS if seconds is None else seconds, chunks_per_call(llm))
+    per_call = chunks_per_call(llm)
+    return CommitPolicy(documents or max(LLM_DOCUMENTS, per_call),
+                        LLM_SECONDS if seconds is None else seconds, per_call)
 
 
 def chunks_per_call(llm) -> int:
     """Chunks one extract call sends: what the backend runs at once (a transformers batch,
-    HTTP requests in flight), 1 for backends that run one request at a time (llama.cpp)."""
+    HTTP requests in flight, llama.cpp's batch slots), 1 for backends that run one request at
+    a time."""
     backend = getattr(llm, "backend", llm)
     for attribute in ("batch_size", "concurrency"):
         value = getattr(backend, attribute, None)

@@ -76,7 +76,7 @@ def test_llamacpp_batch_slots_keep_each_reply_to_its_own_passage(backend):
 
     backend.batch_slots = 2
     replies = backend.complete(_requests(max_tokens=60))
-    assert backend._batcher is not None and backend._batcher.slots == 2
+    assert backend._batchers and backend._batchers[0].slots == 2
     for text, reply in zip(PASSAGES, replies, strict=True):
         assert reply.completion_tokens > 0 and reply.finish_reason in ("stop", "length")
         entities = parse_lines(reply.text, numbered_ends=False).entities

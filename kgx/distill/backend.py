@@ -24,7 +24,7 @@ def student_backend(path: str, settings: LLMSettings | None = None) -> LLMBacken
 
 def student_llamacpp_backend(path: str, settings: LLMSettings | None = None) -> LLMBackend:
     """The `student-llamacpp[:PATH]` entry point: the base GGUF with the student's adapter
-    merged into its weights, decoding 8 replies at a time."""
+    merged into its weights, decoding 16 replies at a time on each core."""
     return _student_backend(path, llamacpp=True)
 
 
@@ -33,8 +33,10 @@ STUDENT_JSON_SEPARATORS = (",", ":")
 same separators, or the constrained reply leaves the format it was trained on."""
 
 
-STUDENT_BATCH_SLOTS = 8
-"""Replies the llama.cpp student decodes together (kgx.llm.llamacpp_batch)."""
+STUDENT_BATCH_SLOTS = 16
+"""Replies each llama.cpp batch decoder of the student runs together (kgx.llm.llamacpp_batch).
+Measured on one core with the merged Q8_0 student: 95, 128, 159 and 165 reply tokens/s with
+4, 8, 16 and 32 slots."""
 
 
 def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:

@@ -62,9 +62,11 @@ def convert_adapter(adapter_dir: str | Path, out_path: str | Path,
     return out_path
 
 
-def merge_adapter(adapter_dir: str | Path, out_path: str | Path, base_gguf: str | Path) -> Path:
+def merge_adapter(adapter_dir: str | Path, out_path: str | Path, base_gguf: str | Path, *,
+                  qtype: str = "Q8_0") -> Path:
     """Write `base_gguf` with the PEFT adapter in `adapter_dir` merged into its weights: each
-    adapted matrix becomes W + (alpha / r) · B·A, stored as Q8_0; the rest is copied as is."""
+    adapted matrix becomes W + (alpha / r) · B·A, stored as `qtype` (a ggml type name); the
+    rest is copied as is."""
     gguf = require("gguf", "local")
     import numpy as np
 
@@ -89,7 +91,7 @@ def merge_adapter(adapter_dir: str | Path, out_path: str | Path, base_gguf: str 
         kind = gguf.GGUFValueType(field.types[0])
         sub = gguf.GGUFValueType(field.types[-1]) if kind == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(key, field.contents(), kind, sub)
-    q8 = gguf.GGMLQuantizationType.Q8_0
+    quant = gguf.GGMLQuantizationType[qtype]
     for tensor in reader.tensors:
         if tensor.name not in updates:
             writer.add_tensor(tensor.name, np.array(tensor.data), raw_dtype=tensor.tensor_type)
@@ -97,7 +99,7 @@ def merge_adapter(adapter_dir: str | Path, out_path: str | Path, base_gguf: str 
         lora_a, lora_b = updates.pop(tensor.name)
         weight = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
         weight += scale * (lora_b.astype(np.float32) @ lora_a.astype(np.float32))
-        writer.add_tensor(tensor.name, gguf.quants.quantize(weight, q8), raw_dtype=q8)
+        writer.add_tensor(tensor.name, gguf.quants.quantize(weight, quant), raw_dtype=quant)
     if updates:
         raise ConfigError(f"{base_gguf} has no tensors {sorted(updates)[:3]} that the adapter "
                           f"{adapter_dir} adapts; was it trained on this base model?")
