@@ -302,10 +302,10 @@ class LineGuardProcessor:
         """Between lines and close to the cap: the separator (entities), or the end (triples)."""
         if self.budget is None or state.forced or state.line:
             return
-        left = self.budget - state.written
-        if state.section == 0 and left < 2 * END_RESERVE:
+        left, reserve = self.budget - state.written, min(END_RESERVE, self.budget // 4)
+        if state.section == 0 and left < 2 * reserve:
             state.forced = list(self.guard.separator_ids)
-        elif state.section >= 1 and left < END_RESERVE:
+        elif state.section >= 1 and left < reserve:
             state.forced = list(self.guard.eos_ids[:1])
         else:
             return
@@ -315,12 +315,14 @@ class LineGuardProcessor:
         """Allow only the best of the row's top tokens that `allowed(token, text)` passes;
         False, and the row left alone, when none of them does."""
         texts = self.guard.token_texts
-        for rank, token in enumerate(_best_tokens(scores[row], COPY_CANDIDATES)):
-            if allowed(token, texts[token] if token < len(texts) else ""):
-                if rank:
-                    scores[row] = -float("inf")
-                    scores[row, token] = 0.0
-                    self.held += 1
+        best = int(scores[row].argmax())  # nearly always fine: no need to rank the rest
+        if allowed(best, texts[best] if best < len(texts) else ""):
+            return True
+        for token in _best_tokens(scores[row], COPY_CANDIDATES):
+            if token != best and allowed(token, texts[token] if token < len(texts) else ""):
+                scores[row] = -float("inf")
+                scores[row, token] = 0.0
+                self.held += 1
                 return True
         return False
 
@@ -395,7 +397,8 @@ MAX_NAME_WORDS = 8
 entities have 2.0 words on average; 99.9% have at most 8)."""
 END_RESERVE = 64
 """Reply tokens kept for the line under way when the guard ends a reply before its cap (a
-triple line is at most 34 words)."""
+triple line is at most 34 words), or a quarter of a smaller cap; twice that for the triples
+when the entity list is under way."""
 TRIPLE_PART_WORDS = (MAX_NAME_WORDS, 10, 16)
 """The longest subject, predicate and object a triple line may grow to (of the teacher's
 training triples, 99.9% have at most 10, 9 and 14 words): a part that runs on is cut there."""
