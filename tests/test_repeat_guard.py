@@ -305,3 +305,35 @@ def test_copy_constraint_refuses_names_with_loose_whitespace():
     assert not _copyable("1 Ada  Lovelace", source)     # two spaces: no span as written
     assert not _copyable("1 Ada\tLovelace", source)
     assert not _copyable("1  Ada", source)
+
+
+def test_copy_constraint_refuses_bare_numbers_and_counting():
+    from kgx.llm.repeat_guard import _copyable
+
+    source = "ada met bob in 1843."
+    assert _copyable("3", source) and not _copyable("3\n", source)  # `3` alone is no entity
+    assert not _copyable("100", source)                               # counting, not listing
+
+
+def test_line_guard_holds_triple_lines_to_three_parts():
+    from kgx.llm.repeat_guard import LineGuard
+
+    processor = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8]).for_rows(
+        copy_from=["Ada met Bob."])
+    _line_step(processor, [7], favourite=0)
+    head = [7, 0, 1, 2, 5, 2]                                     # 1 Ada / ---
+    assert 8 in _allowed(_line_step(processor, head, favourite=8))  # may end: no triple yet
+    assert 2 not in _allowed(_line_step(processor, head + [1], favourite=2))  # `Ada` + newline
+    out = _line_step(processor, head + [1, 6, 7, 6], favourite=8)   # `Ada|met|` + end
+    assert 8 not in _allowed(out) and 6 not in _allowed(out)      # no end, no fourth part
+    out = _line_step(processor, head + [1, 6, 7, 6, 4], favourite=8)  # `Ada|met| Bob` + end
+    assert 8 in _allowed(out)
+
+
+def test_line_guard_ends_the_entities_near_the_token_budget():
+    from kgx.llm.repeat_guard import LineGuard
+
+    processor = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8]).for_rows(budget=8)
+    _line_step(processor, [7], favourite=0)
+    assert len(_allowed(_line_step(processor, [7, 0, 1, 2], favourite=3))) > 1  # room left
+    assert _allowed(_line_step(processor, [7, 0, 1, 2, 3, 4, 2], favourite=3)) == [5]  # ---

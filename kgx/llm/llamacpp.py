@@ -107,7 +107,7 @@ class LlamaCppLLM:
         if self.merge_lora:
             model_path, lora = Path(lora), None
         try:
-            return llama_cpp.Llama(model_path=str(model_path), n_ctx=n_ctx,
+            return llama_cpp.Llama(model_path=str(model_path), n_ctx=n_ctx, flash_attn=True,
                                    n_threads=self.n_threads, logits_all=logits_all,
                                    lora_path=lora, lora_scale=1.0, verbose=False)
         except (ValueError, RuntimeError) as e:
@@ -195,19 +195,19 @@ class LlamaCppLLM:
                 for prompt, reply in zip(prompts, self._generate_batched(prompts), strict=True)]
 
     def _generate_batched(self, prompts: list[Any]) -> list[Any]:
-        """The prompts dealt round-robin to the batch decoders, which run in threads of their
-        own (llama_decode releases the GIL); replies in the prompts' order."""
-        decoders = self._batchers[:max(1, len(prompts) // self.batch_slots)] or self._batchers
+        """The prompts answered by the batch decoders, which run in threads of their own
+        (llama_decode releases the GIL) and take prompts from one queue; replies in order."""
+        from collections import deque
+
+        decoders = self._batchers[:len(prompts)]
         if len(decoders) == 1:
             return decoders[0].generate(prompts)
         from concurrent.futures import ThreadPoolExecutor
 
+        waiting, replies = deque(enumerate(prompts)), [None] * len(prompts)
         with ThreadPoolExecutor(len(decoders), thread_name_prefix="kgx-llamacpp") as pool:
-            shares = list(pool.map(lambda i: decoders[i].generate(prompts[i::len(decoders)]),
-                                   range(len(decoders))))
-        replies: list[Any] = [None] * len(prompts)
-        for i, share in enumerate(shares):
-            replies[i::len(decoders)] = share
+            for done in [pool.submit(decoder.run, waiting, replies) for decoder in decoders]:
+                done.result()
         return replies
 
     def _chat_prompt(self, request: LLMRequest) -> tuple[list[int], list[str]]:

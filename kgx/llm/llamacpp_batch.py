@@ -77,6 +77,7 @@ class BatchDecoder:
         params.n_seq_max = slots
         threads = n_threads or llama.n_threads
         params.n_threads = params.n_threads_batch = threads
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED  # 1.2× here on CPU
         params.no_perf = True
         self.ctx = llama_cpp.llama_init_from_model(llama._model.model, params)
         if not self.ctx:
@@ -97,21 +98,31 @@ class BatchDecoder:
     def generate(self, prompts: Sequence[BatchPrompt]) -> list[BatchReply | LLMError]:
         """Every prompt's greedy reply, in order; a prompt too long for a slot gets an LLMError."""
         replies: list[BatchReply | LLMError | None] = [None] * len(prompts)
-        waiting: deque[int] = deque()
-        for i, prompt in enumerate(prompts):
-            if not prompt.tokens or len(prompt.tokens) + prompt.max_tokens > self.slot_ctx:
-                replies[i] = LLMError(
-                    f"a prompt of {len(prompt.tokens)} tokens with a reply cap of "
-                    f"{prompt.max_tokens} does not fit a batch slot of {self.slot_ctx} tokens; "
-                    "give a shorter chunk or a lower cap.")
-            else:
-                waiting.append(i)
+        self.run(deque(enumerate(prompts)), replies)
+        return [r for r in replies if r is not None]
+
+    def run(self, waiting: deque[tuple[int, BatchPrompt]],
+            replies: list[BatchReply | LLMError | None]) -> None:
+        """Answer prompts taken from `waiting` (index, prompt) into `replies[index]` until it
+        is empty. Several decoders in threads may share one `waiting`: a free slot takes the
+        next prompt, so no decoder idles while another still has prompts queued."""
         running: dict[int, _Slot] = {}
         free = list(range(self.slots - 1, -1, -1))
-        while waiting or running:
-            while waiting and free:
-                index = waiting.popleft()
-                running[free.pop()] = _Slot(index, prompts[index])
+        while True:
+            while free:
+                try:
+                    index, prompt = waiting.popleft()  # atomic: decoders may share the queue
+                except IndexError:
+                    break
+                if not prompt.tokens or len(prompt.tokens) + prompt.max_tokens > self.slot_ctx:
+                    replies[index] = LLMError(
+                        f"a prompt of {len(prompt.tokens)} tokens with a reply cap of "
+                        f"{prompt.max_tokens} does not fit a batch slot of {self.slot_ctx} "
+                        "tokens; give a shorter chunk or a lower cap.")
+                    continue
+                running[free.pop()] = _Slot(index, prompt)
+            if not running:
+                return
             rows = self._step(running)
             for seq, logits in rows:
                 slot = running[seq]
@@ -122,7 +133,6 @@ class BatchDecoder:
                     del running[seq]
                     self._llama_cpp.llama_memory_seq_rm(self.memory, seq, -1, -1)
                     free.append(seq)
-        return [r for r in replies if r is not None]
 
     def _step(self, running: dict[int, _Slot]) -> list[tuple[int, Any]]:
         """One llama_decode: the next token of every replying slot, then as many prompt tokens

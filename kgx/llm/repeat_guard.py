@@ -332,9 +332,22 @@ class LineGuardProcessor:
         pass as a span and end the reply before its triples. Where none of the best tokens
         passes, the row keeps its own choice, but for those ends."""
         line, ends = "".join(state.line), self.guard.eos_ids
-        if not self._hold(scores, row, lambda token, text: bool(text) and token not in ends and
-                          _copyable(line + text, source, at=state.at, listed=state.seen)):
+        if self._hold(scores, row, lambda token, text: bool(text) and token not in ends and
+                      _copyable(line + text, source, at=state.at, listed=state.seen)):
+            return
+        # None of the best tokens fits: end the list at a line start, or end a named line
+        # (the reader's copy filter drops a name the passage lacks); else the row's choice.
+        number, name = _ENTITY_LINE.fullmatch(line.lstrip(" ")).groups()
+        if not line.strip():
+            state.forced = list(self.guard.separator_ids)
+        elif number and name.strip() and self.guard.newline_id is not None:
+            state.forced = [self.guard.newline_id]
+        else:
             scores[row, [token for token in ends if token < scores.shape[-1]]] = -float("inf")
+            return
+        scores[row] = -float("inf")
+        scores[row, state.forced[0]] = 0.0
+        self.forced += 1
 
     def _hold_to_triples(self, state: _LineState, source: str | None, scores, row: int) -> None:
         """Allow only the best token that keeps the line a triple `subject|predicate|object`
@@ -418,8 +431,10 @@ def _copyable(line: str, source: str, *, at: int = 0, listed: set[str] = frozens
     number, rest = _ENTITY_LINE.fullmatch(head).groups()
     if not number:  # not an entity line: the separator, or a blank start
         return "---".startswith(head.strip())
+    if len(number) > 2:  # a section holds at most 32 lines: `1000000…` is counting
+        return False
     if not rest:
-        return True
+        return not newline  # `3` alone is no entity line
     if not rest[0].isspace():  # `1|Ada`, `1.Ada`: not the format
         return False
     if _LOOSE_SPACE.search(rest):  # `1 Ada  Lovelace`: no span of the passage, as written
