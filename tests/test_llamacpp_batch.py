@@ -52,7 +52,7 @@ def test_llamacpp_batch_one_slot_reproduces_the_chat_completion(backend):
     requests = _requests()
     backend.batch_slots = 1
     sequential = backend.complete(requests)  # llama-cpp-python's create_chat_completion
-    decoder = BatchDecoder(backend.generator, slots=1)
+    decoder = BatchDecoder(backend.generator, slots=1, flash_attn=False)  # as the generator
     try:
         prompts = []
         for request in requests:

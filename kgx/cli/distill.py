@@ -176,7 +176,7 @@ def eval_(
              "slow)")] = None,
     batch_size: Annotated[int, typer.Option(
         min=1, help="Passages per generate call (the llama.cpp student decodes 16 at a time "
-                    "on each core)")] = 64,
+                    "on each core)")] = 256,
     max_tokens: Annotated[int, typer.Option(min=16, help="Reply token cap")] = 768,
 ) -> None:
     """Compare the student with its teacher on the held-out test split.

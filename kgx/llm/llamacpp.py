@@ -107,7 +107,7 @@ class LlamaCppLLM:
         if self.merge_lora:
             model_path, lora = Path(lora), None
         try:
-            return llama_cpp.Llama(model_path=str(model_path), n_ctx=n_ctx, flash_attn=True,
+            return llama_cpp.Llama(model_path=str(model_path), n_ctx=n_ctx,
                                    n_threads=self.n_threads, logits_all=logits_all,
                                    lora_path=lora, lora_scale=1.0, verbose=False)
         except (ValueError, RuntimeError) as e:

@@ -60,7 +60,7 @@ class BatchDecoder:
     """`slots` sequences decoded together on a context of their own over `llama`'s weights."""
 
     def __init__(self, llama: Any, *, slots: int = 8, slot_ctx: int = 1536, n_batch: int = 512,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, flash_attn: bool = True) -> None:
         import llama_cpp
         import numpy as np
 
@@ -77,7 +77,8 @@ class BatchDecoder:
         params.n_seq_max = slots
         threads = n_threads or llama.n_threads
         params.n_threads = params.n_threads_batch = threads
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED  # 1.2× here on CPU
+        if flash_attn:  # 1.2× faster here on CPU with 16 slots (rounding differs slightly)
+            params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         params.no_perf = True
         self.ctx = llama_cpp.llama_init_from_model(llama._model.model, params)
         if not self.ctx:
