@@ -323,10 +323,10 @@ def test_line_guard_holds_triple_lines_to_three_parts():
     _line_step(processor, [7], favourite=0)
     head = [7, 0, 1, 2, 5, 2]                                     # 1 Ada / ---
     assert 8 in _allowed(_line_step(processor, head, favourite=8))  # may end: no triple yet
-    assert 2 not in _allowed(_line_step(processor, head + [1], favourite=2))  # `Ada` + newline
-    out = _line_step(processor, head + [1, 6, 7, 6], favourite=8)   # `Ada|met|` + end
+    assert 2 not in _allowed(_line_step(processor, [*head, 1], favourite=2))  # `Ada` + newline
+    out = _line_step(processor, [*head, 1, 6, 7, 6], favourite=8)   # `Ada|met|` + end
     assert 8 not in _allowed(out) and 6 not in _allowed(out)      # no end, no fourth part
-    out = _line_step(processor, head + [1, 6, 7, 6, 4], favourite=8)  # `Ada|met| Bob` + end
+    out = _line_step(processor, [*head, 1, 6, 7, 6, 4], favourite=8)  # `Ada|met| Bob` + end
     assert 8 in _allowed(out)
 
 
