@@ -337,3 +337,11 @@ def test_line_guard_ends_the_entities_near_the_token_budget():
     _line_step(processor, [7], favourite=0)
     assert len(_allowed(_line_step(processor, [7, 0, 1, 2], favourite=3))) > 1  # room left
     assert _allowed(_line_step(processor, [7, 0, 1, 2, 3, 4, 2], favourite=3)) == [5]  # ---
+
+
+def test_triple_lines_refuse_runs_of_whitespace():
+    from kgx.llm.repeat_guard import _triple_prefix
+
+    assert _triple_prefix("Ada|worked with|Charles Babbage\n", "ada met bob.")
+    assert not _triple_prefix("Ada|worked with the \t", None)   # spaces do not count as words
+    assert not _triple_prefix("Ada|worked  with", None)

@@ -197,8 +197,9 @@ class LineGuard:
     allowed, which is exact for greedy decoding (the student's).
 
     In the triple section (`triple_lines`) every line is held to `subject|predicate|object`:
-    three non-empty parts, no blank lines, and the reply ends only after a whole triple; with
-    `copy_from` the subject is also a span of the text (99.2% of the teacher's subjects are).
+    three non-empty parts of single-spaced words, no blank lines, and the reply ends only after
+    a whole triple; with `copy_from` the subject is also a span of the text (99.2% of the
+    teacher's subjects are).
     """
 
     def __init__(self, token_texts: Sequence[str], *, separator: str = "---",
@@ -464,6 +465,8 @@ def _triple_prefix(text: str, source: str | None) -> bool:
     parts = head.split("|")
     if len(parts) > 3 or any(not part.strip() for part in parts[:-1]) or any(
             len(part.split()) > cap for part, cap in zip(parts, TRIPLE_PART_WORDS, strict=False)):
+        return False
+    if any(_LOOSE_SPACE.search(part) for part in parts):  # `with the \t \t \t…` to the cap
         return False
     if source is not None:
         subject = parts[0].lstrip(" ")
