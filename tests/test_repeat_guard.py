@@ -345,3 +345,16 @@ def test_triple_lines_refuse_runs_of_whitespace():
     assert _triple_prefix("Ada|worked with|Charles Babbage\n", "ada met bob.")
     assert not _triple_prefix("Ada|worked with the \t", None)   # spaces do not count as words
     assert not _triple_prefix("Ada|worked  with", None)
+
+
+def test_copy_constraint_never_ends_a_reply_inside_the_entity_list():
+    """An end-of-text token writes no text, so it once passed as a span and ended replies
+    before their triples."""
+    from kgx.llm.repeat_guard import LineGuard
+
+    tokens = [*LINE_TOKENS[:8], "", *LINE_TOKENS[9:]]  # llama.cpp detokenizes the end to ""
+    processor = LineGuard(tokens, separator_ids=[5, 2], eos_ids=[8]).for_rows(
+        copy_from=["Ada met Bob."])
+    _line_step(processor, [7], favourite=0)
+    assert 8 not in _allowed(_line_step(processor, [7, 0, 1, 2], favourite=8))  # 1 Ada / <eos>
+    assert 8 not in _allowed(_line_step(processor, [7, 0, 1, 2, 0], favourite=8))  # mid-line
