@@ -89,6 +89,7 @@ class LlamaCppLLM:
         single-threaded llama.cpp never spins waiting for a busy core, so on a shared machine
         two of them beat one on two threads (see default_batch_workers)."""
         self._batchers: list[Any] = []
+        self._formatter: Any = None
         self.batch_size: int | None = (self.batch_slots * self.batch_workers
                                        if self.batch_slots > 1 else None)
         """Requests one `complete` call should bring to fill every slot (the pipeline's chunks
@@ -213,14 +214,15 @@ class LlamaCppLLM:
     def _chat_prompt(self, request: LLMRequest) -> tuple[list[int], list[str]]:
         """A request's prompt tokens and stop strings, rendered by the GGUF's chat template as
         llama-cpp-python's chat completion renders them."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         model = self.generator
-        text = model._model.token_get_text
-        result = Jinja2ChatFormatter(model.metadata["tokenizer.chat_template"],
-                                     eos_token=text(model.token_eos()),
-                                     bos_token=text(model.token_bos()))(
-            messages=[m.model_dump() for m in request.messages])
+        if self._formatter is None:  # compiles the Jinja template: once, not per request
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            text = model._model.token_get_text
+            self._formatter = Jinja2ChatFormatter(model.metadata["tokenizer.chat_template"],
+                                                  eos_token=text(model.token_eos()),
+                                                  bos_token=text(model.token_bos()))
+        result = self._formatter(messages=[m.model_dump() for m in request.messages])
         tokens = model.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special,
                                 special=True)
         stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop \
@@ -349,7 +351,7 @@ class LlamaCppLLM:
             for model in (self._generator, self._scorer):
                 if model is not None:
                     model.close()
-            self._generator = self._scorer = self._masks = None
+            self._generator = self._scorer = self._masks = self._formatter = None
             self._batchers = []
 
 

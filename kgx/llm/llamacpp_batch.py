@@ -189,11 +189,13 @@ class BatchDecoder:
             return self._reply(slot.reply, "stop")
         slot.reply.append(token)
         if slot.prompt.stop:
-            text = self._text(slot.reply)
-            for stop in slot.prompt.stop:
-                at = text.find(stop)
-                if at >= 0:
-                    return BatchReply(list(slot.reply), text[:at], "stop")
+            # A stop just completed lies in its last len(stop bytes) tokens (a token writes a
+            # byte or more): only those are decoded each step, the whole reply once one matches.
+            tail = self._text(slot.reply[-max(len(s.encode()) for s in slot.prompt.stop) - 1:])
+            if any(stop in tail for stop in slot.prompt.stop):
+                text = self._text(slot.reply)
+                at = min(i for i in (text.find(stop) for stop in slot.prompt.stop) if i >= 0)
+                return BatchReply(list(slot.reply), text[:at], "stop")
         if len(slot.reply) >= slot.prompt.max_tokens:
             return self._reply(slot.reply, "length")
         return None
