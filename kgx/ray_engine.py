@@ -16,7 +16,9 @@ The LLM usage an actor spends goes to a ledger actor as it is spent (a call as s
 handed to the LLM), and comes back with each call's results; the driver keeps the latest of
 both, so the run's usage counts what a dead actor spent, a call it died in the middle of (as a
 failed call), and survives the ledger's own death (Ray restarts it). HTTP LLMs share one
-concurrency limit over the whole cluster (`kgx.ray_workers.ConcurrencyGate`).
+concurrency limit over the whole cluster (`kgx.ray_workers.ConcurrencyGate`), an actor that
+Ray restarts too; the slots of an actor given up on are taken back as soon as the driver
+replaces it.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class RayEngine:
         """The pid of each extractor actor's process once the pool is up (for tests and ops)."""
         self.ledger_pid: int | None = None
         """The pid of the LLM usage ledger's process, once started (for tests and ops)."""
+        self.gate_pid: int | None = None
+        """The pid of the LLM concurrency gate's process, once started (for tests and ops)."""
         self.start_seconds = 0.0
         """How long connecting to Ray and warming the actor pool took."""
         self._ray = None
@@ -184,8 +188,12 @@ class RayEngine:
         if extractor.shares_llm_limit:
             from kgx.ray_workers import ConcurrencyGate
 
-            gate = ray.remote(ConcurrencyGate).options(num_cpus=0, max_concurrency=10_000)
+            # restarted when it dies (empty: see ConcurrencyGate), the calls sent to it then
+            # retried on the new one
+            gate = ray.remote(ConcurrencyGate).options(
+                num_cpus=0, max_concurrency=10_000, max_restarts=-1, max_task_retries=-1)
             self._gate = gate.remote(extractor.llm_concurrency)
+            self.gate_pid = ray.get(self._gate.pid.remote())
         if extractor.llm is not None:
             from kgx.ray_workers import UsageLedger
 
@@ -285,8 +293,25 @@ class RayEngine:
             self._ray.kill(actor, no_restart=True)
         except Exception:
             log.debug("dead actor already gone", exc_info=True)
+        self._forget_slots(actor)
         self._actors[index] = self._new_actor()
         self._busy[index] = 0
+
+    def _forget_slots(self, actor) -> None:
+        """Have the gate take back the LLM slots of `actor`, dead for good: it never releases
+        them, and until `GATE_LEASE_S` ran out they would hold up the cluster's requests (all
+        of them at --llm-concurrency 1)."""
+        if self._gate is None:
+            return
+        # the identity its slots carry: `share_concurrency` names them by the actor's id
+        actor_id = actor._actor_id.hex()
+        try:
+            taken = self._ray.get(self._gate.forget_actor.remote(actor_id))
+        except Exception:  # the run goes on; the slots come back after GATE_LEASE_S
+            log.warning("could not take back the LLM slots of a dead actor", exc_info=True)
+            return
+        if taken:
+            log.info("took back %d LLM slots of dead actor %s", taken, actor_id)
 
     def _lost(self, call: Call, error: Exception) -> list[ChunkExtraction] | None:
         """A call whose actor died on every retry: split it, send its one document to a new

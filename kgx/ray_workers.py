@@ -25,8 +25,9 @@ from kgx.models import Chunk, ChunkExtraction, Document
 from kgx.tabular import InputOptions
 
 GATE_LEASE_S = 900.0
-"""A slot held longer than this is taken back: its holder died without releasing it. (The
-slots of an actor's process that died are taken back at once when Ray restarts the actor.)"""
+"""A slot held longer than this is taken back: its holder died without releasing it, and
+nobody said so. (The slots of an actor's process that died are taken back at once when Ray
+restarts the actor, and all of an actor's slots as soon as the driver finds Ray gave up on it.)"""
 
 
 def read_and_chunk(path: str, max_bytes: int, options: InputOptions,
@@ -191,31 +192,49 @@ class GateSlots:
 class ConcurrencyGate:
     """A cluster-wide limit on LLM requests in flight (an async Ray actor): every extractor
     actor's HTTP backend takes a slot per request, so `--llm-concurrency` bounds the whole
-    cluster and a rate-limited server sees no more requests when workers are added."""
+    cluster and a rate-limited server sees no more requests when workers are added.
+
+    A lease (`holder:uuid`) names its holder, `actor-id/uuid`, one per process of an actor, so
+    the slots of processes that died can be taken back: when Ray restarts an actor
+    (`forget_earlier`), or when the driver finds Ray gave up on it (`forget_actor`). Either
+    way, an acquire that such a process left waiting here is refused rather than granted.
+
+    Ray restarts the gate itself when its process dies (`RayEngine.start`), and retries on the
+    new one the calls that were sent to the old. A restarted gate starts empty: the requests
+    already in flight are not counted, so for as long as they last (retries included) up to
+    `limit` more are let in, at most twice the limit in all; their releases then come with
+    leases this gate never gave out, and do nothing. Its `stats` start again from zero too.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held: dict[str, float] = {}  # lease id → when it was taken
         self.max_held = 0
+        self.current: dict[str, str] = {}  # actor → its live process's holder ("" when gone)
         self._changed = asyncio.Condition()
 
     async def acquire(self, holder: str) -> str:
         async with self._changed:
-            while len(self.held) >= self.limit:
+            while len(self.held) >= self.limit and not self._dead(holder):
                 self._take_back_stale()
                 if len(self.held) < self.limit:
                     break
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=5.0)
+            if self._dead(holder):
+                self._changed.notify()  # pass on a wake-up meant for a live holder
+                raise RuntimeError(f"no LLM slot for {holder}: that actor process is dead")
             lease = f"{holder}:{uuid.uuid4().hex}"
             self.held[lease] = time.monotonic()
             self.max_held = max(self.max_held, len(self.held))
             return lease
 
     async def release(self, lease: str) -> None:
+        """Give a slot back; a lease this gate does not hold (taken back, or given out before
+        the gate restarted) is nothing to give back."""
         async with self._changed:
-            self.held.pop(lease, None)
-            self._changed.notify()
+            if self.held.pop(lease, None) is not None:
+                self._changed.notify()
 
     async def forget_earlier(self, actor: str, holder: str) -> int:
         """Take back the slots that earlier processes of `actor` held when they died (a
@@ -223,16 +242,38 @@ class ConcurrencyGate:
         if not actor:
             return 0
         async with self._changed:
-            stale = [lease for lease in self.held
-                     if lease.startswith(f"{actor}/") and not lease.startswith(f"{holder}:")]
-            for lease in stale:
-                del self.held[lease]
-            self._changed.notify(len(stale))
-            return len(stale)
+            self.current[actor] = holder
+            return self._drop(actor, keep=holder)
+
+    async def forget_actor(self, actor: str) -> int:
+        """Take back every slot of `actor`, which Ray gave up on (dead for good: the driver
+        kills it and starts another), and refuse it any more. How many."""
+        if not actor:
+            return 0
+        async with self._changed:
+            self.current[actor] = ""
+            return self._drop(actor, keep=None)
 
     async def stats(self) -> dict[str, int]:
-        """Slots held now and at most so far."""
+        """Slots held now and at most so far (since this gate's process started)."""
         return {"held": len(self.held), "max_held": self.max_held, "limit": self.limit}
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def _dead(self, holder: str) -> bool:
+        """Whether `holder` is a process of an actor that has since restarted or is gone."""
+        actor = holder.partition("/")[0]
+        return self.current.get(actor, holder) != holder
+
+    def _drop(self, actor: str, keep: str | None) -> int:
+        """Drop the leases of `actor`'s processes but `keep`'s and wake as many waiters."""
+        stale = [lease for lease in self.held if lease.startswith(f"{actor}/")
+                 and (keep is None or not lease.startswith(f"{keep}:"))]
+        for lease in stale:
+            del self.held[lease]
+        self._changed.notify(len(stale))
+        return len(stale)
 
     def _take_back_stale(self) -> None:
         now = time.monotonic()

@@ -293,6 +293,111 @@ def test_ray_engine_usage_outlives_the_ledger_and_counts_calls_in_flight(ray_clu
     assert json.loads(done["run"].llm_usage)["llm_calls"] == proxy.posts
 
 
+@cluster
+def test_ray_engine_llm_requests_go_through_after_the_gate_is_killed(ray_cluster, llama_server,
+                                                                    tmp_path):
+    """The concurrency gate's process is killed while the server holds a request: Ray restarts
+    the gate (empty; that request's release reaches a gate that never gave out its lease) and
+    the run's later requests take its slots and go through."""
+    from kgx.llm.spec import LLMSettings
+    from kgx.testing.corpora import PEOPLE, passages, write_corpus
+    from kgx.testing.fault_proxy import FaultProxy
+
+    corpus = write_corpus(tmp_path / "in", {**PEOPLE, **passages(3)})
+    engine = _ray_engine()
+    with FaultProxy(llama_server.url) as proxy:
+        llm = LLMSettings(spec=f"openai:{llama_server.model}@{proxy.url}", concurrency=1,
+                          cache=False, on_error="skip-and-record", max_tokens=32)
+        done = _extract_in_thread(tmp_path / "store", corpus, engine,
+                                  ExtractConfig(extractor="direct", llm=llm, batch_documents=1))
+        _wait_for(lambda: engine.worker_pids)  # the actors are up, their GET /models done
+        proxy.delay_next(1, 3.0)
+        _wait_for(lambda: not proxy.faults and proxy.in_flight >= 1)
+        os.kill(engine.gate_pid, 9)
+        posts = proxy.posts
+        done["thread"].join(timeout=300)
+    assert not done["thread"].is_alive()
+    report = done["report"]
+    assert report.documents_written == 6
+    assert proxy.posts > posts  # requests were sent after the gate died
+    assert report.llm_usage["llm_calls"] == proxy.posts
+    assert not [f for f in report.failures if "Ray" in f.error or "actor" in f.error]
+
+
+@cluster
+def test_ray_engine_takes_back_the_llm_slot_of_an_actor_given_up_on(ray_cluster, llama_server,
+                                                                   tmp_path):
+    """At --llm-concurrency 1, the actors (no restarts) are killed while the server holds the
+    one request allowed: Ray gives up on them, and the driver has the gate take their slots
+    back at once, so the new actors' requests go through (not after GATE_LEASE_S, 15 min)."""
+    from kgx.llm.spec import LLMSettings
+    from kgx.testing.corpora import PEOPLE, write_corpus
+    from kgx.testing.fault_proxy import FaultProxy
+
+    corpus = write_corpus(tmp_path / "in", PEOPLE)
+    engine = _ray_engine(max_restarts=0)
+    with FaultProxy(llama_server.url) as proxy:
+        llm = LLMSettings(spec=f"openai:{llama_server.model}@{proxy.url}", concurrency=1,
+                          cache=False, on_error="skip-and-record", max_tokens=32)
+        done = _extract_in_thread(tmp_path / "store", corpus, engine,
+                                  ExtractConfig(extractor="direct", llm=llm, batch_documents=1))
+        _wait_for(lambda: engine.worker_pids)
+        proxy.delay_next(1, 3.0)
+        _wait_for(lambda: not proxy.faults and proxy.in_flight >= 1)
+        for pid in engine.worker_pids:
+            os.kill(pid, 9)  # one holds the slot, the other waits for it
+        posts = proxy.posts
+        _wait_for(lambda: proxy.posts > posts, seconds=90)  # a new actor got the slot
+        done["thread"].join(timeout=120)
+    assert not done["thread"].is_alive()
+    assert done["report"].documents_written == 3
+
+
+def _extract_in_thread(store_path: Path, corpus: Path, engine, config: ExtractConfig) -> dict:
+    """Start `extract_corpus` in a daemon thread (a run that hangs cannot hold up pytest);
+    the dict gets its "thread", then its "report"."""
+    done: dict = {}
+
+    def run() -> None:
+        with open_store(str(store_path)) as store:
+            done["report"] = extract_corpus([corpus], store, config, engine=engine)
+
+    done["thread"] = threading.Thread(target=run, daemon=True)
+    done["thread"].start()
+    return done
+
+
+def test_concurrency_gate_takes_back_the_slots_of_dead_processes():
+    """The gate without Ray (its methods are plain coroutines): a lease it never gave out is
+    released harmlessly, and an actor's slots are taken back when it restarts or is given up
+    on, its dead processes' waiting acquires refused."""
+    import asyncio
+
+    from kgx.ray_workers import ConcurrencyGate
+
+    async def scenario() -> None:
+        gate = ConcurrencyGate(1)
+        await gate.release("a/old:lease-of-a-gate-before-a-restart")
+        lease = await gate.acquire("a/p1")
+        waiting = asyncio.ensure_future(gate.acquire("b/p1"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        assert await gate.forget_earlier("a", "a/p2") == 1  # actor a restarted: p1 is dead
+        assert (await waiting).startswith("b/p1:")
+        await gate.release(lease)  # p1's release, late: nothing to give back
+        assert (await gate.stats())["held"] == 1
+        refused = asyncio.ensure_future(gate.acquire("b/p1"))
+        await asyncio.sleep(0.05)
+        assert await gate.forget_actor("b") == 1  # actor b given up on
+        with pytest.raises(RuntimeError, match="dead"):
+            await refused
+        assert (await gate.acquire("a/p2")).startswith("a/p2:")
+        with pytest.raises(RuntimeError, match="dead"):
+            await gate.acquire("a/p1")
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=10))
+
+
 def _wait_for(condition, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
