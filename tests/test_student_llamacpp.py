@@ -154,10 +154,13 @@ def test_gguf_lora_cached_once_and_reconverted_when_changed(tiny_adapter, tmp_pa
     merged = gguf_lora.cached_merged_gguf(folder, bundled_gguf())  # its own file, same rules
     assert merged.parent == cached.parent and merged.name.startswith("merged_model.")
     assert gguf_lora.cached_merged_gguf(folder, bundled_gguf()) == merged
+    q4 = gguf_lora.cached_merged_gguf(folder, bundled_gguf(), qtype="Q4_0")
+    assert q4 != merged and q4.stat().st_size < merged.stat().st_size
 
 
 @pytest.mark.slow  # tiny_adapter runs transformers
-def test_student_llamacpp_spec_names_the_adapter(tiny_adapter):
+def test_student_llamacpp_spec_names_the_adapter(tiny_adapter, monkeypatch):
+    from kgx.errors import ConfigError
     from kgx.llm.llamacpp import LlamaCppLLM
     from kgx.llm.spec import make_backend
 
@@ -168,6 +171,12 @@ def test_student_llamacpp_spec_names_the_adapter(tiny_adapter):
     assert backend.model.endswith("+json:,:+guard.3+copy")  # compact JSON, guards: as trained
     assert backend.json_separators == (",", ":") and backend.repeat_guard
     assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name + "+guard.3"
+    # Another quantization of the merged weights is another model: its replies are cached apart.
+    monkeypatch.setenv("KGX_STUDENT_QUANT", "q4_0")
+    assert "+merged:Q4_0+" in make_backend(f"student-llamacpp:{tiny_adapter[0]}").model
+    monkeypatch.setenv("KGX_STUDENT_QUANT", "Q3_K")
+    with pytest.raises(ConfigError, match="KGX_STUDENT_QUANT='Q3_K' is not one of Q8_0, Q4_0"):
+        make_backend(f"student-llamacpp:{tiny_adapter[0]}")
 
 
 @pytest.mark.slow  # the student in llama.cpp

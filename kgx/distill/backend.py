@@ -9,6 +9,8 @@ kgx.llm knows nothing of kgx.distill; this module registers both schemes in pypr
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,11 @@ def student_llamacpp_backend(path: str, settings: LLMSettings | None = None) -> 
 STUDENT_JSON_SEPARATORS = (",", ":")
 """The student learns compact JSON (kgx.distill.format.student_target); its grammar forces the
 same separators, or the constrained reply leaves the format it was trained on."""
+
+
+STUDENT_QUANT = "Q8_0"
+"""The ggml type `student-llamacpp` stores the merged weights in; `$KGX_STUDENT_QUANT` (for
+example Q4_0) picks another."""
 
 
 STUDENT_BATCH_SLOTS = 16
@@ -71,8 +78,10 @@ def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBac
     if llamacpp:
         from kgx.llm.llamacpp import LlamaCppLLM
 
-        backend = LlamaCppLLM(bundled_gguf(), lora=adapter, lora_converter=_merged_gguf,
-                              merge_lora=True, name=name, grammar="xgrammar",
+        quant = student_quant()
+        backend = LlamaCppLLM(bundled_gguf(), lora=adapter, name=name,
+                              lora_converter=functools.partial(_merged_gguf, qtype=quant),
+                              merge_lora=quant, grammar="xgrammar",
                               json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True,
                               copy_spans=True, batch_slots=STUDENT_BATCH_SLOTS)
     else:
@@ -85,8 +94,20 @@ def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBac
     return backend
 
 
-def _merged_gguf(adapter: Path, base: Path) -> Path:
+def student_quant() -> str:
+    """`$KGX_STUDENT_QUANT`, or `STUDENT_QUANT`: a ggml type the merger can write."""
+    quant = os.environ.get("KGX_STUDENT_QUANT", "").strip().upper() or STUDENT_QUANT
+    if quant not in MERGE_QUANTS:
+        raise ConfigError(f"KGX_STUDENT_QUANT={quant!r} is not one of "
+                          f"{', '.join(MERGE_QUANTS)}; unset it for {STUDENT_QUANT}.")
+    return quant
+
+
+MERGE_QUANTS = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "F16")
+
+
+def _merged_gguf(adapter: Path, base: Path, qtype: str = STUDENT_QUANT) -> Path:
     """`base` with the PEFT adapter merged into its weights, as a GGUF model (once; cached)."""
     from kgx.distill.gguf_lora import cached_merged_gguf
 
-    return cached_merged_gguf(adapter, base)
+    return cached_merged_gguf(adapter, base, qtype=qtype)

@@ -114,16 +114,18 @@ def cached_gguf_adapter(adapter_dir: str | Path, base_gguf: str | Path) -> Path:
     """The GGUF form of an adapter, converted once and kept next to it (or in the kgx cache
     when its folder is read-only, as the shipped adapter can be); a changed adapter is
     converted again, since its hash names the file."""
-    return _cached(Path(adapter_dir), Path(base_gguf), merged=False)
+    return _cached(Path(adapter_dir), Path(base_gguf), merged=None)
 
 
-def cached_merged_gguf(adapter_dir: str | Path, base_gguf: str | Path) -> Path:
-    """`base_gguf` with the adapter merged in (`merge_adapter`), written once and kept like
-    `cached_gguf_adapter`'s files."""
-    return _cached(Path(adapter_dir), Path(base_gguf), merged=True)
+def cached_merged_gguf(adapter_dir: str | Path, base_gguf: str | Path, *,
+                       qtype: str = "Q8_0") -> Path:
+    """`base_gguf` with the adapter merged in (`merge_adapter`, adapted matrices stored as
+    `qtype`), written once and kept like `cached_gguf_adapter`'s files."""
+    return _cached(Path(adapter_dir), Path(base_gguf), merged=qtype)
 
 
-def _cached(adapter_dir: Path, base_gguf: Path, *, merged: bool) -> Path:
+def _cached(adapter_dir: Path, base_gguf: Path, *, merged: str | None) -> Path:
+    """`merged`: the ggml type of a merged model's adapted matrices; None for a GGUF LoRA."""
     stem = "merged_model" if merged else "adapter_model"
     name = f"{stem}.{_conversion_key(adapter_dir, base_gguf, merged)}.gguf"
     for folder in (adapter_dir, _cache_folder()):
@@ -142,13 +144,16 @@ def _cached(adapter_dir: Path, base_gguf: Path, *, merged: bool) -> Path:
 
 
 def _convert_atomically(adapter_dir: Path, folder: Path, name: str, base_gguf: Path,
-                        merged: bool) -> Path:
+                        merged: str | None) -> Path:
     """Convert into a temporary file in `folder`, then rename: readers never see half a file."""
     folder.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".adapter-", suffix=".gguf")
     os.close(handle)
     try:
-        (merge_adapter if merged else convert_adapter)(adapter_dir, temporary, base_gguf)
+        if merged:
+            merge_adapter(adapter_dir, temporary, base_gguf, qtype=merged)
+        else:
+            convert_adapter(adapter_dir, temporary, base_gguf)
         os.replace(temporary, folder / name)
     finally:
         Path(temporary).unlink(missing_ok=True)
@@ -160,12 +165,12 @@ def _convert_atomically(adapter_dir: Path, folder: Path, name: str, base_gguf: P
     return folder / name
 
 
-def _conversion_key(adapter_dir: Path, base_gguf: Path, merged: bool = False) -> str:
+def _conversion_key(adapter_dir: Path, base_gguf: Path, merged: str | None = None) -> str:
     weights = adapter_dir / "adapter_model.safetensors"
     if not weights.is_file():
         raise ConfigError(f"No LoRA adapter at {adapter_dir} (adapter_model.safetensors is "
                           f"missing); give the --out folder of `kgx distill train`.")
-    version = MERGER_VERSION if merged else CONVERTER_VERSION
+    version = f"{MERGER_VERSION}.{merged}" if merged else CONVERTER_VERSION
     digest = hashlib.sha256(version.encode() + base_gguf.name.encode())
     digest.update((adapter_dir / "adapter_config.json").read_bytes())
     digest.update(weights.read_bytes())

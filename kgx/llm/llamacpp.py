@@ -48,18 +48,20 @@ class LlamaCppLLM:
                  json_separators: tuple[str, str] | None = None,
                  repeat_guard: bool = False, copy_spans: bool = False,
                  batch_slots: int = 1, batch_workers: int | None = None,
-                 merge_lora: bool = False) -> None:
+                 merge_lora: bool | str = False) -> None:
         self.model_path = Path(model_path)
         self.lora = Path(lora) if lora is not None else None
         self.lora_converter = lora_converter
         self.model = self.model_path.name
         self.merge_lora = merge_lora and self.lora is not None and self.lora.is_dir()
         """Load the model `lora_converter` writes with the adapter folded into its weights
-        (kgx.distill.gguf_lora.merge_adapter), not the base model plus a runtime LoRA."""
+        (kgx.distill.gguf_lora.merge_adapter), not the base model plus a runtime LoRA; a
+        string names the ggml type the converter stores the merged matrices in."""
         if self.lora is not None:  # the adapter's weights are part of the model's identity
             self.model += f"+lora:{_lora_fingerprint(self.lora)}"
         if self.merge_lora:
-            self.model += "+merged"
+            quant = merge_lora if isinstance(merge_lora, str) else "Q8_0"
+            self.model += "+merged" if quant == "Q8_0" else f"+merged:{quant}"
         self.json_separators = json_separators
         """Separators the xgrammar JSON mask forces (None: ", " and ": "); see TransformersLLM."""
         self.repeat_guard = repeat_guard
