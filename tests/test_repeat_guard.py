@@ -358,3 +358,24 @@ def test_copy_constraint_never_ends_a_reply_inside_the_entity_list():
     _line_step(processor, [7], favourite=0)
     assert 8 not in _allowed(_line_step(processor, [7, 0, 1, 2], favourite=8))  # 1 Ada / <eos>
     assert 8 not in _allowed(_line_step(processor, [7, 0, 1, 2, 0], favourite=8))  # mid-line
+
+
+def test_list_bias_takes_the_next_entity_over_a_close_separator():
+    """At a line start, a next entity line that trails the separator by at most `list_bias`
+    goes on the list; a far one, or none without the bias, leaves the model's choice."""
+    from kgx.llm.repeat_guard import LineGuard
+
+    torch = pytest.importorskip("torch")
+
+    def at_line_start(bias: float, separator: float, number: float):
+        processor = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8],
+                              list_bias=bias).for_rows(copy_from=["Ada met Bob."])
+        _line_step(processor, [7], favourite=0)
+        scores = torch.zeros((1, len(LINE_TOKENS)))
+        scores[0, 5], scores[0, 3] = separator, number  # "---" against "2" (for "2 Bob")
+        return int(processor(torch.tensor([[7, 0, 1, 2]]), scores)[0].argmax())
+
+    assert at_line_start(0.0, 10.0, 9.0) == 5      # no bias: the list ends
+    assert at_line_start(1.5, 10.0, 9.0) == 3      # within the bias: "2" goes on
+    assert at_line_start(1.5, 10.0, 8.0) == 5      # too far behind: the list ends
+    assert at_line_start(1.5, 9.0, 10.0) == 3      # the model's own choice

@@ -205,8 +205,11 @@ class LineGuard:
     def __init__(self, token_texts: Sequence[str], *, separator: str = "---",
                  separator_ids: Sequence[int], eos_ids: Sequence[int], sections: int = 2,
                  max_lines: int = 32, numbered_ends: bool = False,
-                 triple_lines: bool = True) -> None:
+                 triple_lines: bool = True, list_bias: float | None = None) -> None:
         self.token_texts = token_texts
+        self.list_bias = ENTITY_LIST_BIAS if list_bias is None else list_bias
+        """With the copy constraint: at the start of an entity line, the next entity is taken
+        over the separator when its logit is at most this much lower (0: the model's choice)."""
         self.triple_lines = triple_lines
         """Hold the second section to `subject|predicate|object` lines (and, with `copy_from`,
         their subjects to spans of the row's text); the reply may end only after a triple."""
@@ -333,8 +336,14 @@ class LineGuardProcessor:
         pass as a span and end the reply before its triples. Where none of the best tokens
         passes, the row keeps its own choice, but for those ends."""
         line, ends = "".join(state.line), self.guard.eos_ids
-        if self._hold(scores, row, lambda token, text: bool(text) and token not in ends and
-                      _copyable(line + text, source, at=state.at, listed=state.seen)):
+
+        def allowed(token: int, text: str) -> bool:
+            return (bool(text) and token not in ends
+                    and _copyable(line + text, source, at=state.at, listed=state.seen))
+
+        if not line and self.guard.list_bias > 0:
+            self._continue_list(scores, row, allowed)
+        if self._hold(scores, row, allowed):
             return
         # None of the best tokens fits: end the list at a line start, or end a named line
         # (the reader's copy filter drops a name the passage lacks); else the row's choice.
@@ -349,6 +358,22 @@ class LineGuardProcessor:
         scores[row] = -float("inf")
         scores[row, state.forced[0]] = 0.0
         self.forced += 1
+
+    def _continue_list(self, scores, row: int, allowed) -> None:
+        """At a line start, when the row's best token starts the separator and a token that
+        starts the next entity line scores within `list_bias` of it, take the separator away:
+        the list goes on (the copy constraint still holds the line to a span)."""
+        separator, texts = self.guard.separator_ids[0], self.guard.token_texts
+        best = int(scores[row].argmax())
+        if best != separator:
+            return
+        for token in _best_tokens(scores[row], LIST_CANDIDATES):
+            text = texts[token] if token < len(texts) else ""
+            if text.strip().isdigit() and allowed(token, text):
+                if float(scores[row, best] - scores[row, token]) <= self.guard.list_bias:
+                    scores[row, best] = -float("inf")
+                    self.held += 1
+                return
 
     def _hold_to_triples(self, state: _LineState, source: str | None, scores, row: int) -> None:
         """Allow only the best token that keeps the line a triple `subject|predicate|object`
@@ -416,6 +441,11 @@ when the entity list is under way."""
 TRIPLE_PART_WORDS = (MAX_NAME_WORDS, 10, 16)
 """The longest subject, predicate and object a triple line may grow to (of the teacher's
 training triples, 99.9% have at most 10, 9 and 14 words): a part that runs on is cut there."""
+ENTITY_LIST_BIAS = 0.0
+"""`LineGuard.list_bias` by default: how far (in logits) the next entity may trail the end of
+the entity list and still be taken (the student lists fewer entities than its teacher)."""
+LIST_CANDIDATES = 8
+"""How many of a row's best tokens `list_bias` looks through for the next entity's number."""
 COPY_CANDIDATES = 64
 """How many of a row's best tokens the copy constraint tries before it leaves the row alone."""
 _ENTITY_LINE = re.compile(r"(\d*)(.*)", re.S)
