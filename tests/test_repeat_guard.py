@@ -379,3 +379,22 @@ def test_list_bias_takes_the_next_entity_over_a_close_separator():
     assert at_line_start(1.5, 10.0, 9.0) == 3      # within the bias: "2" goes on
     assert at_line_start(1.5, 10.0, 8.0) == 5      # too far behind: the list ends
     assert at_line_start(1.5, 9.0, 10.0) == 3      # the model's own choice
+
+
+def test_list_bias_takes_the_next_triple_over_a_close_end():
+    from kgx.llm.repeat_guard import LineGuard
+
+    torch = pytest.importorskip("torch")
+
+    def after_a_triple(bias: float, end: float, subject: float):
+        processor = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8],
+                              list_bias=bias).for_rows(copy_from=["Ada met Bob."])
+        _line_step(processor, [7], favourite=0)
+        reply = [0, 1, 2, 5, 2, 1, 6, 7, 6, 4, 2]  # 1 Ada / --- / Ada|met|Bob
+        scores = torch.zeros((1, len(LINE_TOKENS)))
+        scores[0, 8], scores[0, 1] = end, subject  # the end against " Ada" (a span)
+        return int(processor(torch.tensor([[7, *reply]]), scores)[0].argmax())
+
+    assert after_a_triple(0.0, 10.0, 9.0) == 8      # no bias: the reply ends
+    assert after_a_triple(1.5, 10.0, 9.0) == 1      # within the bias: another triple
+    assert after_a_triple(1.5, 10.0, 8.0) == 8      # too far behind: the reply ends

@@ -207,9 +207,11 @@ class LineGuard:
                  max_lines: int = 32, numbered_ends: bool = False,
                  triple_lines: bool = True, list_bias: float | None = None) -> None:
         self.token_texts = token_texts
-        self.list_bias = ENTITY_LIST_BIAS if list_bias is None else list_bias
-        """With the copy constraint: at the start of an entity line, the next entity is taken
-        over the separator when its logit is at most this much lower (0: the model's choice)."""
+        self.list_bias = LIST_BIAS if list_bias is None else list_bias
+        """At a line start, the next line is taken over the end of its section (the separator
+        after the entities, with the copy constraint; the end of the reply after the triples,
+        with `triple_lines`) when its best token's logit is at most this much lower (0: the
+        model's own choice)."""
         self.triple_lines = triple_lines
         """Hold the second section to `subject|predicate|object` lines (and, with `copy_from`,
         their subjects to spans of the row's text); the reply may end only after a triple."""
@@ -342,7 +344,8 @@ class LineGuardProcessor:
                     and _copyable(line + text, source, at=state.at, listed=state.seen))
 
         if not line and self.guard.list_bias > 0:
-            self._continue_list(scores, row, allowed)
+            self._continue_list(scores, row, self.guard.separator_ids[0],
+                                lambda token, text: text.strip().isdigit() and allowed(token, text))
         if self._hold(scores, row, allowed):
             return
         # None of the best tokens fits: end the list at a line start, or end a named line
@@ -359,17 +362,18 @@ class LineGuardProcessor:
         scores[row, state.forced[0]] = 0.0
         self.forced += 1
 
-    def _continue_list(self, scores, row: int, allowed) -> None:
-        """At a line start, when the row's best token starts the separator and a token that
-        starts the next entity line scores within `list_bias` of it, take the separator away:
-        the list goes on (the copy constraint still holds the line to a span)."""
-        separator, texts = self.guard.separator_ids[0], self.guard.token_texts
+    def _continue_list(self, scores, row: int, stop: int, starts) -> None:
+        """At a line start, when the row's best token is `stop` (the separator after the
+        entities, the end after the triples) and a token that `starts(token, text)` a next
+        line scores within `list_bias` of it, take `stop` away: the list goes on, still held
+        to its section's shape."""
+        texts = self.guard.token_texts
         best = int(scores[row].argmax())
-        if best != separator:
+        if best != stop:
             return
         for token in _best_tokens(scores[row], LIST_CANDIDATES):
             text = texts[token] if token < len(texts) else ""
-            if text.strip().isdigit() and allowed(token, text):
+            if token != stop and text.strip() and starts(token, text):
                 if float(scores[row, best] - scores[row, token]) <= self.guard.list_bias:
                     scores[row, best] = -float("inf")
                     self.held += 1
@@ -386,6 +390,8 @@ class LineGuardProcessor:
                 return not line.strip() or _triple_complete(line)
             return bool(text) and _triple_prefix(line + text, source)
 
+        if not line.strip() and self.guard.list_bias > 0 and ends:
+            self._continue_list(scores, row, ends[0], allowed)
         if self._hold(scores, row, allowed):
             return
         parts = line.split("|")  # none of the best tokens fits: close the part, if it has text
@@ -441,11 +447,11 @@ when the entity list is under way."""
 TRIPLE_PART_WORDS = (MAX_NAME_WORDS, 10, 16)
 """The longest subject, predicate and object a triple line may grow to (of the teacher's
 training triples, 99.9% have at most 10, 9 and 14 words): a part that runs on is cut there."""
-ENTITY_LIST_BIAS = 0.0
-"""`LineGuard.list_bias` by default: how far (in logits) the next entity may trail the end of
-the entity list and still be taken (the student lists fewer entities than its teacher)."""
+LIST_BIAS = 0.0
+"""`LineGuard.list_bias` by default: how far (in logits) a next line may trail the end of its
+section and still be taken (the student writes fewer entities and triples than its teacher)."""
 LIST_CANDIDATES = 8
-"""How many of a row's best tokens `list_bias` looks through for the next entity's number."""
+"""How many of a row's best tokens `list_bias` looks through for the start of a next line."""
 COPY_CANDIDATES = 64
 """How many of a row's best tokens the copy constraint tries before it leaves the row alone."""
 _ENTITY_LINE = re.compile(r"(\d*)(.*)", re.S)
