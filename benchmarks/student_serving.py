@@ -8,6 +8,7 @@ a faster row shows what it costs in quality. Rows (pick with --rows):
 - runtime-lora: the base Q4_1 GGUF plus the adapter as a GGUF LoRA applied at run time;
 - merged-q8: the adapter merged into the weights, stored as Q8_0 (what `student-llamacpp` ships);
 - merged-q4: the same merge stored as Q4_0 (`KGX_STUDENT_QUANT=Q4_0`);
+- merged-q5, merged-q5_1: stored as Q5_0 or Q5_1;
 - merged-q8-slots8: merged-q8 with 8 replies a decoder instead of 16;
 - merged-q8-serial: merged-q8 with no batching: one reply at a time on every thread.
 
@@ -52,6 +53,8 @@ ROWS = {  # name: (merged weights' ggml type or None for a runtime LoRA, slots a
     "runtime-lora": (None, STUDENT_BATCH_SLOTS),
     "merged-q8": ("Q8_0", STUDENT_BATCH_SLOTS),
     "merged-q4": ("Q4_0", STUDENT_BATCH_SLOTS),
+    "merged-q5": ("Q5_0", STUDENT_BATCH_SLOTS),
+    "merged-q5_1": ("Q5_1", STUDENT_BATCH_SLOTS),
     "merged-q8-slots8": ("Q8_0", 8),
     "merged-q8-serial": ("Q8_0", 1),
 }
