@@ -24,13 +24,12 @@ The last line is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import sys
 from pathlib import Path
 
-from kgx.distill.backend import STUDENT_BATCH_SLOTS, STUDENT_JSON_SEPARATORS
+from kgx.distill.backend import STUDENT_BATCH_SLOTS, student_llamacpp
 from kgx.distill.data import (
     SplitSpec,
     examples_from_teacher_openie,
@@ -38,13 +37,10 @@ from kgx.distill.data import (
     split_by_document,
 )
 from kgx.distill.evaluate import System, evaluate_systems
-from kgx.distill.format import adapter_format
-from kgx.distill.gguf_lora import cached_gguf_adapter, cached_merged_gguf
 from kgx.distill.shipped import SHIPPED
 from kgx.extractors.student import StudentExtractor
-from kgx.llm.llamacpp import LlamaCppLLM
+from kgx.llm.llamacpp import default_batch_workers
 from kgx.llm.managed import ManagedLLM
-from kgx.llm.spec import bundled_gguf
 
 TEACHER = Path(__file__).resolve().parents[2] / "shared/data/teacher_openie" \
     / "gpt35_openie_musique_passages.json"
@@ -71,22 +67,10 @@ def validation(data: Path | None, limit: int):
     return split_by_document(examples, SplitSpec(seed=13))["validation"][:limit]
 
 
-def backend(adapter: Path, quant: str | None, slots: int) -> LlamaCppLLM:
-    """The `student-llamacpp` backend, but for the weights' form and the slots."""
-    if quant is None:
-        converter, merge = cached_gguf_adapter, False
-    else:
-        converter, merge = functools.partial(cached_merged_gguf, qtype=quant), quant
-    llm = LlamaCppLLM(bundled_gguf(), lora=adapter, lora_converter=converter, merge_lora=merge,
-                      grammar="xgrammar", json_separators=STUDENT_JSON_SEPARATORS,
-                      repeat_guard=True, copy_spans=True, batch_slots=slots)
-    llm.student_format = adapter_format(adapter).name
-    return llm
-
-
 def row_system(name: str, adapter: Path) -> System:
     quant, slots = ROWS[name]
-    llm = ManagedLLM(backend(adapter, quant, slots), cache=None, on_error="skip-and-record")
+    llm = ManagedLLM(student_llamacpp(adapter, quant=quant, slots=slots), cache=None,
+                     on_error="skip-and-record")
     return System(name, lambda: StudentExtractor(llm), llm)
 
 
@@ -107,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"Unknown rows {unknown}; choose from {', '.join(ROWS)}.")
     examples = validation(args.data, args.limit)
-    workers = LlamaCppLLM(bundled_gguf()).batch_workers
+    workers = default_batch_workers()
     figures: dict = {"benchmark": "student_serving", "adapter": str(args.adapter),
                      "passages": len(examples), "split": "validation", "workers": workers,
                      "load_average": os.getloadavg()[0], "rows": {}}

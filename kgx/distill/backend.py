@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
 
 from kgx.errors import ConfigError
 from kgx.llm.protocol import LLMBackend
@@ -72,26 +71,40 @@ def _student_backend(path: str, *, llamacpp: bool = False) -> LLMBackend:
 
 
 def _student_adapter_backend(adapter: Path, name: str, llamacpp: bool) -> LLMBackend:
-    from kgx.distill.format import adapter_format
-
-    backend: Any
     if llamacpp:
-        from kgx.llm.llamacpp import LlamaCppLLM
+        return student_llamacpp(adapter, name=name, quant=student_quant())
+    from kgx.distill.format import adapter_format
+    from kgx.llm.transformers_llm import TransformersLLM
 
-        quant = student_quant()
-        backend = LlamaCppLLM(bundled_gguf(), lora=adapter, name=name,
-                              lora_converter=functools.partial(_merged_gguf, qtype=quant),
-                              merge_lora=quant, grammar="xgrammar",
+    backend = TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
                               json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True,
-                              copy_spans=True, batch_slots=STUDENT_BATCH_SLOTS)
-    else:
-        from kgx.llm.transformers_llm import TransformersLLM
-
-        backend = TransformersLLM(bundled_gguf(), adapter=adapter, name=name,
-                                  json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True,
-                                  copy_spans=True)
+                              copy_spans=True)
     backend.student_format = adapter_format(adapter).name
     return backend
+
+
+def student_llamacpp(adapter: Path, *, name: str | None = None,
+                     quant: str | None = STUDENT_QUANT,
+                     slots: int = STUDENT_BATCH_SLOTS) -> LLMBackend:
+    """The student adapter in llama.cpp, decoded as it was trained: merged into the base
+    weights stored as `quant` (None: the adapter applied at run time as a GGUF LoRA), with
+    `slots` replies a batch decoder (1: one after another)."""
+    from kgx.distill.format import adapter_format
+    from kgx.distill.gguf_lora import cached_gguf_adapter
+    from kgx.llm.llamacpp import LlamaCppLLM
+
+    converter = (cached_gguf_adapter if quant is None
+                 else functools.partial(_merged_gguf, qtype=quant))
+    backend = LlamaCppLLM(bundled_gguf(), lora=adapter, name=name, lora_converter=converter,
+                          merge_lora=quant or False, grammar="xgrammar",
+                          json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True,
+                          copy_spans=True, batch_slots=slots)
+    backend.student_format = adapter_format(adapter).name
+    return backend
+
+
+MERGE_QUANTS = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "F16")
+"""The ggml types `merge_adapter` can store the student's merged weights in."""
 
 
 def student_quant() -> str:
@@ -101,9 +114,6 @@ def student_quant() -> str:
         raise ConfigError(f"KGX_STUDENT_QUANT={quant!r} is not one of "
                           f"{', '.join(MERGE_QUANTS)}; unset it for {STUDENT_QUANT}.")
     return quant
-
-
-MERGE_QUANTS = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "F16")
 
 
 def _merged_gguf(adapter: Path, base: Path, qtype: str = STUDENT_QUANT) -> Path:

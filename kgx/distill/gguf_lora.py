@@ -28,6 +28,8 @@ from kgx.errors import ConfigError, require
 
 CONVERTER_VERSION = "kgx.gguf_lora.v1"
 MERGER_VERSION = "kgx.gguf_merge.v1"
+MERGE_QTYPE = "Q8_0"
+"""The ggml type `merge_adapter` stores merged matrices in unless told otherwise."""
 """Part of every cached file's key: a change to the conversion is a new version."""
 
 PEFT_PREFIX = "base_model.model."
@@ -63,7 +65,7 @@ def convert_adapter(adapter_dir: str | Path, out_path: str | Path,
 
 
 def merge_adapter(adapter_dir: str | Path, out_path: str | Path, base_gguf: str | Path, *,
-                  qtype: str = "Q8_0") -> Path:
+                  qtype: str = MERGE_QTYPE) -> Path:
     """Write `base_gguf` with the PEFT adapter in `adapter_dir` merged into its weights: each
     adapted matrix becomes W + (alpha / r) · B·A, stored as `qtype` (a ggml type name); the
     rest is copied as is."""
@@ -118,7 +120,7 @@ def cached_gguf_adapter(adapter_dir: str | Path, base_gguf: str | Path) -> Path:
 
 
 def cached_merged_gguf(adapter_dir: str | Path, base_gguf: str | Path, *,
-                       qtype: str = "Q8_0") -> Path:
+                       qtype: str = MERGE_QTYPE) -> Path:
     """`base_gguf` with the adapter merged in (`merge_adapter`, adapted matrices stored as
     `qtype`), written once and kept like `cached_gguf_adapter`'s files."""
     return _cached(Path(adapter_dir), Path(base_gguf), merged=qtype)

@@ -60,8 +60,8 @@ class LlamaCppLLM:
         if self.lora is not None:  # the adapter's weights are part of the model's identity
             self.model += f"+lora:{_lora_fingerprint(self.lora)}"
         if self.merge_lora:
-            quant = merge_lora if isinstance(merge_lora, str) else "Q8_0"
-            self.model += "+merged" if quant == "Q8_0" else f"+merged:{quant}"
+            # Q8_0, the merger's default, keeps the key replies were cached under before
+            self.model += "+merged" if merge_lora in (True, "Q8_0") else f"+merged:{merge_lora}"
         self.json_separators = json_separators
         """Separators the xgrammar JSON mask forces (None: ", " and ": "); see TransformersLLM."""
         self.repeat_guard = repeat_guard
