@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from kgx.distill.format import DEFAULT_FORMAT, StudentFormat, StudentGraph, student_format
 from kgx.llm.types import LLMRequest, SamplingParams
-from kgx.models import Chunk, ChunkExtraction, Proposition, Relation
+from kgx.models import Chunk, ChunkExtraction, Proposition, Provenance, Relation
 
 from .llm_facts import EntityTable, StepFailure, clean_name, provenance
 from .prompts import TypedEntity, reply_cap
@@ -24,6 +24,9 @@ EXTRACTOR_NAME = "student.v1"
 MAX_TOKENS = 768
 REPLY_PER_TOKEN = 4.5
 """The reply cap grows with the chunk (`reply_cap`), up to MAX_TOKENS."""
+UNIQUE_RELATIONS = True
+"""`StudentExtractor.unique_relations` by default (validation, 156 passages: fuzzy triple F1
+0.219 -> 0.227, embedding 0.381 -> 0.391, entities unchanged; see the model card)."""
 
 
 class StudentExtractor:
@@ -36,10 +39,11 @@ class StudentExtractor:
 
     def __init__(self, llm, *, propositions: bool = False, max_tokens: int = MAX_TOKENS,
                  reply_format: str | None = None, copy_filter: bool = True,
-                 exact_ends: bool = True) -> None:
+                 exact_ends: bool = True, unique_relations: bool | None = None) -> None:
         self.llm = llm
         self.model = llm.model
-        self.version = "1"
+        self.version = "2"
+        """2: a triple repeated in the reply is read once (`unique_relations`)."""
         self.propositions = propositions
         self.max_tokens = max_tokens
         self.format: StudentFormat = student_format(reply_format or _learned_format(llm))
@@ -52,6 +56,10 @@ class StudentExtractor:
         """Triple ends join a listed entity only by the same (normalised) name; otherwise they
         become nodes of their own. With False, near-spellings join by rapidfuzz WRatio >= 90,
         which also joins "Darwin's evolutionary theory" to Darwin (student v1's behaviour)."""
+        self.unique_relations = (UNIQUE_RELATIONS if unique_relations is None
+                                 else unique_relations)
+        """Read a triple once: the same subject and object entities with the same predicate
+        (ignoring case and spacing) as an earlier one is a repeat, not a second edge."""
         self.failures: list[StepFailure] = []
         self.malformed: list[str] = []
         """Chunks whose v2 reply had lines that fit no section (dropped) or was cut off at
@@ -108,20 +116,31 @@ class StudentExtractor:
         listed = [n for n in graph.entities if not self.copy_filter or n.casefold() in text]
         table = EntityTable(TypedEntity(name=n, type="") for n in listed)
         where = provenance(chunk, self, run_id, self.format.version)
-        relations = []
-        fuzzy = not self.exact_ends
-        for subject, predicate, obj in graph.triples:
-            s, p, o = (table.get(subject, fuzzy=fuzzy), clean_name(predicate),
-                       table.get(obj, fuzzy=fuzzy))
-            if s and p and o and s.id != o.id:
-                relations.append(Relation(subject=s, predicate=p, object=o,
-                                          evidence=chunk.text, provenance=where))
+        relations = self._relations(graph, table, chunk, where)
         propositions = [Proposition(text=text, provenance=where,
                                     entities=tuple(e for e in table.entities
                                                    if e.name.casefold() in text.casefold()))
                         for text in (t.strip() for t in graph.propositions) if text]
         return ChunkExtraction(chunk_id=chunk.id, entities=table.entities, relations=relations,
                                propositions=propositions)
+
+    def _relations(self, graph: StudentGraph, table: EntityTable, chunk: Chunk,
+                   where: Provenance) -> list[Relation]:
+        """The reply's triples whose ends and predicate are usable, each read once (with
+        `unique_relations`)."""
+        relations, seen = [], set()
+        fuzzy = not self.exact_ends
+        for subject, predicate, obj in graph.triples:
+            s, p, o = (table.get(subject, fuzzy=fuzzy), clean_name(predicate),
+                       table.get(obj, fuzzy=fuzzy))
+            if not (s and p and o) or s.id == o.id:
+                continue
+            key = (s.id, p.casefold(), o.id)  # clean_name has collapsed the spacing
+            if not (self.unique_relations and key in seen):
+                seen.add(key)
+                relations.append(Relation(subject=s, predicate=p, object=o,
+                                          evidence=chunk.text, provenance=where))
+        return relations
 
 
 def _learned_format(llm) -> str:

@@ -119,6 +119,23 @@ def test_v3_writes_triple_ends_out_and_reads_numbers_as_text():
         ("Ada Lovelace", "met", "Charles Babbage"), ("Ada Lovelace", "met in", "1833")]
 
 
+
+def test_student_extractor_reads_a_repeated_triple_once():
+    from kgx.extractors.student import StudentExtractor
+
+    text = "Ada Lovelace was born in London and lived in London."
+    reply = ("1 Ada Lovelace\n2 London\n---\nAda Lovelace|born in|London\n"
+             "ada lovelace| Born  in |London\nAda Lovelace|lived in|London")
+    chunk = Chunk(doc_id="d", index=0, text=text, start=0, end=len(text), n_tokens=12)
+    found = {}
+    for unique in (True, False):
+        extractor = StudentExtractor(ManagedLLM(FakeLLM([reply]), on_error="skip-and-record",
+                                                repair=False), unique_relations=unique)
+        [found[unique]] = extractor.extract([chunk], run_id="r")
+    assert [(r.subject.name, r.predicate, r.object.name) for r in found[True].relations] == [
+        ("Ada Lovelace", "born in", "London"), ("Ada Lovelace", "lived in", "London")]
+    assert len(found[False].relations) == 3
+
 def test_distill_split_keeps_each_document_on_one_side(dataset):
     manifest = json.loads((dataset / "manifest.json").read_text())
     sides = {name: read_dataset(dataset / f"{name}.jsonl")

@@ -398,3 +398,58 @@ def test_list_bias_takes_the_next_triple_over_a_close_end():
     assert after_a_triple(0.0, 10.0, 9.0) == 8      # no bias: the reply ends
     assert after_a_triple(1.5, 10.0, 9.0) == 1      # within the bias: another triple
     assert after_a_triple(1.5, 10.0, 8.0) == 8      # too far behind: the reply ends
+
+
+def test_triple_subjects_start_and_end_at_word_boundaries():
+    from kgx.llm.repeat_guard import _triple_prefix
+
+    source = "published by thames & hudson since 1975."
+    assert _triple_prefix("T|", source)                      # a span, inside a word
+    assert not _triple_prefix("T|", source, words=True)      # ...so no subject
+    assert _triple_prefix("T", source, words=True)           # "Thames" may still follow
+    assert _triple_prefix("Thames|", source, words=True)
+    assert _triple_prefix("Thames & Hudson|is|a\n", source, words=True)
+    assert not _triple_prefix("hames", source, words=True)   # starts inside "thames"
+    assert _triple_prefix("1975|", source, words=True)       # the full stop is a boundary
+
+
+TRIPLE_TOKENS = ["1", " Ada", "\n", "---", "|", "met", "<eos>", " Bob", " Zed", " Ad"]
+# ids:            0    1       2     3      4    5      6        7       8       9
+TRIPLE_HEAD = [5, 0, 1, 2, 3, 2, 1, 4, 5, 4]  # prompt / 1 Ada / --- / Ada|met|
+
+
+def _object_step(object_spans: str, line: list[int], scores: dict[int, float],
+                 source: str = "Ada met Bob."):
+    torch = pytest.importorskip("torch")
+    from kgx.llm.repeat_guard import LineGuard
+
+    processor = LineGuard(TRIPLE_TOKENS, separator_ids=[3, 2], eos_ids=[6],
+                          object_spans=object_spans).for_rows(copy_from=[source])
+    processor(torch.tensor([[5]]), torch.zeros((1, len(TRIPLE_TOKENS))))
+    row = torch.full((1, len(TRIPLE_TOKENS)), -5.0)
+    for token, score in scores.items():
+        row[0, token] = score
+    return int(processor(torch.tensor([[*TRIPLE_HEAD, *line]]), row)[0].argmax()), processor
+
+
+def test_object_spans_overrule_an_object_the_passage_lacks():
+    chosen, processor = _object_step("hold", [], {8: 10.0, 7: 9.0})  # " Zed" best, " Bob" next
+    assert chosen == 7 and processor.held == 1
+    assert _object_step("off", [], {8: 10.0, 7: 9.0})[0] == 8         # off: the model's choice
+    assert _object_step("hold", [9], {2: 10.0, 1: 9.0})[0] != 2       # "Ad" ends inside "Ada"
+
+
+def test_object_spans_are_soft(monkeypatch):
+    """When none of the top tokens keeps a span, the row keeps its own choice."""
+    import kgx.llm.repeat_guard as repeat_guard
+
+    monkeypatch.setattr(repeat_guard, "COPY_CANDIDATES", 1)
+    chosen, processor = _object_step("hold", [], {8: 10.0, 7: 9.0})
+    assert chosen == 8 and processor.held == 0
+
+
+def test_started_object_spans_hold_only_an_object_begun_as_a_span():
+    assert _object_step("started", [], {8: 10.0, 7: 9.0})[0] == 8      # not begun: left alone
+    assert _object_step("started", [7], {8: 10.0, 2: 9.0})[0] == 2     # "Bob Zed": overruled
+    with pytest.raises(ValueError, match="object_spans"):
+        _object_step("always", [], {})

@@ -205,8 +205,24 @@ class LineGuard:
     def __init__(self, token_texts: Sequence[str], *, separator: str = "---",
                  separator_ids: Sequence[int], eos_ids: Sequence[int], sections: int = 2,
                  max_lines: int = 32, numbered_ends: bool = False,
-                 triple_lines: bool = True, list_bias: float | None = None) -> None:
+                 triple_lines: bool = True, list_bias: float | None = None,
+                 word_subjects: bool | None = None, object_spans: str | None = None,
+                 triple_repeats: bool | None = None) -> None:
         self.token_texts = token_texts
+        self.word_subjects = WORD_SUBJECTS if word_subjects is None else word_subjects
+        """With `copy_from`, a triple's subject starts and (once finished) ends at word
+        boundaries of the text: `T` is no subject where the text has only `Thames`."""
+        self.object_spans = OBJECT_SPANS if object_spans is None else object_spans
+        """With `copy_from`, how a triple's object is held to a span of the text at word
+        boundaries, softly (the best of the top tokens that keeps one; the model's own
+        choice when none does): "off", "hold" (always) or "started" (only once the model's
+        own object has started as a span)."""
+        if self.object_spans not in OBJECT_SPAN_MODES:
+            raise ValueError(f"object_spans must be one of {OBJECT_SPAN_MODES}, "
+                             f"not {self.object_spans!r}")
+        self.triple_repeats = TRIPLE_REPEATS if triple_repeats is None else triple_repeats
+        """A triple line repeats an earlier one ignoring case and spacing (not only as
+        written), so the reply ends there."""
         self.list_bias = LIST_BIAS if list_bias is None else list_bias
         """At a line start, the next line is taken over the end of its section (the separator
         after the entities, with the copy constraint; the end of the reply after the triples,
@@ -383,17 +399,23 @@ class LineGuardProcessor:
         """Allow only the best token that keeps the line a triple `subject|predicate|object`
         (three non-empty parts, two bars, no blank lines) whose subject, with `source`, is a
         span of it; the reply may end only between triples."""
-        line, ends = "".join(state.line), self.guard.eos_ids
+        guard, line, ends = self.guard, "".join(state.line), self.guard.eos_ids
+        words = guard.word_subjects
+        objects = source is not None and (guard.object_spans == "hold" or (
+            guard.object_spans == "started" and _object_started(line, source)))
 
-        def allowed(token: int, text: str) -> bool:
+        def allowed(token: int, text: str, objects: bool = objects) -> bool:
             if token in ends:
                 return not line.strip() or _triple_complete(line)
-            return bool(text) and _triple_prefix(line + text, source)
+            return bool(text) and _triple_prefix(line + text, source, words=words,
+                                                 objects=objects)
 
-        if not line.strip() and self.guard.list_bias > 0 and ends:
+        if not line.strip() and guard.list_bias > 0 and ends:
             self._continue_list(scores, row, ends[0], allowed)
         if self._hold(scores, row, allowed):
             return
+        if objects and self._hold(scores, row, lambda token, text: allowed(token, text, False)):
+            return  # the object constraint is soft: no top token keeps a span
         parts = line.split("|")  # none of the best tokens fits: close the part, if it has text
         closer = (self.guard.newline_id if _triple_complete(line) else
                   self.guard.bar_id if len(parts) < 3 and parts[-1].strip() else None)
@@ -413,7 +435,8 @@ class LineGuardProcessor:
             if line == guard.separator:
                 state.section, state.seen = state.section + 1, set()
                 continue
-            key = _line_key(line) if state.section == 0 else line
+            key = (_line_key(line) if state.section == 0 else
+                   _triple_key(line) if guard.triple_repeats else line)
             if state.section == 0 and line:
                 state.entities += 1
                 if source is not None and source.find(key) >= state.at:
@@ -453,6 +476,13 @@ section and still be taken (the student writes fewer entities and triples than i
 LIST_CANDIDATES = 8
 """How many of a row's best tokens `list_bias` looks through for the start of a next line."""
 COPY_CANDIDATES = 64
+WORD_SUBJECTS = False
+"""`LineGuard.word_subjects` by default."""
+OBJECT_SPAN_MODES = ("off", "hold", "started")
+OBJECT_SPANS = "off"
+"""`LineGuard.object_spans` by default."""
+TRIPLE_REPEATS = False
+"""`LineGuard.triple_repeats` by default."""
 """How many of a row's best tokens the copy constraint tries before it leaves the row alone."""
 _ENTITY_LINE = re.compile(r"(\d*)(.*)", re.S)
 _LOOSE_SPACE = re.compile(r"\s\s|[^\S ]")
@@ -493,10 +523,12 @@ def _triple_complete(line: str) -> bool:
     return len(parts) == 3 and all(part.strip() for part in parts)
 
 
-def _triple_prefix(text: str, source: str | None) -> bool:
+def _triple_prefix(text: str, source: str | None, *, words: bool = False,
+                   objects: bool = False) -> bool:
     """Whether `text` (a triple line so far, maybe ended by a newline and the start of the
     next) can still become `subject|predicate|object`, with a subject that occurs in `source`
-    (casefolded, whitespace collapsed) when given."""
+    (casefolded, whitespace collapsed) when given: at word boundaries with `words`; with
+    `objects`, the object too (always at word boundaries)."""
     head, newline, tail = text.partition("\n")
     parts = head.split("|")
     if len(parts) > 3 or any(not part.strip() for part in parts[:-1]) or any(
@@ -509,14 +541,46 @@ def _triple_prefix(text: str, source: str | None) -> bool:
         name = " ".join(subject.split()).casefold()
         if _LOOSE_SPACE.search(subject) or len(name.split()) > MAX_NAME_WORDS:
             return False
-        finished = len(parts) > 1 or newline
-        probe = name + " " if subject[-1:].isspace() and name and not finished else name
-        if source.find(probe) < 0:
+        if not _in_source(subject, source, finished=len(parts) > 1 or bool(newline),
+                          words=words):
+            return False
+        if objects and len(parts) == 3 and not _in_source(
+                parts[2].lstrip(" "), source, finished=bool(newline), words=True):
             return False
     if not newline:
         return True
-    return _triple_complete(head) and (not tail or ("\n" not in tail
-                                                    and _triple_prefix(tail, source)))
+    return _triple_complete(head) and (not tail or (
+        "\n" not in tail and _triple_prefix(tail, source, words=words, objects=objects)))
+
+
+def _in_source(part: str, source: str, *, finished: bool, words: bool) -> bool:
+    """Whether a triple part so far (`part`, its leading space stripped) occurs in `source`;
+    with `words`, starting at a word boundary and, when `finished`, ending at one."""
+    name = " ".join(part.split()).casefold()
+    probe = name + " " if part[-1:].isspace() and name and not finished else name
+    if not words:
+        return source.find(probe) >= 0
+    start, first, last = source.find(probe), probe[:1].isalnum(), probe[-1:].isalnum()
+    while start >= 0:  # word characters on both sides of an edge: no boundary there
+        end = start + len(probe)
+        if not (first and start and source[start - 1].isalnum()) and not (
+                finished and last and end < len(source) and source[end].isalnum()):
+            return True
+        start = source.find(probe, start + 1)
+    return False
+
+
+def _object_started(line: str, source: str) -> bool:
+    """Whether `line` has reached its object and the object so far is a span of `source` at
+    a word boundary (the model began it as a copy)."""
+    parts = line.split("|")
+    return len(parts) == 3 and bool(parts[2].strip()) and _in_source(
+        parts[2].lstrip(" "), source, finished=False, words=True)
+
+
+def _triple_key(line: str) -> str:
+    """A triple line ignoring case and spacing: `Ada | met|BOB` repeats `Ada|met|Bob`."""
+    return "|".join(" ".join(part.split()).casefold() for part in line.split("|"))
 
 
 def _best_tokens(row, k: int) -> list[int]:
