@@ -6,7 +6,10 @@ the LLM cache off, and scores the replies against the teacher with `kgx distill 
 a faster row shows what it costs in quality. Rows (pick with --rows):
 
 - runtime-lora: the base Q4_1 GGUF plus the adapter as a GGUF LoRA applied at run time;
-- merged-q8: the adapter merged into the weights, stored as Q8_0 (what `student-llamacpp` ships);
+- merged-q8: the adapter merged into the weights, stored as Q8_0 (what `student-llamacpp` uses
+  on CPUs without bfloat16 dot products);
+- merged-bf16: the merge stored as BF16 (what `student-llamacpp` uses on CPUs with them);
+- merged-bf16-noshare: merged-bf16 with every prompt prefilled in full (no shared prefix);
 - merged-q4: the same merge stored as Q4_0 (`KGX_STUDENT_QUANT=Q4_0`);
 - merged-q5, merged-q5_1: stored as Q5_0 or Q5_1;
 - merged-q8-slots8: merged-q8 with 8 replies a decoder instead of 16;
@@ -14,7 +17,8 @@ a faster row shows what it costs in quality. Rows (pick with --rows):
 
 Each row uses `$KGX_LLAMA_BATCH_WORKERS` decoders (one per core by default) and hands the
 extractor all passages in one call, as `kgx distill eval` does. Models load, and the merge runs,
-before the clock starts. The peer is the runtime LoRA: ratios are chunks/s over its chunks/s.
+before the clock starts. The peer is the first row given (by default merged-q8, the serving of
+the last release): ratios are chunks/s over its chunks/s.
 
     python benchmarks/student_serving.py [--data DATA/] [--adapter ADAPTER/] [--limit 64]
 
@@ -48,6 +52,8 @@ TEACHER = Path(__file__).resolve().parents[2] / "shared/data/teacher_openie" \
 ROWS = {  # name: (merged weights' ggml type or None for a runtime LoRA, slots a decoder)
     "runtime-lora": (None, STUDENT_BATCH_SLOTS),
     "merged-q8": ("Q8_0", STUDENT_BATCH_SLOTS),
+    "merged-bf16": ("BF16", STUDENT_BATCH_SLOTS),
+    "merged-bf16-noshare": ("BF16", STUDENT_BATCH_SLOTS),
     "merged-q4": ("Q4_0", STUDENT_BATCH_SLOTS),
     "merged-q5": ("Q5_0", STUDENT_BATCH_SLOTS),
     "merged-q5_1": ("Q5_1", STUDENT_BATCH_SLOTS),
@@ -69,8 +75,9 @@ def validation(data: Path | None, limit: int):
 
 def row_system(name: str, adapter: Path) -> System:
     quant, slots = ROWS[name]
-    llm = ManagedLLM(student_llamacpp(adapter, quant=quant, slots=slots), cache=None,
-                     on_error="skip-and-record")
+    backend = student_llamacpp(adapter, quant=quant, slots=slots)
+    backend.share_prefix = not name.endswith("-noshare")
+    llm = ManagedLLM(backend, cache=None, on_error="skip-and-record")
     return System(name, lambda: StudentExtractor(llm), llm)
 
 
@@ -81,14 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", type=Path, default=SHIPPED,
                         help="a student adapter folder (default: the shipped student)")
     parser.add_argument("--limit", type=int, default=64)
-    parser.add_argument("--rows", default="runtime-lora,merged-q8,merged-q4,merged-q8-slots8")
+    parser.add_argument("--rows", default="merged-q8,merged-bf16-noshare,merged-bf16")
     args = parser.parse_args(argv)
     if not (args.adapter / "adapter_model.safetensors").is_file():
         sys.exit(f"No LoRA adapter at {args.adapter}; pass --adapter with the --out folder "
                  f"of `kgx distill train`.")
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ROWS]
-    if unknown:
+    if unknown or not rows:
         sys.exit(f"Unknown rows {unknown}; choose from {', '.join(ROWS)}.")
     examples = validation(args.data, args.limit)
     workers = default_batch_workers()
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                      "load_average": os.getloadavg()[0], "rows": {}}
     print(f"Student serving, {len(examples)} validation passages, {workers} decoders; "
           f"load average {figures['load_average']:.1f} at the start\n")
-    print("| row | chunks/s | × runtime LoRA | reply tokens/s | entity F1 | triple F1 fuzzy | "
+    print(f"| row | chunks/s | × {rows[0]} | reply tokens/s | entity F1 | triple F1 fuzzy | "
           "embedding | format-valid |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in rows:
@@ -112,17 +119,17 @@ def main(argv: list[str] | None = None) -> int:
                 "embedding_triple_f1": round(modes["embedding"].triples.f1, 3),
                 "valid": round(result.json_valid_rate, 4)}
         figures["rows"][name] = line
-        peer = figures["rows"].get("runtime-lora", {}).get("chunks_per_s")
+        peer = figures["rows"][rows[0]]["chunks_per_s"]
         ratio = f"{line['chunks_per_s'] / peer:.2f}×" if peer else "–"
         print(f"| {name} | {line['chunks_per_s']:.3f} | {ratio} | "
               f"{line['reply_tokens_per_s']} | {line['entity_f1']:.3f} | "
               f"{line['fuzzy_triple_f1']:.3f} | {line['embedding_triple_f1']:.3f} | "
               f"{line['valid']:.1%} |", flush=True)
     figures["load_average_end"] = os.getloadavg()[0]
-    peer = figures["rows"].get("runtime-lora", {}).get("chunks_per_s")
+    peer = figures["rows"][rows[0]]["chunks_per_s"]
     if peer:
-        figures["over_runtime_lora"] = {name: round(row["chunks_per_s"] / peer, 2)
-                                        for name, row in figures["rows"].items()}
+        figures["over_" + rows[0]] = {name: round(row["chunks_per_s"] / peer, 2)
+                                      for name, row in figures["rows"].items()}
     print(json.dumps(figures))
     return 0
 

@@ -98,3 +98,44 @@ def test_llamacpp_batch_refuses_a_prompt_longer_than_its_slot(backend):
     assert isinstance(replies[0], LLMError) and "does not fit a batch slot" in str(replies[0])
     assert not isinstance(replies[1], LLMError) and replies[1].tokens
     assert (replies[1].finish_reason == "length") == (len(replies[1].tokens) == 8)
+
+
+def test_shared_prefix_is_the_common_start_short_of_each_last_token():
+    from kgx.llm.llamacpp_batch import BatchPrompt, shared_prefix
+
+    def prompts(*token_lists):
+        return [BatchPrompt(list(tokens), 8) for tokens in token_lists]
+
+    assert shared_prefix(prompts([1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9])) == [1, 2]
+    assert shared_prefix(prompts([1, 2, 3], [1, 2, 3])) == [1, 2]  # one token left to prefill
+    assert shared_prefix(prompts([1, 2, 3], [4, 2, 3])) == []
+    assert shared_prefix(prompts([1, 2, 3])) == []  # nothing to share with
+    assert shared_prefix([]) == []
+
+
+@pytest.mark.slow  # decodes with the bundled model
+def test_llamacpp_batch_shared_prefix_is_prefilled_once_and_gives_the_same_replies(backend):
+    """Prompts with a common start (chat template and system prompt): each slot copies the
+    start's KV cells instead of prefilling it, and the greedy replies stay the same."""
+    from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt, shared_prefix
+
+    prompts = [BatchPrompt(backend._chat_prompt(r)[0], 24) for r in _requests()]
+    prefix = shared_prefix(prompts)
+    assert len(prefix) >= 16
+    fed = []
+    decoder = BatchDecoder(backend.generator, slots=2)
+    llama_cpp = decoder._llama_cpp
+    decode = llama_cpp.llama_decode
+    try:
+        llama_cpp.llama_decode = lambda ctx, batch: fed.append(batch.n_tokens) or decode(ctx,
+                                                                                         batch)
+        shared = decoder.generate(prompts)
+        shared_tokens = sum(fed)
+        fed.clear()
+        alone = [decoder.generate([p])[0] for p in prompts]  # one prompt: nothing shared
+        alone_tokens = sum(fed)
+    finally:
+        llama_cpp.llama_decode = decode
+        decoder.close()
+    assert [r.text for r in shared] == [r.text for r in alone]
+    assert alone_tokens - shared_tokens == (len(prompts) - 1) * len(prefix)

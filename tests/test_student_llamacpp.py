@@ -175,8 +175,42 @@ def test_student_llamacpp_spec_names_the_adapter(tiny_adapter, monkeypatch):
     monkeypatch.setenv("KGX_STUDENT_QUANT", "q4_0")
     assert "+merged:Q4_0+" in make_backend(f"student-llamacpp:{tiny_adapter[0]}").model
     monkeypatch.setenv("KGX_STUDENT_QUANT", "Q3_K")
-    with pytest.raises(ConfigError, match="KGX_STUDENT_QUANT='Q3_K' is not one of Q8_0, Q4_0"):
+    with pytest.raises(ConfigError, match="KGX_STUDENT_QUANT='Q3_K' is not one of auto, Q8_0"):
         make_backend(f"student-llamacpp:{tiny_adapter[0]}")
+
+
+def test_student_quant_auto_is_bf16_only_where_the_cpu_multiplies_bfloat16(monkeypatch):
+    import kgx.hardware
+    from kgx.distill import backend
+
+    monkeypatch.delenv("KGX_STUDENT_QUANT", raising=False)
+    for has_bf16, quant in ((True, "BF16"), (False, "Q8_0")):
+        monkeypatch.setattr(kgx.hardware, "cpu_has_bf16", lambda has=has_bf16: has)
+        assert backend.student_quant() == quant
+        monkeypatch.setenv("KGX_STUDENT_QUANT", "Auto")
+        assert backend.student_quant() == quant
+        monkeypatch.delenv("KGX_STUDENT_QUANT")
+    monkeypatch.setenv("KGX_STUDENT_QUANT", "q8_0")  # a type given wins over the CPU
+    assert backend.student_quant() == "Q8_0"
+
+
+def test_cpu_has_bf16_reads_the_flags_of_proc_cpuinfo(monkeypatch, tmp_path):
+    import kgx.hardware
+
+    def flags(text):
+        info = tmp_path / "cpuinfo"
+        info.write_text(text)
+        monkeypatch.setattr(kgx.hardware, "Path", lambda _: info)
+        kgx.hardware.cpu_has_bf16.cache_clear()
+        return kgx.hardware.cpu_has_bf16()
+
+    try:
+        assert flags("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+        assert flags("Features\t: fp asimd bf16 i8mm\n")  # ARM
+        assert not flags("flags\t\t: fpu avx2 avx512f avx512_vnni\n")
+        assert not flags("model name\t: avx512_bf16 in a name is no flag\n")
+    finally:
+        kgx.hardware.cpu_has_bf16.cache_clear()
 
 
 @pytest.mark.slow  # the student in llama.cpp

@@ -212,11 +212,9 @@ def _bf16(torch: Any, precision: str) -> bool:
         return precision == "bf16"
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    from kgx.hardware import cpu_has_bf16
+
+    return cpu_has_bf16()
 
 
 def _lora(config: TrainConfig, layers: int) -> Any:

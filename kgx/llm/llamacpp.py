@@ -90,6 +90,9 @@ class LlamaCppLLM:
         """Batch decoders running side by side, one thread each, on contexts of their own:
         single-threaded llama.cpp never spins waiting for a busy core, so on a shared machine
         two of them beat one on two threads (see default_batch_workers)."""
+        self.share_prefix = True
+        """Batched prompts prefill their common start (chat template, system prompt) once a
+        decoder and copy its KV cells into each slot (kgx.llm.llamacpp_batch.shared_prefix)."""
         self._batchers: list[Any] = []
         self._formatter: Any = None
         self.batch_size: int | None = (self.batch_slots * self.batch_workers
@@ -202,14 +205,19 @@ class LlamaCppLLM:
         (llama_decode releases the GIL) and take prompts from one queue; replies in order."""
         from collections import deque
 
+        from kgx.llm.llamacpp_batch import shared_prefix
+
         decoders = self._batchers[:len(prompts)]
+        waiting, replies = deque(enumerate(prompts)), [None] * len(prompts)
+        prefix = shared_prefix(prompts) if self.share_prefix else []
         if len(decoders) == 1:
-            return decoders[0].generate(prompts)
+            decoders[0].run(waiting, replies, prefix)
+            return replies
         from concurrent.futures import ThreadPoolExecutor
 
-        waiting, replies = deque(enumerate(prompts)), [None] * len(prompts)
         with ThreadPoolExecutor(len(decoders), thread_name_prefix="kgx-llamacpp") as pool:
-            for done in [pool.submit(decoder.run, waiting, replies) for decoder in decoders]:
+            for done in [pool.submit(decoder.run, waiting, replies, prefix)
+                         for decoder in decoders]:
                 done.result()
         return replies
 
