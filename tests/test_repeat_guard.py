@@ -453,3 +453,15 @@ def test_started_object_spans_hold_only_an_object_begun_as_a_span():
     assert _object_step("started", [7], {8: 10.0, 2: 9.0})[0] == 2     # "Bob Zed": overruled
     with pytest.raises(ValueError, match="object_spans"):
         _object_step("always", [], {})
+
+
+def test_a_closed_subject_does_not_block_the_rest_of_its_line():
+    """Where no top token could go on, the guard closed the subject off a span: the checks
+    that follow take it as written instead of failing every token."""
+    from kgx.llm.repeat_guard import _triple_prefix
+
+    source = "published by thames & hudson since 1975."
+    assert not _triple_prefix("T|is", source, words=True)
+    assert _triple_prefix("T|is", source, words=True, subject=False)
+    assert _triple_prefix("T|is|1975\nThames|", source, words=True, subject=False)
+    assert not _triple_prefix("T|is|1975\nT|", source, words=True, subject=False)  # next line
