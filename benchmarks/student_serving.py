@@ -12,7 +12,8 @@ a faster row shows what it costs in quality. Rows (pick with --rows):
 - merged-bf16-noshare: merged-bf16 with every prompt prefilled in full (no shared prefix);
 - merged-q4: the same merge stored as Q4_0 (`KGX_STUDENT_QUANT=Q4_0`);
 - merged-q5, merged-q5_1: stored as Q5_0 or Q5_1;
-- merged-q8-slots8: merged-q8 with 8 replies a decoder instead of 16;
+- merged-q8-noshare: merged-q8 with every prompt prefilled in full;
+- merged-q8-slots8, merged-q8-slots32: merged-q8 with 8 or 32 replies a decoder, not 16;
 - merged-q8-serial: merged-q8 with no batching: one reply at a time on every thread.
 
 Each row uses `$KGX_LLAMA_BATCH_WORKERS` decoders (one per core by default) and hands the
@@ -57,7 +58,10 @@ ROWS = {  # name: (merged weights' ggml type or None for a runtime LoRA, slots a
     "merged-q4": ("Q4_0", STUDENT_BATCH_SLOTS),
     "merged-q5": ("Q5_0", STUDENT_BATCH_SLOTS),
     "merged-q5_1": ("Q5_1", STUDENT_BATCH_SLOTS),
+    "merged-q8-noshare": ("Q8_0", STUDENT_BATCH_SLOTS),
     "merged-q8-slots8": ("Q8_0", 8),
+    "merged-q8-slots32": ("Q8_0", 32),
+    "merged-bf16-slots32": ("BF16", 32),
     "merged-q8-serial": ("Q8_0", 1),
 }
 
