@@ -152,7 +152,7 @@ def _line_step(processor, ids: list[int], favourite: int):
 
 
 def test_line_guard_moves_a_repeated_entity_line_on_to_the_triples_then_ends():
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     guard = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8])
     processor = guard.for_rows()
@@ -171,7 +171,7 @@ def test_line_guard_moves_a_repeated_entity_line_on_to_the_triples_then_ends():
 
 
 def test_line_guard_caps_a_section():
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     guard = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8], max_lines=2)
     processor = guard.for_rows()
@@ -182,7 +182,7 @@ def test_line_guard_caps_a_section():
 
 def test_llamacpp_line_guard_works_on_numpy_rows():
     np = pytest.importorskip("numpy")
-    from kgx.llm.repeat_guard import LineGuard, LineGuardNumpy
+    from kgx.llm.line_guard import LineGuard, LineGuardNumpy
 
     processor = LineGuardNumpy(LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8]))
     processor(np.array([7]), np.zeros(len(LINE_TOKENS), dtype=np.float32))
@@ -197,15 +197,17 @@ def test_llamacpp_line_guard_works_on_numpy_rows():
     ("1 Babbage ", False),       # "babbage " is not in the passage: a full stop follows it
     ("1 Babbage\n", True), ("1 Bob", False), ("1 Bob\n", False), ("1|Ada", False),
     ("1.Ada", False), ("1 \n", False), ("---", True), ("--", True), ("", True), ("Ada", False),
+    ("---\n", True), ("\n", True),   # the separator, exactly; a blank line
+    ("- ", False), ("-\n", False), ("-- -", False),  # a separator that left its shape
 ])
 def test_copy_constraint_reads_entity_lines(line, ok):
-    from kgx.llm.repeat_guard import _copyable
+    from kgx.llm.line_guard import _copyable
 
     assert _copyable(line, "ada lovelace met charles babbage. ada lovelace.") is ok
 
 
 def test_copy_constraint_goes_forward_through_the_passage_and_never_lists_twice():
-    from kgx.llm.repeat_guard import _copyable
+    from kgx.llm.line_guard import _copyable
 
     source = "ada met bob in paris. bob liked paris."
     assert _copyable("2 Bob\n", source, at=0, listed={"ada"})
@@ -217,7 +219,7 @@ def test_copy_constraint_goes_forward_through_the_passage_and_never_lists_twice(
 
 
 def test_copy_constraint_holds_names_to_eight_words():
-    from kgx.llm.repeat_guard import _copyable
+    from kgx.llm.line_guard import _copyable
 
     source = "one two three four five six seven eight nine ten"
     assert _copyable("1 one two three four five six seven eight", source)
@@ -225,7 +227,7 @@ def test_copy_constraint_holds_names_to_eight_words():
 
 
 def test_copy_constraint_takes_the_best_token_that_keeps_a_span():
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     guard = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8])
     processor = guard.for_rows(copy_from=["Ada met someone."])
@@ -245,7 +247,7 @@ def test_copy_constraint_takes_the_best_token_that_keeps_a_span():
 
 
 def test_copy_constraint_leaves_the_triples_alone():
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     processor = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8]).for_rows(
         copy_from=["Ada."])
@@ -278,7 +280,7 @@ def test_copy_constraint_holds_a_real_model_to_the_passage():
 
 
 def test_line_guard_ends_a_reply_that_counts_past_the_entity_list():
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     tokens = ["1", " Ada", "\n", "---", "|", "is", "2", "<eos>", "9"]
     guard = LineGuard(tokens, separator_ids=[3, 2], eos_ids=[7], numbered_ends=True)
@@ -298,7 +300,7 @@ def test_line_guard_ends_a_reply_that_counts_past_the_entity_list():
 
 
 def test_copy_constraint_refuses_names_with_loose_whitespace():
-    from kgx.llm.repeat_guard import _copyable
+    from kgx.llm.line_guard import _copyable
 
     source = "ada lovelace worked with charles babbage."
     assert _copyable("1 Ada Lovelace", source) and _copyable("1 Ada ", source)
@@ -308,7 +310,7 @@ def test_copy_constraint_refuses_names_with_loose_whitespace():
 
 
 def test_copy_constraint_refuses_bare_numbers_and_counting():
-    from kgx.llm.repeat_guard import _copyable
+    from kgx.llm.line_guard import _copyable
 
     source = "ada met bob in 1843."
     assert _copyable("3", source) and not _copyable("3\n", source)  # `3` alone is no entity
@@ -316,7 +318,7 @@ def test_copy_constraint_refuses_bare_numbers_and_counting():
 
 
 def test_line_guard_holds_triple_lines_to_three_parts():
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     processor = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8]).for_rows(
         copy_from=["Ada met Bob."])
@@ -331,7 +333,7 @@ def test_line_guard_holds_triple_lines_to_three_parts():
 
 
 def test_line_guard_ends_the_entities_near_the_token_budget():
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     processor = LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8]).for_rows(budget=8)
     _line_step(processor, [7], favourite=0)
@@ -340,7 +342,7 @@ def test_line_guard_ends_the_entities_near_the_token_budget():
 
 
 def test_triple_lines_refuse_runs_of_whitespace():
-    from kgx.llm.repeat_guard import _triple_prefix
+    from kgx.llm.line_guard import _triple_prefix
 
     assert _triple_prefix("Ada|worked with|Charles Babbage\n", "ada met bob.")
     assert not _triple_prefix("Ada|worked with the \t", None)   # spaces do not count as words
@@ -350,7 +352,7 @@ def test_triple_lines_refuse_runs_of_whitespace():
 def test_copy_constraint_never_ends_a_reply_inside_the_entity_list():
     """An end-of-text token writes no text, so it once passed as a span and ended replies
     before their triples."""
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     tokens = [*LINE_TOKENS[:8], "", *LINE_TOKENS[9:]]  # llama.cpp detokenizes the end to ""
     processor = LineGuard(tokens, separator_ids=[5, 2], eos_ids=[8]).for_rows(
@@ -363,7 +365,7 @@ def test_copy_constraint_never_ends_a_reply_inside_the_entity_list():
 def test_list_bias_takes_the_next_entity_over_a_close_separator():
     """At a line start, a next entity line that trails the separator by at most `list_bias`
     goes on the list; a far one, or none without the bias, leaves the model's choice."""
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     torch = pytest.importorskip("torch")
 
@@ -382,7 +384,7 @@ def test_list_bias_takes_the_next_entity_over_a_close_separator():
 
 
 def test_list_bias_takes_the_next_triple_over_a_close_end():
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     torch = pytest.importorskip("torch")
 
@@ -401,7 +403,7 @@ def test_list_bias_takes_the_next_triple_over_a_close_end():
 
 
 def test_triple_subjects_start_and_end_at_word_boundaries():
-    from kgx.llm.repeat_guard import _triple_prefix
+    from kgx.llm.line_guard import _triple_prefix
 
     source = "published by thames & hudson since 1975."
     assert _triple_prefix("T|", source)                      # a span, inside a word
@@ -421,7 +423,7 @@ TRIPLE_HEAD = [5, 0, 1, 2, 3, 2, 1, 4, 5, 4]  # prompt / 1 Ada / --- / Ada|met|
 def _object_step(object_spans: str, line: list[int], scores: dict[int, float],
                  source: str = "Ada met Bob."):
     torch = pytest.importorskip("torch")
-    from kgx.llm.repeat_guard import LineGuard
+    from kgx.llm.line_guard import LineGuard
 
     processor = LineGuard(TRIPLE_TOKENS, separator_ids=[3, 2], eos_ids=[6],
                           object_spans=object_spans).for_rows(copy_from=[source])
@@ -441,9 +443,9 @@ def test_object_spans_overrule_an_object_the_passage_lacks():
 
 def test_object_spans_are_soft(monkeypatch):
     """When none of the top tokens keeps a span, the row keeps its own choice."""
-    import kgx.llm.repeat_guard as repeat_guard
+    import kgx.llm.line_guard as line_guard
 
-    monkeypatch.setattr(repeat_guard, "COPY_CANDIDATES", 1)
+    monkeypatch.setattr(line_guard, "COPY_CANDIDATES", 1)
     chosen, processor = _object_step("hold", [], {8: 10.0, 7: 9.0})
     assert chosen == 8 and processor.held == 0
 
@@ -458,10 +460,34 @@ def test_started_object_spans_hold_only_an_object_begun_as_a_span():
 def test_a_closed_subject_does_not_block_the_rest_of_its_line():
     """Where no top token could go on, the guard closed the subject off a span: the checks
     that follow take it as written instead of failing every token."""
-    from kgx.llm.repeat_guard import _triple_prefix
+    from kgx.llm.line_guard import _triple_prefix
 
     source = "published by thames & hudson since 1975."
     assert not _triple_prefix("T|is", source, words=True)
     assert _triple_prefix("T|is", source, words=True, subject=False)
     assert _triple_prefix("T|is|1975\nThames|", source, words=True, subject=False)
     assert not _triple_prefix("T|is|1975\nT|", source, words=True, subject=False)  # next line
+
+
+SEPARATOR_TOKENS = ["1", " Ada", "\n", "-", " ", "--", "<eos>", "---", "<prompt>"]
+# ids:               0    1       2     3    4    5      6        7      8
+
+
+def test_copy_constraint_finishes_a_separator_begun_instead_of_a_dash_line(monkeypatch):
+    """`-` then ` `: a `- ` line fits no section (two test replies went `6 Name, / - / - /
+    ---`); the guard takes `--` among the best tokens, or forces it when none is there."""
+    torch = pytest.importorskip("torch")
+    import kgx.llm.line_guard as line_guard
+
+    def step(candidates: int) -> tuple[int, list[int]]:
+        monkeypatch.setattr(line_guard, "COPY_CANDIDATES", candidates)
+        processor = line_guard.LineGuard(SEPARATOR_TOKENS, separator_ids=[7, 2],
+                                         eos_ids=[6]).for_rows(copy_from=["Ada met Bob."])
+        processor(torch.tensor([[8]]), torch.zeros((1, len(SEPARATOR_TOKENS))))
+        scores = torch.zeros((1, len(SEPARATOR_TOKENS)))
+        scores[0, 4] = 10.0  # " " is the model's choice after "-"
+        chosen = int(processor(torch.tensor([[8, 0, 1, 2, 3]]), scores)[0].argmax())
+        return chosen, processor.states[0].forced
+
+    assert step(64)[0] == 5              # "--" from the best tokens: the line is "---"
+    assert step(1) == (5, [5, 2])        # none of them fits: "--" and the newline are forced

@@ -267,7 +267,7 @@ class LlamaCppLLM:
     def _line_guard_processor(self, copy_from: str | None, budget: int | None = None) -> Any:
         from llama_cpp import LogitsProcessorList
 
-        from kgx.llm.repeat_guard import LineGuard, LineGuardNumpy
+        from kgx.llm.line_guard import LineGuard, LineGuardNumpy
 
         if self._line_guard is None:
             model = self.generator

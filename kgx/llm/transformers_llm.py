@@ -207,7 +207,7 @@ class TransformersLLM:
 
     def _line_guard_processor(self, copy_from: list[str] | None,
                               budget: int | None = None) -> Any:
-        from kgx.llm.repeat_guard import LineGuard
+        from kgx.llm.line_guard import LineGuard
 
         if self._line_guard is None:
             tokenizer = self._tokenizer
