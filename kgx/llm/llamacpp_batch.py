@@ -6,7 +6,7 @@ single token; decoding eight sequences in the same step reads them once for eigh
 `seq_id` a slot), gives every running sequence one token per `llama_decode` call, and starts the
 next prompt in a slot as soon as its reply ends, its prompt prefilled in the same calls.
 
-Prompts that start alike (the student's chat template and system prompt: about 50 of its 185
+Prompts that start alike (the student's chat template and system prompt: 45 of its about 185
 prompt tokens) share that start: the decoder prefills it once, keeps its KV cells, and copies
 them into each slot it starts, which then prefills only the rest of its prompt.
 
