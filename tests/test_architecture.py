@@ -18,7 +18,8 @@ PACKAGE_DIRS = {"kgx": ROOT / "kgx", "kgx.extractors": ROOT / "extractors",
 LAYERS: list[tuple[str, set[str], bool]] = [
     # (name, top-level parts of kgx, may the parts import each other)
     ("foundation", {"errors", "ids", "models", "lazy", "jsonfiles", "chunking", "batching",
-                    "formats", "tabular", "ingest", "resolution", "run_failures", "embeddings"},
+                    "formats", "tabular", "ingest", "resolution", "run_failures", "embeddings",
+                    "hardware"},
      True),
     ("backends", {"llm", "graphdb"}, False),
     ("components", {"extractors", "retrieval", "lifecycle", "export"}, False),
