@@ -83,6 +83,9 @@ class LineGuard:
         self.max_lines = max_lines
         self.newline_id = _token_id(token_texts, "\n")
         self.bar_id = _token_id(token_texts, "|")
+        self.separator_rest = {done: _token_id(token_texts, separator[len(done):])
+                               for done in (separator[:i] for i in range(1, len(separator)))}
+        """The token that finishes a separator line begun as the key (`-` -> `--`)."""
 
     def for_rows(self, copy_from: Sequence[str] | None = None,
                  budget: int | None = None) -> LineGuardProcessor:
@@ -210,8 +213,7 @@ class LineGuardProcessor:
         # (`-` -> `---`), or end a named line (the reader's copy filter drops a name the
         # passage lacks); else the row's choice.
         number, name = _ENTITY_LINE.fullmatch(line.lstrip(" ")).groups()
-        rest = _token_id(self.guard.token_texts, "---"[len(line):]) if (
-            line and "---".startswith(line) and line != "---") else None
+        rest = self.guard.separator_rest.get(line)
         if not line.strip():
             state.forced = list(self.guard.separator_ids)
         elif rest is not None and self.guard.newline_id is not None:
