@@ -139,3 +139,34 @@ def test_llamacpp_batch_shared_prefix_is_prefilled_once_and_gives_the_same_repli
         decoder.close()
     assert [r.text for r in shared] == [r.text for r in alone]
     assert alone_tokens - shared_tokens == (len(prompts) - 1) * len(prefix)
+
+
+@pytest.mark.slow  # decodes with the bundled model
+def test_llamacpp_batch_steps_feed_sequences_in_order(backend):
+    """Each llama_decode gets its tokens in ascending sequence order, each sequence's together,
+    also once slots free up out of order: llama.cpp cuts a batch into a micro-batch (a pass
+    over all the weights) per run of consecutive sequence ids."""
+    from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
+
+    base = [backend._chat_prompt(r)[0] for r in _requests()]
+    caps = (12, 4, 9, 3, 7, 5)  # replies end apart, so slots free up out of order
+    prompts = [BatchPrompt(base[i % len(base)], cap) for i, cap in enumerate(caps)]
+    steps: list[list[int]] = []
+    decoder = BatchDecoder(backend.generator, slots=3)
+    llama_cpp = decoder._llama_cpp
+    decode = llama_cpp.llama_decode
+
+    def recording(ctx, batch):
+        steps.append([batch.seq_id[i][0] for i in range(batch.n_tokens)])
+        return decode(ctx, batch)
+
+    try:
+        llama_cpp.llama_decode = recording
+        replies = decoder.generate(prompts)
+    finally:
+        llama_cpp.llama_decode = decode
+        decoder.close()
+    assert all(0 < len(r.tokens) <= cap for r, cap in zip(replies, caps, strict=True))
+    assert len(steps) > 10 and any(len(set(step)) == 3 for step in steps)
+    for step in steps:
+        assert step == sorted(step), step

@@ -21,6 +21,7 @@ gives, up to the float rounding of batched matrix products.
 from __future__ import annotations
 
 import ctypes
+import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ class BatchDecoder:
         starts with `prefix` (`shared_prefix`) gets its KV cells copied, not prefilled."""
         shared = self._shared_state(tuple(prefix))
         running: dict[int, _Slot] = {}
-        free = list(range(self.slots - 1, -1, -1))
+        free = list(range(self.slots))  # a heap: the lowest free sequence id goes first
         while True:
             while free:
                 try:
@@ -146,7 +147,7 @@ class BatchDecoder:
                         f"{prompt.max_tokens} does not fit a batch slot of {self.slot_ctx} "
                         "tokens; give a shorter chunk or a lower cap.")
                     continue
-                seq, slot = free.pop(), _Slot(index, prompt)
+                seq, slot = heapq.heappop(free), _Slot(index, prompt)
                 if shared is not None and tuple(prompt.tokens[:len(prefix)]) == shared[0]:
                     slot.fed = self._restore(shared, seq)
                 running[seq] = slot
@@ -161,25 +162,37 @@ class BatchDecoder:
                     replies[slot.index] = reply
                     del running[seq]
                     self._llama_cpp.llama_memory_seq_rm(self.memory, seq, -1, -1)
-                    free.append(seq)
+                    heapq.heappush(free, seq)
 
     def _step(self, running: dict[int, _Slot]) -> list[tuple[int, Any]]:
-        """One llama_decode: the next token of every replying slot, then as many prompt tokens
-        as fit; the logits rows of the slots whose next token is now due."""
+        """One llama_decode: the next token of every replying slot, and as many prompt tokens
+        as fit after them; the logits rows of the slots whose next token is now due.
+
+        The tokens go in in sequence order, each sequence's together. With a KV stream per
+        sequence, llama.cpp cuts a batch into micro-batches of consecutive sequence ids with
+        as many tokens each, and every micro-batch reads all of the weights again: in slot
+        order a step of 16 replies is one pass, in the order slots happened to free up it was
+        up to 16 (1.4× the time of a whole run, measured with one decoder on 32 passages)."""
+        replying = sum(1 for slot in running.values()
+                       if slot.fed == len(slot.prompt.tokens) and slot.reply)
+        room = self.n_batch - replying
         batch, n, due = self.batch, 0, []
-        for seq, slot in running.items():
-            if slot.fed == len(slot.prompt.tokens) and slot.reply:
-                n = self._add(n, slot.reply[-1], slot.fed + len(slot.reply) - 1, seq, True)
-                due.append((seq, n - 1))
-        for seq, slot in running.items():
+        for seq in sorted(running):
+            slot = running[seq]
             remaining = len(slot.prompt.tokens) - slot.fed
-            if remaining <= 0 or n >= self.n_batch:
+            if remaining <= 0:
+                if slot.reply:
+                    n = self._add(n, slot.reply[-1], slot.fed + len(slot.reply) - 1, seq, True)
+                    due.append((seq, n - 1))
                 continue
-            take = min(remaining, self.n_batch - n)
+            take = min(remaining, room)
+            if take <= 0:
+                continue
             for offset in range(take):
                 last = slot.fed + offset == len(slot.prompt.tokens) - 1
                 n = self._add(n, slot.prompt.tokens[slot.fed + offset], slot.fed + offset, seq,
                               last)
+            room -= take
             slot.fed += take
             if slot.fed == len(slot.prompt.tokens):
                 due.append((seq, n - 1))
