@@ -10,6 +10,9 @@ a faster row shows what it costs in quality. Rows (pick with --rows):
   on CPUs without bfloat16 dot products);
 - merged-bf16: the merge stored as BF16 (what `student-llamacpp` uses on CPUs with them);
 - merged-bf16-noshare: merged-bf16 with every prompt prefilled in full (no shared prefix);
+- merged-bf16-unordered: merged-bf16 with each step's sequences fed in the order their slots
+  started, not in id order (what kgx did before: llama.cpp then runs a pass over the weights
+  per run of consecutive sequence ids);
 - merged-q4: the same merge stored as Q4_0 (`KGX_STUDENT_QUANT=Q4_0`);
 - merged-q5, merged-q5_1: stored as Q5_0 or Q5_1;
 - merged-q8-noshare: merged-q8 with every prompt prefilled in full;
@@ -18,8 +21,8 @@ a faster row shows what it costs in quality. Rows (pick with --rows):
 
 Each row uses `$KGX_LLAMA_BATCH_WORKERS` decoders (one per core by default) and hands the
 extractor all passages in one call, as `kgx distill eval` does. Models load, and the merge runs,
-before the clock starts. The peer is the first row given (by default merged-q8, the serving of
-the last release): ratios are chunks/s over its chunks/s.
+before the clock starts. The peer is the first row given (by default merged-bf16-unordered, the
+serving of the last release): ratios are chunks/s over its chunks/s.
 
     python benchmarks/student_serving.py [--data DATA/] [--adapter ADAPTER/] [--limit 64]
 
@@ -55,6 +58,7 @@ ROWS = {  # name: (merged weights' ggml type or None for a runtime LoRA, slots a
     "merged-q8": ("Q8_0", STUDENT_BATCH_SLOTS),
     "merged-bf16": ("BF16", STUDENT_BATCH_SLOTS),
     "merged-bf16-noshare": ("BF16", STUDENT_BATCH_SLOTS),
+    "merged-bf16-unordered": ("BF16", STUDENT_BATCH_SLOTS),
     "merged-q4": ("Q4_0", STUDENT_BATCH_SLOTS),
     "merged-q5": ("Q5_0", STUDENT_BATCH_SLOTS),
     "merged-q5_1": ("Q5_1", STUDENT_BATCH_SLOTS),
@@ -81,6 +85,7 @@ def row_system(name: str, adapter: Path) -> System:
     quant, slots = ROWS[name]
     backend = student_llamacpp(adapter, quant=quant, slots=slots)
     backend.share_prefix = not name.endswith("-noshare")
+    backend.ordered_steps = not name.endswith("-unordered")
     llm = ManagedLLM(backend, cache=None, on_error="skip-and-record")
     return System(name, lambda: StudentExtractor(llm), llm)
 
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", type=Path, default=SHIPPED,
                         help="a student adapter folder (default: the shipped student)")
     parser.add_argument("--limit", type=int, default=64)
-    parser.add_argument("--rows", default="merged-q8,merged-bf16-noshare,merged-bf16")
+    parser.add_argument("--rows", default="merged-bf16-unordered,merged-q8,merged-bf16")
     args = parser.parse_args(argv)
     if not (args.adapter / "adapter_model.safetensors").is_file():
         sys.exit(f"No LoRA adapter at {args.adapter}; pass --adapter with the --out folder "

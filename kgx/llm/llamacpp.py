@@ -93,6 +93,9 @@ class LlamaCppLLM:
         self.share_prefix = True
         """Batched prompts prefill their common start (chat template, system prompt) once a
         decoder and copy its KV cells into each slot (kgx.llm.llamacpp_batch.shared_prefix)."""
+        self.ordered_steps = True
+        """Each batched step feeds its sequences in id order (BatchDecoder.ordered); False only
+        to measure what that order gains (benchmarks/student_serving.py)."""
         self._batchers: list[Any] = []
         self._formatter: Any = None
         self.batch_size: int | None = (self.batch_slots * self.batch_workers
@@ -184,7 +187,8 @@ class LlamaCppLLM:
         from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
 
         if not self._batchers:
-            self._batchers = [BatchDecoder(self.generator, slots=self.batch_slots, n_threads=1)
+            self._batchers = [BatchDecoder(self.generator, slots=self.batch_slots, n_threads=1,
+                                           ordered=self.ordered_steps)
                               for _ in range(self.batch_workers)]
         prompts = []
         for request in requests:

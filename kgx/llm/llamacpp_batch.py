@@ -82,7 +82,8 @@ class BatchDecoder:
     """`slots` sequences decoded together on a context of their own over `llama`'s weights."""
 
     def __init__(self, llama: Any, *, slots: int = 8, slot_ctx: int = 1536, n_batch: int = 512,
-                 n_threads: int | None = None, flash_attn: bool = True) -> None:
+                 n_threads: int | None = None, flash_attn: bool = True,
+                 ordered: bool = True) -> None:
         import llama_cpp
         import numpy as np
 
@@ -92,6 +93,9 @@ class BatchDecoder:
         self.slots = slots
         self.slot_ctx = slot_ctx
         self.n_batch = n_batch
+        self.ordered = ordered
+        """Feed each step's sequences in id order (see `_step`); False feeds them in the order
+        their slots started, as kgx did before, only to measure the difference."""
         # The generator's own settings (attention kernel, KV types...), so replies match its.
         params = type(llama.context_params).from_buffer_copy(llama.context_params)
         params.n_ctx = slots * slot_ctx
@@ -177,7 +181,7 @@ class BatchDecoder:
                        if slot.fed == len(slot.prompt.tokens) and slot.reply)
         room = self.n_batch - replying
         batch, n, due = self.batch, 0, []
-        for seq in sorted(running):
+        for seq in sorted(running) if self.ordered else list(running):
             slot = running[seq]
             remaining = len(slot.prompt.tokens) - slot.fed
             if remaining <= 0:
