@@ -48,12 +48,8 @@ class LineGuard:
                  separator_ids: Sequence[int], eos_ids: Sequence[int], sections: int = 2,
                  max_lines: int = 32, numbered_ends: bool = False,
                  triple_lines: bool = True, list_bias: float | None = None,
-                 word_subjects: bool | None = None, object_spans: str | None = None,
-                 triple_repeats: bool | None = None) -> None:
+                 object_spans: str | None = None) -> None:
         self.token_texts = token_texts
-        self.word_subjects = WORD_SUBJECTS if word_subjects is None else word_subjects
-        """With `copy_from`, a triple's subject starts and (once finished) ends at word
-        boundaries of the text: `T` is no subject where the text has only `Thames`."""
         self.object_spans = OBJECT_SPANS if object_spans is None else object_spans
         """With `copy_from`, how a triple's object is held to a span of the text at word
         boundaries, softly (the best of the top tokens that keeps one; the model's own
@@ -62,9 +58,6 @@ class LineGuard:
         if self.object_spans not in OBJECT_SPAN_MODES:
             raise ValueError(f"object_spans must be one of {OBJECT_SPAN_MODES}, "
                              f"not {self.object_spans!r}")
-        self.triple_repeats = TRIPLE_REPEATS if triple_repeats is None else triple_repeats
-        """A triple line repeats an earlier one ignoring case and spacing (not only as
-        written), so the reply ends there."""
         self.list_bias = LIST_BIAS if list_bias is None else list_bias
         """At a line start, the next line is taken over the end of its section (the separator
         after the entities, with the copy constraint; the end of the reply after the triples,
@@ -249,14 +242,14 @@ class LineGuardProcessor:
         (three non-empty parts, two bars, no blank lines) whose subject, with `source`, is a
         span of it; the reply may end only between triples."""
         guard, line, ends = self.guard, "".join(state.line), self.guard.eos_ids
-        words, subject = guard.word_subjects, "|" not in line
+        subject = "|" not in line
         objects = source is not None and _hold_object(line, source, guard.object_spans)
 
         def allowed(token: int, text: str, objects: bool = objects) -> bool:
             if token in ends:
                 return not line.strip() or _triple_complete(line)
-            return bool(text) and _triple_prefix(line + text, source, words=words,
-                                                 objects=objects, subject=subject)
+            return bool(text) and _triple_prefix(line + text, source, objects=objects,
+                                                 subject=subject)
 
         if not line.strip() and guard.list_bias > 0 and ends:
             self._continue_list(scores, row, ends[0], allowed)
@@ -283,8 +276,7 @@ class LineGuardProcessor:
             if line == guard.separator:
                 state.section, state.seen = state.section + 1, set()
                 continue
-            key = (_line_key(line) if state.section == 0 else
-                   _triple_key(line) if guard.triple_repeats else line)
+            key = _line_key(line) if state.section == 0 else line
             if state.section == 0 and line:
                 state.entities += 1
                 if source is not None and source.find(key) >= state.at:
@@ -325,15 +317,11 @@ LIST_CANDIDATES = 8
 """How many of a row's best tokens `list_bias` looks through for the start of a next line."""
 COPY_CANDIDATES = 64
 """How many of a row's best tokens the copy constraint tries before it leaves the row alone."""
-WORD_SUBJECTS = False
-"""`LineGuard.word_subjects` by default."""
 OBJECT_SPAN_MODES = ("off", "hold", "started")
 OBJECT_SPANS = "started"
 """`LineGuard.object_spans` by default (validation, 156 passages, with the reader's
 `unique_relations`: fuzzy triple F1 0.227 -> 0.237, embedding 0.391 -> 0.399, entity F1
 0.599 -> 0.621; "hold" gave 0.234, 0.394 and 0.627; see the model card)."""
-TRIPLE_REPEATS = False
-"""`LineGuard.triple_repeats` by default."""
 _ENTITY_LINE = re.compile(r"(\d*)(.*)", re.S)
 _LOOSE_SPACE = re.compile(r"\s\s|[^\S ]")
 """Two spaces in a row, or a tab: the name would match the passage only with its whitespace
@@ -429,11 +417,6 @@ def _hold_object(line: str, source: str, mode: str) -> bool:
     written = parts[2].lstrip(" ")
     return (mode == "hold" or bool(written.strip())) and _in_source(
         written, source, finished=False, words=True)
-
-
-def _triple_key(line: str) -> str:
-    """A triple line ignoring case and spacing: `Ada | met|BOB` repeats `Ada|met|Bob`."""
-    return "|".join(" ".join(part.split()).casefold() for part in line.split("|"))
 
 
 def _best_tokens(row, k: int) -> list[int]:
