@@ -136,6 +136,61 @@ def test_student_extractor_reads_a_repeated_triple_once():
         ("Ada Lovelace", "born in", "London"), ("Ada Lovelace", "lived in", "London")]
     assert len(found[False].relations) == 3
 
+def test_student_triples_keep_their_confidence_and_unsure_ones_are_dropped():
+    import math
+
+    from kgx.extractors.student import StudentExtractor, line_confidences
+    from kgx.llm.types import Completion
+
+    text = "Ada Lovelace was born in London and worked in Paris."
+    sure, unsure = math.log(0.9), math.log(0.3)
+    pieces = [("1 Ada Lovelace\n", sure), ("2 London\n", sure), ("---\n", sure),
+              ("Ada Lovelace|born in", sure), ("|London\n", sure),
+              ("Ada Lovelace|", sure), ("worked in|Paris", unsure), ("\n", unsure)]
+    reply = "".join(piece for piece, _ in pieces)
+    confidences = line_confidences(pieces)
+    assert confidences["Ada Lovelace|born in|London"] == pytest.approx(0.9)
+    assert confidences["Ada Lovelace|worked in|Paris"] == pytest.approx(
+        math.exp((sure + 2 * unsure) / 3))  # the geometric mean of the line's tokens
+    assert line_confidences(None) == {} and line_confidences([("a|b|c", -1.0)]) == {
+        "a|b|c": pytest.approx(math.exp(-1.0))}  # a last line without its newline
+    chunk = Chunk(doc_id="d", index=0, text=text, start=0, end=len(text), n_tokens=12)
+    found = {}
+    for floor in (0.7, 0.0):
+        fake = FakeLLM([Completion(reply, 10, 20, logprobs=tuple(pieces))])
+        extractor = StudentExtractor(ManagedLLM(fake, on_error="skip-and-record", repair=False),
+                                     min_confidence=floor)
+        [found[floor]] = extractor.extract([chunk], run_id="r")
+        assert fake.requests[0].params.logprobs  # the student asks for them
+    assert [(r.predicate, round(r.confidence, 3)) for r in found[0.7].relations] == [
+        ("born in", 0.9)]
+    assert "Paris" not in {e.name for e in found[0.7].entities}  # a dropped triple adds no node
+    assert [r.predicate for r in found[0.0].relations] == ["born in", "worked in"]
+    assert "Paris" in {e.name for e in found[0.0].entities}
+    plain = StudentExtractor(ManagedLLM(FakeLLM([reply]), on_error="skip-and-record",
+                                        repair=False), min_confidence=0.7)
+    [without] = plain.extract([chunk], run_id="r")  # a backend without log-probs drops none
+    assert [r.confidence for r in without.relations] == [1.0, 1.0]
+
+
+def test_completion_log_probs_survive_the_cache_and_have_a_cache_key_of_their_own():
+    from kgx.llm.cache import _digest, generation_key
+    from kgx.llm.types import Completion, LLMRequest, SamplingParams
+
+    done = Completion("a\nb", 3, 2, logprobs=(("a\n", -0.5), ("b", -0.25)))
+    assert Completion.from_json(done.to_json()) == done
+    assert Completion.from_json(Completion("x", 1, 1).to_json()).logprobs is None
+    plain = LLMRequest.from_prompt("hi")
+    asked = LLMRequest.from_prompt("hi", params=SamplingParams(logprobs=True))
+    assert generation_key("b", "m", plain) != generation_key("b", "m", asked)
+    params = plain.params.model_dump(mode="json")
+    del params["logprobs"]  # keys of requests without log-probs are what they were before
+    assert generation_key("b", "m", plain) == _digest({
+        "kind": "generate", "backend": "b", "model": "m",
+        "messages": [m.model_dump() for m in plain.messages], "schema": None,
+        "params": params})
+
+
 def test_distill_split_keeps_each_document_on_one_side(dataset):
     manifest = json.loads((dataset / "manifest.json").read_text())
     sides = {name: read_dataset(dataset / f"{name}.jsonl")

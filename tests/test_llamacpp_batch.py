@@ -84,6 +84,43 @@ def test_llamacpp_batch_slots_keep_each_reply_to_its_own_passage(backend):
         assert all(name.casefold() in text.casefold() for name in entities), reply.text
 
 
+@pytest.mark.slow  # decodes with the bundled model
+def test_llamacpp_batch_log_probs_are_the_models_own(backend):
+    """Each reply token's log-prob, taken before the guard masks the logits, equals the
+    log-softmax of the scoring model fed the same prompt and reply tokens, also where the
+    guard overruled the model's best token."""
+    import numpy as np
+
+    from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
+
+    requests = _requests(max_tokens=24)
+    decoder = BatchDecoder(backend.generator, slots=2, flash_attn=False)
+    try:
+        prompts = [BatchPrompt(backend._chat_prompt(r)[0], 24, backend._line_guard_processor(
+            r.messages[-1].content)) for r in requests]
+        replies = decoder.generate(prompts)
+    finally:
+        decoder.close()
+    scorer = backend._scoring_model()
+    below_best = 0
+    for prompt, reply in zip(prompts, replies, strict=True):
+        assert "".join(piece for piece, _ in reply.logprobs) == reply.text
+        ids = prompt.tokens + reply.tokens
+        scorer.reset()
+        scorer.eval(prompt.tokens)
+        for token in reply.tokens[:-1]:  # one at a time, as decoding runs (same kernels)
+            scorer.eval([token])
+        rows = np.asarray(scorer.scores[len(prompt.tokens) - 1:len(ids) - 1], dtype=np.float64)
+        rows -= rows.max(axis=1, keepdims=True)
+        expected = rows[np.arange(len(reply.tokens)), reply.tokens] - np.log(
+            np.exp(rows).sum(axis=1))
+        got = np.array([logprob for _, logprob in reply.logprobs])
+        assert np.allclose(got, expected, atol=2e-3), (got - expected).round(3)
+        below_best += int((expected < -1e-3 + rows.max(axis=1) - np.log(
+            np.exp(rows).sum(axis=1))).sum())
+    assert below_best > 0  # the guard chose tokens the model ranked lower, and they show it
+
+
 @pytest.mark.slow  # loads the bundled model
 def test_llamacpp_batch_refuses_a_prompt_longer_than_its_slot(backend):
     from kgx.errors import LLMError

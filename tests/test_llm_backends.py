@@ -24,6 +24,19 @@ class TestOpenAIHTTPContract(LLMBackendContract):
         backend.warm_up()
         assert backend.dialect == "llamacpp"
 
+    def test_http_reply_log_probs_when_asked(self, backend):
+        """`SamplingParams(logprobs=True)` asks the server for the reply tokens' log-probs
+        (what the student's triple confidences are made of); without it none come back."""
+        from kgx.llm.types import LLMRequest, SamplingParams
+
+        asked, plain = backend.complete([
+            LLMRequest.from_prompt("Name a colour.", params=SamplingParams(max_tokens=8,
+                                                                           logprobs=True)),
+            LLMRequest.from_prompt("Name a colour.", params=SamplingParams(max_tokens=8))])
+        assert asked.logprobs and plain.logprobs is None
+        assert "".join(token for token, _ in asked.logprobs) == asked.text
+        assert all(logprob <= 0 for _, logprob in asked.logprobs)
+
     def test_http_echo_logprobs_parse_when_trusted(self, llama_server):
         """The /completions echo path, forced on: token selection works (values are the
         server's, which llama-cpp-python shifts by one token)."""

@@ -30,10 +30,13 @@ def default_cache_dir() -> Path:
 
 def generation_key(backend: str, model: str, request: LLMRequest) -> str:
     """The cache key of a generation request (its caller-side `key` is not part of it)."""
+    params = request.params.model_dump(mode="json")
+    if not params["logprobs"]:  # keys from before the option stay valid
+        del params["logprobs"]
     return _digest({
         "kind": "generate", "backend": backend, "model": model,
         "messages": [message.model_dump() for message in request.messages],
-        "schema": request.json_schema(), "params": request.params.model_dump(mode="json"),
+        "schema": request.json_schema(), "params": params,
     })
 
 

@@ -279,8 +279,8 @@ class LineGuardProcessor:
             key = _line_key(line) if state.section == 0 else line
             if state.section == 0 and line:
                 state.entities += 1
-                if source is not None and source.find(key) >= state.at:
-                    state.at = source.find(key)
+                if source is not None and _word_find(source, key) >= state.at:
+                    state.at = _word_find(source, key)
             if line and not state.forced and (key in state.seen
                                               or len(state.seen) + 1 >= guard.max_lines
                                               or _unlisted_end(line, state, guard)):
@@ -347,9 +347,10 @@ def _copyable(line: str, source: str, *, at: int = 0, listed: set[str] = frozens
     name = " ".join(rest.split()).casefold()
     if len(name.split()) > MAX_NAME_WORDS:  # a name run on into the sentence around it
         return False
-    if newline:
-        return bool(name) and name not in listed and source.find(name) >= at
-    return source.find(name + " " if rest[-1].isspace() and name else name, at) >= 0
+    if newline:  # its first appearance, as whole words (`TU` is in "iTunes", not a name)
+        return bool(name) and name not in listed and _word_find(source, name) >= at
+    return _word_find(source, name + " " if rest[-1].isspace() and name else name, at,
+                      finished=False) >= 0
 
 
 def _token_id(token_texts: Sequence[str], text: str) -> int | None:
@@ -395,14 +396,20 @@ def _in_source(part: str, source: str, *, finished: bool, words: bool) -> bool:
     probe = name + " " if part[-1:].isspace() and name and not finished else name
     if not words:
         return source.find(probe) >= 0
-    start, first, last = source.find(probe), probe[:1].isalnum(), probe[-1:].isalnum()
+    return _word_find(source, probe, finished=finished) >= 0
+
+
+def _word_find(source: str, probe: str, at: int = 0, *, finished: bool = True) -> int:
+    """Where `probe` first occurs in `source` from `at` on, starting at a word boundary and,
+    when `finished`, ending at one; -1 if nowhere."""
+    start, first, last = source.find(probe, at), probe[:1].isalnum(), probe[-1:].isalnum()
     while start >= 0:  # word characters on both sides of an edge: no boundary there
         end = start + len(probe)
         if not (first and start and source[start - 1].isalnum()) and not (
                 finished and last and end < len(source) and source[end].isalnum()):
-            return True
+            return start
         start = source.find(probe, start + 1)
-    return False
+    return -1
 
 
 def _hold_object(line: str, source: str, mode: str) -> bool:

@@ -201,7 +201,7 @@ class LlamaCppLLM:
                                        stop=[*request.params.stop, *stop]))
         return [reply if isinstance(reply, LLMError) else
                 Completion(reply.text, len(prompt.tokens), len(reply.tokens),
-                           reply.finish_reason)
+                           reply.finish_reason, reply.logprobs)
                 for prompt, reply in zip(prompts, self._generate_batched(prompts), strict=True)]
 
     def _generate_batched(self, prompts: list[Any]) -> list[Any]:

@@ -62,11 +62,13 @@ class BatchPrompt:
 
 @dataclass
 class BatchReply:
-    """A finished reply: its tokens, text, and why it ended ("stop" or "length")."""
+    """A finished reply: its tokens, text, why it ended ("stop" or "length"), and each token's
+    text and log-prob under the model (before the prompt's logits processor)."""
 
     tokens: list[int]
     text: str
     finish_reason: str
+    logprobs: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -76,6 +78,7 @@ class _Slot:
     fed: int = 0
     """Prompt tokens already in the KV cache."""
     reply: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
 
 
 class BatchDecoder:
@@ -160,8 +163,8 @@ class BatchDecoder:
             rows = self._step(running)
             for seq, logits in rows:
                 slot = running[seq]
-                token = self._choose(slot, logits)
-                reply = self._advance(slot, token)
+                token, logprob = self._choose(slot, logits)
+                reply = self._advance(slot, token, logprob)
                 if reply is not None:
                     replies[slot.index] = reply
                     del running[seq]
@@ -249,19 +252,26 @@ class BatchDecoder:
         batch.logits[n] = logits
         return n + 1
 
-    def _choose(self, slot: _Slot, logits: Any) -> int:
+    def _choose(self, slot: _Slot, logits: Any) -> tuple[int, float]:
+        """The next token (the processor's choice, or the best) and its log-prob under the
+        model's own logits."""
+        np = self._np
+        raw = logits.copy()  # the processor masks `logits` in place
         processor = slot.prompt.processor
         if processor is not None:
-            ids = self._np.asarray(slot.prompt.tokens + slot.reply, dtype=self._np.intc)
+            ids = np.asarray(slot.prompt.tokens + slot.reply, dtype=np.intc)
             logits = processor(ids, logits)
-        return int(logits.argmax())
+        token = int(logits.argmax())
+        top = float(raw.max())
+        return token, float(raw[token]) - top - float(np.log(np.exp(raw - top).sum()))
 
-    def _advance(self, slot: _Slot, token: int) -> BatchReply | None:
+    def _advance(self, slot: _Slot, token: int, logprob: float = 0.0) -> BatchReply | None:
         """Append `token` to the slot's reply; the finished reply when it ends there."""
         llama_cpp = self._llama_cpp
         if llama_cpp.llama_vocab_is_eog(self.vocab, token):
-            return self._reply(slot.reply, "stop")
+            return self._reply(slot, "stop")
         slot.reply.append(token)
+        slot.logprobs.append(logprob)
         if slot.prompt.stop:
             # A stop just completed lies in its last len(stop bytes) tokens (a token writes a
             # byte or more): only those are decoded each step, the whole reply once one matches.
@@ -269,13 +279,15 @@ class BatchDecoder:
             if any(stop in tail for stop in slot.prompt.stop):
                 text = self._text(slot.reply)
                 at = min(i for i in (text.find(stop) for stop in slot.prompt.stop) if i >= 0)
-                return BatchReply(list(slot.reply), text[:at], "stop")
+                return self._reply(slot, "stop", text[:at])
         if len(slot.reply) >= slot.prompt.max_tokens:
-            return self._reply(slot.reply, "length")
+            return self._reply(slot, "length")
         return None
 
-    def _reply(self, tokens: list[int], finish: str) -> BatchReply:
-        return BatchReply(list(tokens), self._text(tokens), finish)
+    def _reply(self, slot: _Slot, finish: str, text: str | None = None) -> BatchReply:
+        pieces = [self._text([token]) for token in slot.reply]
+        return BatchReply(list(slot.reply), self._text(slot.reply) if text is None else text,
+                          finish, tuple(zip(pieces, slot.logprobs, strict=True)))
 
     def _text(self, tokens: list[int]) -> str:
         return self.llama.detokenize(tokens).decode("utf-8", errors="ignore")

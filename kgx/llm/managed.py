@@ -152,7 +152,7 @@ class ManagedLLM:
                         "raise max_tokens)")
         return LLMResponse(request.key, completion.text, parsed, completion.prompt_tokens,
                            completion.completion_tokens, completion.finish_reason, cached,
-                           attempts, problem)
+                           attempts, problem, completion.logprobs)
 
     def _apply_policy(self, response: LLMResponse, policy: OnError) -> LLMResponse:
         if response.ok:

@@ -181,7 +181,7 @@ class OpenAICompatibleLLM:
         if completion_tokens is None:
             completion_tokens = self.count_tokens(text)
         return Completion(text, int(prompt_tokens), int(completion_tokens),
-                          choice.get("finish_reason") or "stop")
+                          choice.get("finish_reason") or "stop", _logprobs(choice))
 
     def _chat_body(self, request: LLMRequest) -> dict[str, Any]:
         params = request.params
@@ -195,6 +195,8 @@ class OpenAICompatibleLLM:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.logprobs:  # llama-cpp-python's server sends none without top_logprobs
+            body["logprobs"], body["top_logprobs"] = True, 1
         schema = request.json_schema()
         if schema is not None:
             body["response_format"] = self._response_format(request, schema)
@@ -414,3 +416,14 @@ def _advice(problem: str) -> str:
     if problem.startswith("HTTP 429"):
         return "The server is rate-limiting: lower the concurrency, or raise your rate limit."
     return "The server keeps failing: check its log."
+
+
+def _logprobs(choice: dict[str, Any]) -> tuple[tuple[str, float], ...] | None:
+    """A chat choice's `logprobs.content` as (token, log-prob) pairs; None if it has none."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not isinstance(content, list):
+        return None
+    try:
+        return tuple((str(item["token"]), float(item["logprob"])) for item in content)
+    except (KeyError, TypeError, ValueError):
+        return None

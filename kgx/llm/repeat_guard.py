@@ -24,12 +24,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-GUARD_KEY = "+guard.5"
+GUARD_KEY = "+guard.6"
 """Part of a guarded backend's model name, and so of its cache keys: a change to what the
 guards do is a new version (2: the line guard ends a reply at a triple end past the list;
 3: the copy constraint never lets a reply end in its entity section; 4: a triple's object
 begun as a span of the passage is held to one, `object_spans`; 5: a separator line is
-exactly `---`)."""
+exactly `---`; 6: batched replies carry their tokens' log-probs, which the student's reader
+makes triple confidences of)."""
 
 # What a token writes before its comma: closing quotes and brackets, possibly spaces.
 _BEFORE_COMMA = re.compile(r'^([\s"\]}]*),')

@@ -32,6 +32,10 @@ class SamplingParams(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int | None = 0
     stop: tuple[str, ...] = ()
+    logprobs: bool = False
+    """Ask for each reply token's log-prob (`Completion.logprobs`), from backends that can give
+    them: llama.cpp batched decoding (always) and OpenAI-compatible servers (vLLM,
+    llama-cpp-python)."""
 
 
 class LLMRequest(BaseModel):
@@ -64,6 +68,10 @@ class LLMRequest(BaseModel):
         return "\n".join(message.content for message in self.messages)
 
 
+TokenLogprobs = tuple[tuple[str, float], ...]
+"""A reply's tokens, each as (text, log-prob)."""
+
+
 @dataclass(frozen=True)
 class Completion:
     """A backend's raw answer to one request: text and the tokens it cost."""
@@ -72,15 +80,24 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str = "stop"
+    logprobs: TokenLogprobs | None = None
+    """Each reply token's text and log-prob under the model (before any guard), where the
+    backend reports them."""
 
     def to_json(self) -> str:
         """Serialized for the cache."""
-        return json.dumps(self.__dict__)
+        fields = dict(self.__dict__)
+        if fields["logprobs"] is None:
+            del fields["logprobs"]
+        return json.dumps(fields)
 
     @classmethod
     def from_json(cls, text: str) -> Completion:
         """Inverse of `to_json`."""
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        if fields.get("logprobs") is not None:
+            fields["logprobs"] = tuple((token, float(lp)) for token, lp in fields["logprobs"])
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -100,6 +117,8 @@ class LLMResponse:
     cached: bool = False
     attempts: int = 1
     error: str | None = None
+    logprobs: TokenLogprobs | None = None
+    """The reply's tokens with their log-probs, where the backend reports them."""
 
     @property
     def ok(self) -> bool:

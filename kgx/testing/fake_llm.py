@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 from kgx.errors import KgxError, LLMCapabilityError, LLMError
 from kgx.llm.types import Completion, LLMRequest, ScoredText, ScoreRequest
 
-Reply = str | LLMError | Callable[[LLMRequest], str]
+Reply = str | Completion | LLMError | Callable[[LLMRequest], str]
 NextTokens = Callable[[str, int], list[tuple[str, float]]]
 
 
 class FakeLLM:
-    """An `LLMBackend` that answers from a queue (a reply, an error to return, or a function)."""
+    """An `LLMBackend` that answers from a queue (a reply, a whole `Completion`, an error to
+    return, or a function)."""
 
     exact_token_counts = True
 
@@ -61,7 +62,7 @@ class FakeLLM:
                 raise AssertionError(f"FakeLLM has no reply queued for request {request.key!r}")
             self.requests.append(request)
             reply = self.replies.popleft()
-            if isinstance(reply, LLMError):
+            if isinstance(reply, LLMError | Completion):
                 results.append(reply)
                 continue
             text = reply(request) if callable(reply) else reply
