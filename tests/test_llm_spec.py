@@ -50,7 +50,7 @@ def test_spec_every_in_process_backend_runs_the_repeat_guard():
     for spec in ("local", "llamacpp:~/m.gguf", "hf:local", "hf:HuggingFaceTB/SmolLM2-135M",
                  "student", "student-llamacpp"):
         backend = make_backend(spec)
-        assert backend.repeat_guard and "+guard.5" in backend.model, spec
+        assert backend.repeat_guard and "+guard.6" in backend.model, spec
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -168,9 +168,9 @@ def test_student_llamacpp_spec_names_the_adapter(tiny_adapter, monkeypatch):
     assert isinstance(backend, LlamaCppLLM) and backend.lora == tiny_adapter[0]
     assert backend.merge_lora and "+merged" in backend.model
     assert backend.model.startswith(bundled_gguf().name + "+lora:student-")
-    assert backend.model.endswith("+json:,:+guard.5+copy")  # compact JSON, guards: as trained
+    assert backend.model.endswith("+json:,:+guard.6+copy")  # compact JSON, guards: as trained
     assert backend.json_separators == (",", ":") and backend.repeat_guard
-    assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name + "+guard.5"
+    assert make_backend("llamacpp:" + str(bundled_gguf())).model == bundled_gguf().name + "+guard.6"
     # Another quantization of the merged weights is another model: its replies are cached apart.
     monkeypatch.setenv("KGX_STUDENT_QUANT", "q4_0")
     assert "+merged:Q4_0+" in make_backend(f"student-llamacpp:{tiny_adapter[0]}").model
