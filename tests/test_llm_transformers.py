@@ -95,6 +95,31 @@ def test_transformers_finish_reason_and_token_counts(backend):
     assert full.completion_tokens == backend.count_tokens(full.text) + 1  # the EOS counts
 
 
+@pytest.mark.slow  # generates with the bundled model
+def test_transformers_reply_log_probs_are_the_models_own(backend):
+    """With `logprobs`, each reply token's log-prob equals the log-softmax of one forward pass
+    over the prompt and the reply, in a batch of two (left padding)."""
+    import torch
+
+    requests = [city_request(country, params=SamplingParams(max_tokens=12, logprobs=True))
+                for country in ("France", "Japan")]
+    replies = backend.complete(requests)
+    assert backend.complete([city_request("France")])[0].logprobs is None  # only when asked
+    tokenizer, model = backend._tokenizer, backend._model
+    for request, reply in zip(requests, replies, strict=True):
+        assert reply.logprobs and "".join(t for t, _ in reply.logprobs).startswith(reply.text)
+        prompt = tokenizer.apply_chat_template([m.model_dump() for m in request.messages],
+                                               add_generation_prompt=True, tokenize=False)
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        reply_ids = tokenizer(reply.text, add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            logits = model(torch.tensor([ids + reply_ids])).logits[0].float()
+        steps = logits[len(ids) - 1:-1].log_softmax(-1)
+        expected = steps.gather(-1, torch.tensor(reply_ids).unsqueeze(-1)).squeeze(-1)
+        got = torch.tensor([logprob for _, logprob in reply.logprobs][:len(reply_ids)])
+        assert torch.allclose(got, expected, atol=1e-2), (got - expected)
+
+
 @pytest.mark.slow
 def test_transformers_stop_string_truncates(backend):
     [reply] = backend.complete([city_request("France", params=SamplingParams(

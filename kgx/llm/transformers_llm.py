@@ -146,12 +146,21 @@ class TransformersLLM:
                             add_special_tokens=False).to(self._model.device)
         if params.seed is not None and params.temperature > 0:
             torch.manual_seed(params.seed)
+        kwargs = self._generate_kwargs(batch)
+        if params.logprobs:  # the raw logits of each step, before any processor
+            kwargs.update(return_dict_in_generate=True, output_logits=True)
         with torch.inference_mode():
-            output = self._model.generate(**encoded, **self._generate_kwargs(batch))
-        new_tokens = output[:, encoded["input_ids"].shape[1]:].tolist()
+            output = self._model.generate(**encoded, **kwargs)
+            sequences = output.sequences if params.logprobs else output
+            new = sequences[:, encoded["input_ids"].shape[1]:]
+            chosen = [None] * len(batch)
+            if params.logprobs:
+                chosen = torch.stack([step.float().log_softmax(-1).gather(
+                    -1, new[:, i:i + 1]).squeeze(-1) for i, step in enumerate(output.logits)],
+                    dim=1).tolist()
         prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
-        return [self._completion(row, int(n), params)
-                for row, n in zip(new_tokens, prompt_tokens, strict=True)]
+        return [self._completion(row, int(n), params, logprobs)
+                for row, n, logprobs in zip(new.tolist(), prompt_tokens, chosen, strict=True)]
 
     def _generate_kwargs(self, batch: list[LLMRequest]) -> dict[str, Any]:
         """`generate` arguments: greedy, or sampling with warpers placed after the grammar mask."""
@@ -218,19 +227,23 @@ class TransformersLLM:
                 numbered_ends=self.student_format == "v2")
         return self._line_guard.for_rows(copy_from, budget)
 
-    def _completion(self, row: list[int], prompt_tokens: int,
-                    params: SamplingParams) -> Completion:
-        """The text before EOS or the first stop string; counts tokens up to and including EOS."""
+    def _completion(self, row: list[int], prompt_tokens: int, params: SamplingParams,
+                    logprobs: list[float] | None = None) -> Completion:
+        """The text before EOS or the first stop string; counts tokens up to and including EOS;
+        with `logprobs` (one per generated token), each reply token's text and log-prob."""
         tokenizer = self._tokenizer
         ends = set(_eos_ids(self._model)) | {tokenizer.pad_token_id}
         end = next((i for i, token in enumerate(row) if token in ends), len(row))
         text = tokenizer.decode(row[:end], skip_special_tokens=True)
+        pairs = None if logprobs is None else tuple(
+            (tokenizer.decode([token]), logprob)
+            for token, logprob in zip(row[:end], logprobs[:end], strict=True))
         cut = min((text.find(s) for s in params.stop if s in text), default=-1)
         if cut >= 0:  # generation halted on the stop string; what follows is padding
-            return Completion(text[:cut], prompt_tokens, end, "stop")
+            return Completion(text[:cut], prompt_tokens, end, "stop", pairs)
         if end < len(row):
-            return Completion(text, prompt_tokens, end + 1, "stop")
-        return Completion(text, prompt_tokens, end, "length")
+            return Completion(text, prompt_tokens, end + 1, "stop", pairs)
+        return Completion(text, prompt_tokens, end, "length", pairs)
 
     # -- scoring --------------------------------------------------------------------------
 
