@@ -83,3 +83,36 @@ def test_llamacpp_uses_xgrammar_masks_by_default():
         assert backend.masks is not None and backend.grammar == "auto"
     finally:
         backend.close()
+
+
+def test_vllm_engine_reply_log_probs_by_contract(monkeypatch):
+    """vLLM needs a GPU: against the fake `vllm` (tests/fixtures/fake_vllm, vLLM's documented
+    offline API), `logprobs=True` asks for the chosen token's log-prob (`logprobs=0`) and
+    reads vLLM's per-step {token id: Logprob} dicts."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from pydantic import BaseModel
+
+    from kgx.llm.types import LLMRequest, SamplingParams
+    from kgx.llm.vllm_engine import VLLMEngine
+
+    class Facts(BaseModel):
+        entities: list[dict]
+        triples: list[dict]
+
+    fake = Path(__file__).parent / "fixtures" / "fake_vllm" / "vllm" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("vllm", fake)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "vllm", module)  # gone again after the test
+    engine = VLLMEngine("fake-model")
+    prompt = "PASSAGE: Ada Lovelace met Charles Babbage. Reply as JSON."
+    asked, plain = engine.complete([
+        LLMRequest.from_prompt(prompt, response_model=Facts,
+                               params=SamplingParams(logprobs=True)),
+        LLMRequest.from_prompt(prompt, response_model=Facts)])
+    assert plain.logprobs is None
+    assert "".join(token for token, _ in asked.logprobs) == asked.text
+    assert [logprob for _, logprob in asked.logprobs][:3] == pytest.approx([0.0, -0.1, -0.2])

@@ -49,6 +49,8 @@ class VLLMEngine:
         kwargs: dict[str, Any] = {"temperature": params.temperature, "top_p": params.top_p,
                                   "max_tokens": params.max_tokens, "seed": params.seed,
                                   "stop": list(params.stop) or None}
+        if params.logprobs:  # the chosen token's own log-prob (vLLM's raw logprobs)
+            kwargs["logprobs"] = 0
         schema = request.json_schema()
         if schema is not None:
             kwargs.update(_structured(schema))
@@ -72,7 +74,8 @@ class VLLMEngine:
         for output in outputs:
             best = output.outputs[0]
             results.append(Completion(best.text, len(output.prompt_token_ids),
-                                      len(best.token_ids), best.finish_reason or "stop"))
+                                      len(best.token_ids), best.finish_reason or "stop",
+                                      _logprobs(best)))
         return results
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
@@ -140,3 +143,14 @@ def _structured(schema: dict[str, Any]) -> dict[str, Any]:
         from vllm.sampling_params import GuidedDecodingParams
 
         return {"guided_decoding": GuidedDecodingParams(json=schema)}
+
+
+def _logprobs(output: Any) -> tuple[tuple[str, float], ...] | None:
+    """A vLLM completion's chosen tokens as (text, log-prob), or None without logprobs: each
+    step's dict holds the sampled token's `Logprob` (with `logprobs=0`, only that one)."""
+    steps = getattr(output, "logprobs", None)
+    if not steps:
+        return None
+    return tuple((step[token].decoded_token or "", float(step[token].logprob))
+                 for token, step in zip(output.token_ids, steps, strict=True))
+
