@@ -12,9 +12,11 @@ OpenAI-compatible server (vLLM with the LoRA loaded) serving the same prompt.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 from kgx.distill.format import DEFAULT_FORMAT, StudentFormat, StudentGraph, student_format
+from kgx.errors import ConfigError
 from kgx.llm.types import LLMRequest, SamplingParams
 from kgx.models import Chunk, ChunkExtraction, Proposition, Provenance, Relation
 
@@ -48,8 +50,9 @@ class StudentExtractor:
                  min_confidence: float | None = None) -> None:
         self.llm = llm
         self.model = llm.model
-        self.version = "2"
-        """2: a triple repeated in the reply is read once (`unique_relations`)."""
+        self.version = "3"
+        """2: a triple repeated in the reply is read once (`unique_relations`); 3: triples
+        carry the student's confidence, and those under `min_confidence` are dropped."""
         self.propositions = propositions
         self.max_tokens = max_tokens
         self.format: StudentFormat = student_format(reply_format or _learned_format(llm))
@@ -66,10 +69,12 @@ class StudentExtractor:
                                  else unique_relations)
         """Read a triple once: the same subject and object entities with the same predicate
         (ignoring case and spacing) as an earlier one is a repeat, not a second edge."""
-        self.min_confidence = MIN_CONFIDENCE if min_confidence is None else min_confidence
+        self.min_confidence = (default_min_confidence() if min_confidence is None
+                               else min_confidence)
         """Drop triples the student wrote with less confidence than this: the geometric mean
         of its line's token probabilities, which each relation keeps as its `confidence`
-        (backends that report no log-probs give every triple 1.0)."""
+        (backends that report no log-probs give every triple 1.0). By default
+        `$KGX_STUDENT_MIN_CONFIDENCE`, or MIN_CONFIDENCE; 0 keeps every triple."""
         self.failures: list[StepFailure] = []
         self.malformed: list[str] = []
         """Chunks whose v2 reply had lines that fit no section (dropped) or was cut off at
@@ -157,6 +162,21 @@ class StudentExtractor:
                                           evidence=chunk.text, provenance=where,
                                           confidence=confidence))
         return relations
+
+
+def default_min_confidence() -> float:
+    """`$KGX_STUDENT_MIN_CONFIDENCE` (0..1), or MIN_CONFIDENCE when unset."""
+    raw = os.environ.get("KGX_STUDENT_MIN_CONFIDENCE", "").strip()
+    if not raw:
+        return MIN_CONFIDENCE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"KGX_STUDENT_MIN_CONFIDENCE={raw!r} is not a number from 0 to 1; "
+                          f"set it to e.g. 0.7 (the default), or 0 to keep every triple.")
+    return value
 
 
 def line_confidences(logprobs: Sequence[tuple[str, float]] | None) -> dict[str, float]:

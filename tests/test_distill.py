@@ -24,7 +24,7 @@ from kgx.distill.format import (
     student_format,
     student_target,
 )
-from kgx.errors import InputError
+from kgx.errors import ConfigError, InputError
 from kgx.llm.managed import ManagedLLM
 from kgx.models import Chunk
 from kgx.testing.fake_llm import FakeLLM
@@ -171,6 +171,19 @@ def test_student_triples_keep_their_confidence_and_unsure_ones_are_dropped():
                                         repair=False), min_confidence=0.7)
     [without] = plain.extract([chunk], run_id="r")  # a backend without log-probs drops none
     assert [r.confidence for r in without.relations] == [1.0, 1.0]
+
+
+def test_student_confidence_floor_from_the_environment(monkeypatch):
+    from kgx.extractors.student import MIN_CONFIDENCE, StudentExtractor
+
+    llm = ManagedLLM(FakeLLM([]), on_error="skip-and-record", repair=False)
+    assert StudentExtractor(llm).min_confidence == MIN_CONFIDENCE
+    monkeypatch.setenv("KGX_STUDENT_MIN_CONFIDENCE", "0")
+    assert StudentExtractor(llm).min_confidence == 0.0
+    for bad in ("high", "1.5"):
+        monkeypatch.setenv("KGX_STUDENT_MIN_CONFIDENCE", bad)
+        with pytest.raises(ConfigError, match=r"KGX_STUDENT_MIN_CONFIDENCE.*from 0 to 1"):
+            StudentExtractor(llm)
 
 
 def test_completion_log_probs_survive_the_cache_and_have_a_cache_key_of_their_own():
