@@ -235,11 +235,13 @@ def test_student_extractor_student_llamacpp_spec_returns_graph(tmp_path, monkeyp
     llm = load_llm(backend, LLMSettings(spec=spec, cache=False))
     text = "Ada Lovelace was born in London."
     chunk = Chunk(doc_id="d", index=0, text=text, start=0, end=len(text), n_tokens=8)
-    extractor = StudentExtractor(llm, max_tokens=160)
+    extractor = StudentExtractor(llm, max_tokens=160, min_confidence=0.0)
     [found] = extractor.extract([chunk], run_id="r")
     llm.close()
     assert extractor.failures == [] and found.chunk_id == chunk.id
     assert any(e.name == "Ada Lovelace" for e in found.entities)
+    assert found.relations  # each with the model's own confidence in it
+    assert all(0.0 < r.confidence < 1.0 for r in found.relations), found.relations
     assert all(r.provenance.model == extractor.model for r in found.relations)
     assert "+lora:student-" in extractor.model
     masks = backend.masks.processor(StudentGraph.model_json_schema())

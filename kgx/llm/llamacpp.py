@@ -169,7 +169,9 @@ class LlamaCppLLM:
         with self._lock:
             batched = [i for i, r in enumerate(requests) if self._batchable(r)]
             replies: dict[int, Completion | LLMError] = {}
-            if len(batched) > 1:
+            # One request alone goes through llama-cpp-python, unless it wants log-probs,
+            # which only the batched decoder gives (without `logits_all`).
+            if len(batched) > 1 or any(requests[i].params.logprobs for i in batched):
                 replies.update(zip(batched, self._complete_batched([requests[i]
                                                                      for i in batched]),
                                    strict=True))

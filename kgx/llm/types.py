@@ -34,8 +34,8 @@ class SamplingParams(BaseModel):
     stop: tuple[str, ...] = ()
     logprobs: bool = False
     """Ask for each reply token's log-prob (`Completion.logprobs`), from backends that can give
-    them: llama.cpp batched decoding (always) and OpenAI-compatible servers (vLLM,
-    llama-cpp-python)."""
+    them: llama.cpp's batched decoder (which also takes a lone request that asks), transformers,
+    vLLM and OpenAI-compatible servers (vLLM's, llama-cpp-python's)."""
 
 
 class LLMRequest(BaseModel):
