@@ -15,7 +15,9 @@ Every row runs the real `StudentExtractor` over the same --limit passages of the
 
 Besides the rows, it measures the format itself on the training split: reply tokens per passage
 in v1 JSON and v2 lines, and the share of teacher entities that are spans of their passage (the
-ceiling of a copy constraint).
+ceiling of a copy constraint); and the teacher's agreement with itself on near-duplicate
+passages of all splits (same title, texts at least 90% alike by rapidfuzz ratio, never equal):
+a ceiling on how well any student can agree with this teacher.
 
     python benchmarks/student_ablation.py --adapter runs/v2 [--data DATA/] [--limit 40]
 
@@ -51,6 +53,33 @@ def format_figures(data: Path) -> dict:
     spans = sum(name in text for name, text in entities) / len(entities)
     return {"reply_tokens_v1": round(tokens["v1"], 1), "reply_tokens_v2": round(tokens["v2"], 1),
             "teacher_entities_in_passage": round(spans, 4)}
+
+
+def teacher_self_agreement(data: Path, *, similarity: float = 90.0) -> dict:
+    """Triple and entity F1 of the teacher against itself over near-duplicate passages."""
+    import itertools
+    from collections import defaultdict
+
+    from rapidfuzz import fuzz
+
+    from kgx.evaluation.matching import count_matches, count_triple_matches, micro_prf
+
+    by_title = defaultdict(list)
+    for split in ("train", "validation", "test"):
+        for example in read_dataset(data / f"{split}.jsonl"):
+            by_title[example.text.split("\n", 1)[0].strip()].append(example)
+    pairs = [(a, b) for group in by_title.values() for a, b in itertools.combinations(group, 2)
+             if a.text != b.text and fuzz.ratio(a.text, b.text) >= similarity]
+    figures: dict = {"near_duplicate_pairs": len(pairs)}
+    for mode in ("exact", "fuzzy", "embedding"):
+        triples = micro_prf((count_triple_matches([tuple(t) for t in a.triples],
+                                                  [tuple(t) for t in b.triples], mode),
+                             len(a.triples), len(b.triples)) for a, b in pairs)
+        entities = micro_prf((count_matches(a.entities, b.entities, mode), len(a.entities),
+                              len(b.entities)) for a, b in pairs)
+        figures[f"teacher_self_{mode}_triple_f1"] = round(triples.f1, 3)
+        figures[f"teacher_self_{mode}_entity_f1"] = round(entities.f1, 3)
+    return figures
 
 
 def student(name: str, spec: str, *, guard: bool = True, copy_filter: bool = True,
@@ -125,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{line['embedding_triple_f1']:6.3f} {valid:>6} {line['chunks_per_s']:8.2f}",
               flush=True)
     figures.update(format_figures(args.data))
+    figures.update(teacher_self_agreement(args.data))
+    print("teacher against itself on near-duplicate passages:",
+          {k: v for k, v in figures.items() if k.startswith(("teacher_self", "near_dup"))})
     print(json.dumps(figures))
     return 0
 
