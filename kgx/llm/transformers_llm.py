@@ -147,17 +147,13 @@ class TransformersLLM:
         if params.seed is not None and params.temperature > 0:
             torch.manual_seed(params.seed)
         kwargs = self._generate_kwargs(batch)
-        if params.logprobs:  # the raw logits of each step, before any processor
-            kwargs.update(return_dict_in_generate=True, output_logits=True)
+        recorder = _ChosenLogprobs() if params.logprobs else None
+        if recorder is not None:  # first: it sees the model's own scores
+            kwargs["logits_processor"].insert(0, recorder)
         with torch.inference_mode():
             output = self._model.generate(**encoded, **kwargs)
-            sequences = output.sequences if params.logprobs else output
-            new = sequences[:, encoded["input_ids"].shape[1]:]
-            chosen = [None] * len(batch)
-            if params.logprobs:
-                chosen = torch.stack([step.float().log_softmax(-1).gather(
-                    -1, new[:, i:i + 1]).squeeze(-1) for i, step in enumerate(output.logits)],
-                    dim=1).tolist()
+            new = output[:, encoded["input_ids"].shape[1]:]
+            chosen = [None] * len(batch) if recorder is None else recorder.finish(output)
         prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
         return [self._completion(row, int(n), params, logprobs)
                 for row, n, logprobs in zip(new.tolist(), prompt_tokens, chosen, strict=True)]
@@ -400,6 +396,33 @@ def _torch_dtype(torch: Any, dtype: str, device: str) -> Any:
 def _schema_key(request: LLMRequest) -> str:
     schema = request.json_schema()
     return "" if schema is None else json.dumps(schema)
+
+
+class _ChosenLogprobs:
+    """A logits processor that keeps, for each row, the log-prob of the token chosen at each
+    step, from the scores it is given (put first, the model's own). It holds one step's
+    log-softmax at a time, not every step's logits."""
+
+    def __init__(self) -> None:
+        self.last: Any = None
+        self.steps: list[Any] = []
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.last is not None:  # the token chosen from the previous step's scores
+            self.steps.append(self.last.gather(-1, input_ids[:, -1:]).squeeze(-1))
+        self.last = scores.float().log_softmax(-1)
+        return scores
+
+    def finish(self, sequences: Any) -> list[list[float]]:
+        """Each row's log-probs, one per generated token (the last one read off `sequences`)."""
+        import torch
+
+        if self.last is not None:
+            self.steps.append(self.last.gather(-1, sequences[:, -1:]).squeeze(-1))
+            self.last = None
+        if not self.steps:
+            return [[] for _ in range(sequences.shape[0])]
+        return torch.stack(self.steps, dim=1).tolist()
 
 
 def _eos_ids(model: Any) -> list[int]:
