@@ -97,7 +97,7 @@ def test_llamacpp_batch_log_probs_are_the_models_own(backend):
     decoder = BatchDecoder(backend.generator, slots=2, flash_attn=False)
     try:
         prompts = [BatchPrompt(backend._chat_prompt(r)[0], 24, backend._line_guard_processor(
-            r.messages[-1].content)) for r in requests]
+            r.messages[-1].content), logprobs=True) for r in requests]
         replies = decoder.generate(prompts)
     finally:
         decoder.close()

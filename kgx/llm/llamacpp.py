@@ -200,7 +200,8 @@ class LlamaCppLLM:
                                                     request.params.max_tokens)
                          if self.repeat_guard else None)
             prompts.append(BatchPrompt(tokens, request.params.max_tokens, processor,
-                                       stop=[*request.params.stop, *stop]))
+                                       stop=[*request.params.stop, *stop],
+                                       logprobs=request.params.logprobs))
         return [reply if isinstance(reply, LLMError) else
                 Completion(reply.text, len(prompt.tokens), len(reply.tokens),
                            reply.finish_reason, reply.logprobs)

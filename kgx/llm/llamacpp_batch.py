@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kgx.errors import LLMError
+from kgx.llm.types import TokenLogprobs
 
 Processor = Callable[[Any, Any], Any]
 """A logits processor as llama-cpp-python calls them: (token ids so far, scores) -> scores."""
@@ -58,17 +59,20 @@ class BatchPrompt:
     max_tokens: int
     processor: Processor | None = None
     stop: Sequence[str] = ()
+    logprobs: bool = False
+    """Return each reply token's log-prob (`BatchReply.logprobs`)."""
 
 
 @dataclass
 class BatchReply:
-    """A finished reply: its tokens, text, why it ended ("stop" or "length"), and each token's
-    text and log-prob under the model (before the prompt's logits processor)."""
+    """A finished reply: its tokens, text, why it ended ("stop" or "length"), and, where its
+    prompt asked, each token's text and log-prob under the model (before the prompt's logits
+    processor)."""
 
     tokens: list[int]
     text: str
     finish_reason: str
-    logprobs: tuple[tuple[str, float], ...] = ()
+    logprobs: TokenLogprobs | None = None
 
 
 @dataclass
@@ -253,15 +257,17 @@ class BatchDecoder:
         return n + 1
 
     def _choose(self, slot: _Slot, logits: Any) -> tuple[int, float]:
-        """The next token (the processor's choice, or the best) and its log-prob under the
-        model's own logits."""
+        """The next token (the processor's choice, or the best) and, where the prompt asks,
+        its log-prob under the model's own logits (else 0)."""
         np = self._np
-        raw = logits.copy()  # the processor masks `logits` in place
+        raw = logits.copy() if slot.prompt.logprobs else None  # the processor masks in place
         processor = slot.prompt.processor
         if processor is not None:
             ids = np.asarray(slot.prompt.tokens + slot.reply, dtype=np.intc)
             logits = processor(ids, logits)
         token = int(logits.argmax())
+        if raw is None:
+            return token, 0.0
         top = float(raw.max())
         return token, float(raw[token]) - top - float(np.log(np.exp(raw - top).sum()))
 
@@ -285,9 +291,10 @@ class BatchDecoder:
         return None
 
     def _reply(self, slot: _Slot, finish: str, text: str | None = None) -> BatchReply:
-        pieces = [self._text([token]) for token in slot.reply]
+        logprobs = tuple((self._text([token]), logprob) for token, logprob in zip(
+            slot.reply, slot.logprobs, strict=True)) if slot.prompt.logprobs else None
         return BatchReply(list(slot.reply), self._text(slot.reply) if text is None else text,
-                          finish, tuple(zip(pieces, slot.logprobs, strict=True)))
+                          finish, logprobs)
 
     def _text(self, tokens: list[int]) -> str:
         return self.llama.detokenize(tokens).decode("utf-8", errors="ignore")

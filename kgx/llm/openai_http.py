@@ -33,6 +33,7 @@ from kgx.llm.types import (
     LLMRequest,
     ScoredText,
     ScoreRequest,
+    TokenLogprobs,
     continuation_tokens,
 )
 
@@ -418,7 +419,7 @@ def _advice(problem: str) -> str:
     return "The server keeps failing: check its log."
 
 
-def _logprobs(choice: dict[str, Any]) -> tuple[tuple[str, float], ...] | None:
+def _logprobs(choice: dict[str, Any]) -> TokenLogprobs | None:
     """A chat choice's `logprobs.content` as (token, log-prob) pairs; None if it has none."""
     content = (choice.get("logprobs") or {}).get("content")
     if not isinstance(content, list):

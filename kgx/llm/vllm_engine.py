@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kgx.errors import LLMCapabilityError, LLMError, require
-from kgx.llm.types import Completion, LLMRequest, ScoredText, ScoreRequest
+from kgx.llm.types import Completion, LLMRequest, ScoredText, ScoreRequest, TokenLogprobs
 
 
 class VLLMEngine:
@@ -145,7 +145,7 @@ def _structured(schema: dict[str, Any]) -> dict[str, Any]:
         return {"guided_decoding": GuidedDecodingParams(json=schema)}
 
 
-def _logprobs(output: Any) -> tuple[tuple[str, float], ...] | None:
+def _logprobs(output: Any) -> TokenLogprobs | None:
     """A vLLM completion's chosen tokens as (text, log-prob), or None without logprobs: each
     step's dict holds the sampled token's `Logprob` (with `logprobs=0`, only that one)."""
     steps = getattr(output, "logprobs", None)
