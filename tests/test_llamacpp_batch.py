@@ -89,8 +89,6 @@ def test_llamacpp_batch_log_probs_are_the_models_own(backend):
     """Each reply token's log-prob, taken before the guard masks the logits, equals the
     log-softmax of the scoring model fed the same prompt and reply tokens, also where the
     guard overruled the model's best token."""
-    import numpy as np
-
     from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
 
     requests = _requests(max_tokens=24)
@@ -101,6 +99,16 @@ def test_llamacpp_batch_log_probs_are_the_models_own(backend):
         replies = decoder.generate(prompts)
     finally:
         decoder.close()
+    assert _below_best(backend, prompts, replies) > 0  # the guard overruled the model, and
+    # the log-probs show it
+
+
+def _below_best(backend, prompts, replies) -> int:
+    """Check each reply's log-probs against the scoring model fed its prompt and reply one
+    token at a time (as decoding runs: the same kernels), to 2e-3; how many reply tokens the
+    model did not rank first."""
+    import numpy as np
+
     scorer = backend._scoring_model()
     below_best = 0
     for prompt, reply in zip(prompts, replies, strict=True):
@@ -108,7 +116,7 @@ def test_llamacpp_batch_log_probs_are_the_models_own(backend):
         ids = prompt.tokens + reply.tokens
         scorer.reset()
         scorer.eval(prompt.tokens)
-        for token in reply.tokens[:-1]:  # one at a time, as decoding runs (same kernels)
+        for token in reply.tokens[:-1]:
             scorer.eval([token])
         rows = np.asarray(scorer.scores[len(prompt.tokens) - 1:len(ids) - 1], dtype=np.float64)
         rows -= rows.max(axis=1, keepdims=True)
@@ -118,7 +126,56 @@ def test_llamacpp_batch_log_probs_are_the_models_own(backend):
         assert np.allclose(got, expected, atol=2e-3), (got - expected).round(3)
         below_best += int((expected < -1e-3 + rows.max(axis=1) - np.log(
             np.exp(rows).sum(axis=1))).sum())
-    assert below_best > 0  # the guard chose tokens the model ranked lower, and they show it
+    return below_best
+
+
+@pytest.mark.slow  # decodes with the bundled model
+def test_llamacpp_batch_beams_read_their_own_cells_and_guards(backend):
+    """Beam search, 2 beams a prompt on 4 slots (so the third prompt waits for two free
+    slots): each reply's log-probs are the model's own for its tokens after its prompt, so
+    every beam read its own KV cells, also those copied from another beam; each keeps its
+    own guard (entity lines from its own passage); and the search moved a beam at least once
+    (the first step always does: both beams come from the prompt's one)."""
+    from kgx.distill.format import parse_lines
+    from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
+
+    requests = _requests(max_tokens=32)
+    decoder = BatchDecoder(backend.generator, slots=4, flash_attn=False)
+    copies = []
+    copy_cells = decoder._copy_cells
+    decoder._copy_cells = lambda source, target: copies.append(target) or copy_cells(source,
+                                                                                   target)
+    try:
+        prompts = [BatchPrompt(backend._chat_prompt(r)[0], 32, backend._line_guard_processor(
+            r.messages[-1].content, keep=4)[0], logprobs=True, beams=2) for r in requests]
+        replies = decoder.generate(prompts)
+        greedy = decoder.generate([BatchPrompt(p.tokens, 32, backend._line_guard_processor(
+            r.messages[-1].content)[0], logprobs=True) for p, r in zip(prompts, requests,
+                                                                        strict=True)])
+    finally:
+        decoder.close()
+    assert len(copies) >= len(prompts)
+    _below_best(backend, prompts, replies)
+    for text, reply in zip(PASSAGES, replies, strict=True):
+        assert reply.tokens and reply.finish_reason in ("stop", "length")
+        entities = parse_lines(reply.text, numbered_ends=False).entities
+        assert entities and all(name.casefold() in text.casefold() for name in entities)
+    assert [r.text for r in replies] != [r.text for r in greedy]  # the search chose otherwise
+
+
+@pytest.mark.slow  # loads the bundled model
+def test_llamacpp_batch_refuses_more_beams_than_slots(backend):
+    from kgx.errors import LLMError
+    from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
+
+    decoder = BatchDecoder(backend.generator, slots=2)
+    try:
+        tokens = backend._chat_prompt(_requests()[0])[0]
+        replies = decoder.generate([BatchPrompt(tokens, 4, beams=3), BatchPrompt(tokens, 4)])
+    finally:
+        decoder.close()
+    assert isinstance(replies[0], LLMError) and "3 beams do not fit" in str(replies[0])
+    assert not isinstance(replies[1], LLMError)
 
 
 @pytest.mark.slow  # loads the bundled model

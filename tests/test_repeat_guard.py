@@ -191,6 +191,24 @@ def test_llamacpp_line_guard_works_on_numpy_rows():
     assert [i for i, v in enumerate(out) if v != -np.inf] == [5]
 
 
+def test_llamacpp_line_guard_forks_keep_their_own_state():
+    """A beam search forks a reply's guard: each fork reads its own tokens from there on."""
+    np = pytest.importorskip("numpy")
+    from kgx.llm.line_guard import LineGuard, LineGuardNumpy
+
+    def allowed(processor, ids):
+        out = processor(np.array(ids), np.zeros(len(LINE_TOKENS), dtype=np.float32))
+        return [i for i, v in enumerate(out) if v != -np.inf]
+
+    processor = LineGuardNumpy(LineGuard(LINE_TOKENS, separator_ids=[5, 2], eos_ids=[8]))
+    allowed(processor, [7])
+    allowed(processor, [7, 0, 1, 2])  # 1 Ada
+    fork = processor.fork()
+    assert allowed(processor, [7, 0, 1, 2, 0, 1, 2]) == [5]  # Ada again: on to the triples
+    assert len(allowed(fork, [7, 0, 1, 2, 3, 4, 2])) == len(LINE_TOKENS)  # 2 Bob: free
+    assert allowed(fork, [7, 0, 1, 2, 3, 4, 2, 0, 1, 2]) == [5]  # its own repeat, later
+
+
 @pytest.mark.parametrize(("line", "ok"), [
     ("1", True), ("12", True), ("1 Ada", True), ("1 ada lov", True), ("1 Ada Lovelace\n", True),
     ("1 Ada ", True),            # a word boundary that the passage has

@@ -179,6 +179,23 @@ def test_student_llamacpp_spec_names_the_adapter(tiny_adapter, monkeypatch):
         make_backend(f"student-llamacpp:{tiny_adapter[0]}")
 
 
+def test_student_beams_come_from_the_environment_and_key_the_cache(monkeypatch, tiny_adapter):
+    from kgx.distill.backend import student_beams
+    from kgx.errors import ConfigError
+    from kgx.llm.spec import make_backend
+
+    monkeypatch.delenv("KGX_STUDENT_BEAMS", raising=False)
+    assert student_beams() == 1
+    assert "+beams" not in make_backend(f"student-llamacpp:{tiny_adapter[0]}").model
+    monkeypatch.setenv("KGX_STUDENT_BEAMS", " 2 ")
+    backend = make_backend(f"student-llamacpp:{tiny_adapter[0]}")
+    assert backend.beams == 2 and backend.model.endswith("+beams2")  # cached apart
+    for bad in ("0", "9", "two", "-1"):
+        monkeypatch.setenv("KGX_STUDENT_BEAMS", bad)
+        with pytest.raises(ConfigError, match=f"KGX_STUDENT_BEAMS='{bad}' is not a whole"):
+            student_beams()
+
+
 def test_student_quant_auto_is_bf16_only_where_the_cpu_multiplies_bfloat16(monkeypatch):
     import kgx.hardware
     from kgx.distill import backend

@@ -101,9 +101,18 @@ def student_llamacpp(adapter: Path, *, name: str | None = None,
     backend = LlamaCppLLM(bundled_gguf(), lora=adapter, name=name, lora_converter=converter,
                           merge_lora=quant or False, grammar="xgrammar",
                           json_separators=STUDENT_JSON_SEPARATORS, repeat_guard=True,
-                          copy_spans=True, batch_slots=slots)
+                          copy_spans=True, batch_slots=slots, beams=student_beams())
     backend.student_format = adapter_format(adapter).name
     return backend
+
+
+def student_beams() -> int:
+    """`$KGX_STUDENT_BEAMS`: beam search over that many beams (1 to 8; unset: greedy)."""
+    value = os.environ.get("KGX_STUDENT_BEAMS", "").strip() or "1"
+    if not value.isdigit() or not 1 <= int(value) <= 8:
+        raise ConfigError(f"KGX_STUDENT_BEAMS={value!r} is not a whole number from 1 to 8; "
+                          "unset it for greedy decoding.")
+    return int(value)
 
 
 MERGE_QUANTS = ("Q8_0", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "F16")

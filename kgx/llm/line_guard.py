@@ -11,6 +11,7 @@ replies' guard is `kgx.llm.repeat_guard.RepeatGuard`. `GUARD_KEY` there versions
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 
@@ -89,14 +90,22 @@ class LineGuardNumpy:
     """The line guard on llama.cpp's one-row numpy arrays (no torch needed)."""
 
     def __init__(self, guard: LineGuard, copy_from: str | None = None,
-                 budget: int | None = None) -> None:
+                 budget: int | None = None, keep: int = 1) -> None:
         self._processor = guard.for_rows(None if copy_from is None else [copy_from], budget)
+        self._processor.keep = keep
 
     def __call__(self, input_ids, scores):
         import numpy as np
 
         rows = np.asarray(input_ids).reshape(1, -1)
         return self._processor(rows, scores.reshape(1, -1)).reshape(-1)
+
+    def fork(self) -> LineGuardNumpy:
+        """A copy with a state of its own, for another beam of the same reply."""
+        twin = copy.copy(self)
+        twin._processor = copy.copy(self._processor)
+        twin._processor.states = copy.deepcopy(self._processor.states)
+        return twin
 
 
 class _LineState:
@@ -132,6 +141,9 @@ class LineGuardProcessor:
         """How many times the guard moved a reply on (a repeat, or a full section)."""
         self.held = 0
         """How many times the copy constraint overruled a row's best token."""
+        self.keep = 1
+        """How many allowed tokens a held row keeps: 1 for greedy decoding (the rest of the
+        row is left alone where the best token passes), more for a beam search."""
 
     def __call__(self, input_ids, scores):
         if not self.states:  # the first step: everything so far is the prompt
@@ -173,8 +185,26 @@ class LineGuardProcessor:
 
     def _hold(self, scores, row: int, allowed) -> bool:
         """Allow only the best of the row's top tokens that `allowed(token, text)` passes;
-        False, and the row left alone, when none of them does."""
+        False, and the row left alone, when none of them does. With `keep` above 1, the
+        best `keep` that pass keep their scores (a beam search ranks them all)."""
         texts = self.guard.token_texts
+        if self.keep > 1:
+            kept: list[int] = []
+            tried = 0
+            for k in (2 * self.keep, COPY_CANDIDATES):  # most rows: the first few suffice
+                for token in _best_tokens(scores[row], k)[tried:]:
+                    if allowed(token, texts[token] if token < len(texts) else ""):
+                        kept.append(token)
+                        if len(kept) == self.keep:
+                            break
+                tried = k
+                if len(kept) == self.keep:
+                    break
+            if kept:
+                values = scores[row, kept].copy()
+                scores[row] = -float("inf")
+                scores[row, kept] = values
+            return bool(kept)
         best = int(scores[row].argmax())  # nearly always fine: no need to rank the rest
         if allowed(best, texts[best] if best < len(texts) else ""):
             return True

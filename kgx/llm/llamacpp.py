@@ -48,6 +48,7 @@ class LlamaCppLLM:
                  json_separators: tuple[str, str] | None = None,
                  repeat_guard: bool = False, copy_spans: bool = False,
                  batch_slots: int = 1, batch_workers: int | None = None,
+                 beams: int = 1,
                  merge_lora: bool | str = False) -> None:
         self.model_path = Path(model_path)
         self.lora = Path(lora) if lora is not None else None
@@ -74,6 +75,11 @@ class LlamaCppLLM:
         """With the line guard: hold entity lines to spans of the user's message (the passage)."""
         if copy_spans:
             self.model += "+copy"
+        self.beams = beams
+        """Beam search over this many beams for free-text replies (1: greedy); each reply
+        takes that many batch slots (`BatchPrompt.beams`)."""
+        if beams > 1:
+            self.model += f"+beams{beams}"
         self.name = name or f"llamacpp:{self.model_path}"
         self.n_ctx = n_ctx
         self.score_ctx = score_ctx
@@ -170,8 +176,9 @@ class LlamaCppLLM:
             batched = [i for i, r in enumerate(requests) if self._batchable(r)]
             replies: dict[int, Completion | LLMError] = {}
             # One request alone goes through llama-cpp-python, unless it wants log-probs,
-            # which only the batched decoder gives (without `logits_all`).
-            if len(batched) > 1 or any(requests[i].params.logprobs for i in batched):
+            # which only the batched decoder gives (without `logits_all`), or beams.
+            if len(batched) > 1 or self.beams > 1 or any(requests[i].params.logprobs
+                                                         for i in batched):
                 replies.update(zip(batched, self._complete_batched([requests[i]
                                                                      for i in batched]),
                                    strict=True))
@@ -197,11 +204,12 @@ class LlamaCppLLM:
             tokens, stop = self._chat_prompt(request)
             processor = (self._line_guard_processor(request.messages[-1].content
                                                     if self.copy_spans else None,
-                                                    request.params.max_tokens)
-                         if self.repeat_guard else None)
+                                                    request.params.max_tokens,
+                                                    keep=_kept(self.beams))[0]
+                         if self.repeat_guard else None)  # the guard itself: beams fork it
             prompts.append(BatchPrompt(tokens, request.params.max_tokens, processor,
                                        stop=[*request.params.stop, *stop],
-                                       logprobs=request.params.logprobs))
+                                       logprobs=request.params.logprobs, beams=self.beams))
         return [reply if isinstance(reply, LLMError) else
                 Completion(reply.text, len(prompt.tokens), len(reply.tokens),
                            reply.finish_reason, reply.logprobs)
@@ -271,7 +279,8 @@ class LlamaCppLLM:
         return Completion(choice["message"].get("content") or "", usage["prompt_tokens"],
                           usage["completion_tokens"], choice.get("finish_reason") or "stop")
 
-    def _line_guard_processor(self, copy_from: str | None, budget: int | None = None) -> Any:
+    def _line_guard_processor(self, copy_from: str | None, budget: int | None = None,
+                              keep: int = 1) -> Any:
         from llama_cpp import LogitsProcessorList
 
         from kgx.llm.line_guard import LineGuard, LineGuardNumpy
@@ -284,7 +293,7 @@ class LlamaCppLLM:
                 texts, separator_ids=model.tokenize(b"---\n", add_bos=False, special=False),
                 eos_ids=[model.token_eos()],
                 numbered_ends=self.student_format == "v2")
-        return LogitsProcessorList([LineGuardNumpy(self._line_guard, copy_from, budget)])
+        return LogitsProcessorList([LineGuardNumpy(self._line_guard, copy_from, budget, keep)])
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
         """Log-probs from one forward pass per text, on a second model kept for scoring."""
@@ -370,6 +379,12 @@ class LlamaCppLLM:
                     model.close()
             self._generator = self._scorer = self._masks = self._formatter = None
             self._batchers = []
+
+
+def _kept(beams: int) -> int:
+    """How many allowed tokens the guard keeps in a row: a beam search ranks the best
+    `2 × beams` continuations of each beam, so that many must be ones the guard allows."""
+    return 1 if beams <= 1 else 2 * beams
 
 
 def default_threads() -> int:

@@ -14,6 +14,13 @@ Each reply runs its own logits processor (kgx's line guard with its copy constra
 row of logits and takes the best token, so a reply is what greedy decoding of that prompt alone
 gives, up to the float rounding of batched matrix products.
 
+A prompt may ask for beam search instead (`BatchPrompt.beams`): it then holds that many slots,
+one beam each, that step together; the best `2 × beams` continuations of all its beams (their
+log-probs after the processor, summed) make the next beams, a beam that takes another's place
+gets a copy of its KV cells and processor state, and the reply is the finished beam with the
+best log-prob per token once `beams` of them have finished (transformers' `num_beams` with
+`early_stopping=True` and a length penalty of 1).
+
     decoder = BatchDecoder(llama, slots=8)          # a loaded llama_cpp.Llama (its LoRA too)
     replies = decoder.generate([BatchPrompt(tokens, max_tokens=512, processor=guard), ...])
 """
@@ -61,6 +68,9 @@ class BatchPrompt:
     stop: Sequence[str] = ()
     logprobs: bool = False
     """Return each reply token's log-prob (`BatchReply.logprobs`)."""
+    beams: int = 1
+    """Beam search over this many beams (see the module text); 1 is greedy. The processor,
+    if any, must have `fork()` (a copy with its own state). Stop strings do not end beams."""
 
 
 @dataclass
@@ -83,6 +93,20 @@ class _Slot:
     """Prompt tokens already in the KV cache."""
     reply: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
+    processor: Processor | None = None
+    """The beam's own processor (beam search); greedy slots use the prompt's."""
+    score: float = 0.0
+    """The beam's log-prob so far, after the processor (beam search)."""
+    beams: _Beams | None = None
+
+
+@dataclass
+class _Beams:
+    """A prompt's beams: the slots it holds (the first prefills the prompt) and the replies
+    finished so far, as (log-prob per token, tokens, log-probs, finish reason)."""
+
+    seqs: list[int]
+    finished: list[tuple[float, list[int], list[float], str]] = field(default_factory=list)
 
 
 class BatchDecoder:
@@ -158,15 +182,29 @@ class BatchDecoder:
                         f"{prompt.max_tokens} does not fit a batch slot of {self.slot_ctx} "
                         "tokens; give a shorter chunk or a lower cap.")
                     continue
-                seq, slot = heapq.heappop(free), _Slot(index, prompt)
+                if not 1 <= prompt.beams <= self.slots:
+                    replies[index] = LLMError(f"{prompt.beams} beams do not fit a decoder of "
+                                              f"{self.slots} slots; ask for 1 to {self.slots}.")
+                    continue
+                if prompt.beams > len(free):  # its beams take several slots: wait for them
+                    waiting.appendleft((index, prompt))
+                    break
+                seqs = sorted(heapq.heappop(free) for _ in range(prompt.beams))
+                seq, slot = seqs[0], _Slot(index, prompt, processor=prompt.processor)
+                if prompt.beams > 1:
+                    slot.beams = _Beams(seqs)
                 if shared is not None and tuple(prompt.tokens[:len(prefix)]) == shared[0]:
                     slot.fed = self._restore(shared, seq)
                 running[seq] = slot
             if not running:
                 return
             rows = self._step(running)
+            searches: dict[int, list[tuple[int, Any]]] = {}
             for seq, logits in rows:
                 slot = running[seq]
+                if slot.beams is not None:  # stepped together, below
+                    searches.setdefault(slot.beams.seqs[0], []).append((seq, logits))
+                    continue
                 token, logprob = self._choose(slot, logits)
                 reply = self._advance(slot, token, logprob)
                 if reply is not None:
@@ -174,6 +212,15 @@ class BatchDecoder:
                     del running[seq]
                     self._llama_cpp.llama_memory_seq_rm(self.memory, seq, -1, -1)
                     heapq.heappush(free, seq)
+            for beam_rows in searches.values():
+                beams, index = running[beam_rows[0][0]].beams, running[beam_rows[0][0]].index
+                reply = self._beam_step(beams, beam_rows, running)
+                if reply is not None:
+                    replies[index] = reply
+                    for seq in beams.seqs:
+                        running.pop(seq, None)
+                        self._llama_cpp.llama_memory_seq_rm(self.memory, seq, -1, -1)
+                        heapq.heappush(free, seq)
 
     def _step(self, running: dict[int, _Slot]) -> list[tuple[int, Any]]:
         """One llama_decode: the next token of every replying slot, and as many prompt tokens
@@ -271,6 +318,92 @@ class BatchDecoder:
         top = float(raw.max())
         return token, float(raw[token]) - top - float(np.log(np.exp(raw - top).sum()))
 
+    def _beam_step(self, beams: _Beams, rows: list[tuple[int, Any]],
+                   running: dict[int, _Slot]) -> BatchReply | None:
+        """One step of a prompt's beam search over its beams' logits `rows`: the next beams
+        in its slots, or its reply once it is done."""
+        np, llama_cpp = self._np, self._llama_cpp
+        width, prompt = len(beams.seqs), running[rows[0][0]].prompt
+        candidates = []  # (log-prob of the beam with the token, parent seq, token, raw log-prob)
+        for seq, logits in rows:
+            slot = running[seq]
+            top = float(logits.max())
+            raw = logits - (top + float(np.log(np.exp(logits - top).sum())))
+            scores = raw.copy()  # the processor masks in place, and sees log-probs
+            if slot.processor is not None:
+                ids = np.asarray(slot.prompt.tokens + slot.reply, dtype=np.intc)
+                scores = slot.processor(ids, scores)
+            for token in _best(np, scores, 2 * width):
+                candidates.append((slot.score + float(scores[token]), seq, int(token),
+                                   float(raw[token])))
+        candidates.sort(key=lambda c: -c[0])
+        chosen = []
+        for rank, (score, seq, token, logprob) in enumerate(candidates):
+            if llama_cpp.llama_vocab_is_eog(self.vocab, token):
+                if rank < width:  # an end among the best `width` finishes its beam
+                    parent = running[seq]
+                    beams.finished.append((score / (len(parent.reply) + 1), list(parent.reply),
+                                           list(parent.logprobs), "stop"))
+            elif len(chosen) < width:
+                chosen.append((score, seq, token, logprob))
+        if chosen and len(beams.finished) < width:
+            self._next_beams(beams, chosen, running)
+            beam_slots = [running[seq] for seq in beams.seqs if seq in running]
+            if all(len(slot.reply) < slot.prompt.max_tokens for slot in beam_slots):
+                return None
+            beams.finished += [(slot.score / len(slot.reply), slot.reply, slot.logprobs, "length")
+                               for slot in beam_slots]
+        if not beams.finished:  # no beam could go on, and none ended: the best as it stands
+            beams.finished = [(slot.score / max(len(slot.reply), 1), slot.reply, slot.logprobs,
+                               "stop") for slot in (running[seq] for seq, _ in rows)]
+        _, tokens, logprobs, finish = max(beams.finished, key=lambda f: f[0])
+        pairs = tuple((self._text([token]), logprob) for token, logprob in zip(
+            tokens, logprobs, strict=True)) if prompt.logprobs else None
+        return BatchReply(list(tokens), self._text(tokens), finish, pairs)
+
+    def _next_beams(self, beams: _Beams, chosen: list[tuple[float, int, int, float]],
+                    running: dict[int, _Slot]) -> None:
+        """Put the chosen continuations in the prompt's slots: a parent's first continuation
+        stays in its slot; any other goes to a slot freed this step, with a copy of the
+        parent's KV cells and processor state."""
+        llama_cpp = self._llama_cpp
+        parents = {seq for _, seq, _, _ in chosen}
+        for seq in beams.seqs:  # beams with no continuation end here
+            if seq in running and seq not in parents:
+                del running[seq]
+                llama_cpp.llama_memory_seq_rm(self.memory, seq, -1, -1)
+        spare = [seq for seq in beams.seqs if seq not in running]
+        staying, moving, seen = [], [], set()
+        for choice in chosen:
+            (moving if choice[1] in seen else staying).append(choice)
+            seen.add(choice[1])
+        children = []
+        for score, seq, token, logprob in moving:  # copied before their parents move on
+            parent, target = running[seq], spare.pop(0)
+            self._copy_cells(seq, target)
+            children.append((target, _Slot(
+                parent.index, parent.prompt, parent.fed, [*parent.reply, token],
+                [*parent.logprobs, logprob],
+                None if parent.processor is None else parent.processor.fork(), score,
+                beams)))
+        for score, seq, token, logprob in staying:
+            slot = running[seq]
+            slot.reply.append(token)
+            slot.logprobs.append(logprob)
+            slot.score = score
+        running.update(children)
+
+    def _copy_cells(self, source: int, target: int) -> None:
+        """Give sequence `target` a copy of `source`'s KV cells (llama.cpp's sequence state)."""
+        llama_cpp = self._llama_cpp
+        llama_cpp.llama_memory_seq_rm(self.memory, target, -1, -1)
+        size = llama_cpp.llama_state_seq_get_size(self.ctx, source)
+        state = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self.ctx, state, size, source)
+        if not written or not llama_cpp.llama_state_seq_set_data(self.ctx, state, written,
+                                                                 target):
+            raise LLMError("llama.cpp could not copy a beam's KV cells to another slot")
+
     def _advance(self, slot: _Slot, token: int, logprob: float = 0.0) -> BatchReply | None:
         """Append `token` to the slot's reply; the finished reply when it ends there."""
         llama_cpp = self._llama_cpp
@@ -308,3 +441,12 @@ class BatchDecoder:
         if self.ctx:
             llama_cpp.llama_free(self.ctx)
             self.ctx = None
+
+
+def _best(np: Any, scores: Any, k: int) -> Any:
+    """The ids of the (at most) `k` best finite scores. A row the processor masked is mostly
+    -inf, where numpy's partition slows down some tenfold, so its few finite ids go first."""
+    allowed = np.flatnonzero(scores > -np.inf)
+    if allowed.size <= 4 * k:
+        return allowed[np.argsort(-scores[allowed])[:k]]
+    return np.argpartition(scores, -k)[-k:]
