@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                 on_error="skip-and-record"))
             llm.backend.batch_size = len(examples)
             name = f"beams-{width}"
-            system = System(name, lambda: StudentExtractor(llm), llm)
+            system = System(name, lambda llm=llm: StudentExtractor(llm), llm)
             report = evaluate_systems(examples, [system], batch_size=len(examples))
             result = report.systems[name]
             llm.close()
