@@ -14,26 +14,21 @@ The last line is one JSON object with every figure.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from kgx.distill.data import read_dataset
+from _student import triple_figures, validation_args
+
 from kgx.distill.evaluate import System, evaluate_systems
 from kgx.extractors.student import StudentExtractor
 from kgx.llm.spec import LLMSettings, load_llm
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("data/distill"))
-    parser.add_argument("--limit", type=int, default=156)
-    parser.add_argument("--beams", default="1,2")
-    args = parser.parse_args(argv)
-    examples = read_dataset(args.data / "validation.jsonl")[:args.limit]
+    args, examples = validation_args(__doc__.splitlines()[0], argv, beams="1,2")
     widths = [int(b) for b in args.beams.split(",")]
     if widths[0] != 1:
         widths.insert(0, 1)  # the peer
@@ -53,14 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             report = evaluate_systems(examples, [system], batch_size=len(examples))
             result = report.systems[name]
             llm.close()
-        modes = result.agreement.by_mode
-        fuzzy = modes["fuzzy"].triples
-        line = {"entity_f1": round(modes["exact"].entities.f1, 4), "triples": fuzzy.predicted,
-                "fuzzy_p": round(fuzzy.precision, 4), "fuzzy_r": round(fuzzy.recall, 4),
-                "fuzzy_f1": round(fuzzy.f1, 4),
-                "embedding_f1": round(modes["embedding"].triples.f1, 4),
-                "exact_f1": round(modes["exact"].triples.f1, 4),
-                "format_valid": round(result.json_valid_rate, 4),
+        line = {**triple_figures(result), "format_valid": round(result.json_valid_rate, 4),
                 "chunks_per_s": round(result.chunks_per_s, 3)}
         peer = peer or line
         line["f1_ratio"] = round(line["fuzzy_f1"] / peer["fuzzy_f1"], 3) if peer[

@@ -14,25 +14,21 @@ The last line is one JSON object with every figure.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 from pathlib import Path
 
-from kgx.distill.data import read_dataset
+from _student import triple_figures, validation_args
+
 from kgx.distill.evaluate import System, evaluate_systems
 from kgx.extractors.student import StudentExtractor
 from kgx.llm.spec import LLMSettings, load_llm
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("data/distill"))
-    parser.add_argument("--limit", type=int, default=156)
-    parser.add_argument("--floors", default="0,0.5,0.6,0.7,0.75,0.8,0.9")
-    args = parser.parse_args(argv)
-    examples = read_dataset(args.data / "validation.jsonl")[:args.limit]
+    args, examples = validation_args(__doc__.splitlines()[0], argv,
+                                     floors="0,0.5,0.6,0.7,0.75,0.8,0.9")
     floors = [float(f) for f in args.floors.split(",")]
     if floors[0] != 0.0:
         floors.insert(0, 0.0)  # the peer
@@ -50,13 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             system = System(name, lambda floor=floor: StudentExtractor(llm, min_confidence=floor),
                             llm)
             report = evaluate_systems(examples, [system], batch_size=len(examples))
-            modes = report.systems[name].agreement.by_mode
-            fuzzy = modes["fuzzy"].triples
-            line = {"entity_f1": round(modes["exact"].entities.f1, 4),
-                    "triples": fuzzy.predicted, "fuzzy_p": round(fuzzy.precision, 4),
-                    "fuzzy_r": round(fuzzy.recall, 4), "fuzzy_f1": round(fuzzy.f1, 4),
-                    "embedding_f1": round(modes["embedding"].triples.f1, 4),
-                    "exact_f1": round(modes["exact"].triples.f1, 4)}
+            line = triple_figures(report.systems[name])
             peer = peer or line
             line["precision_ratio"] = round(line["fuzzy_p"] / peer["fuzzy_p"], 3) if peer[
                 "fuzzy_p"] else None
