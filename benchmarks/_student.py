@@ -32,3 +32,15 @@ def triple_figures(result: Any) -> dict[str, Any]:
             "fuzzy_f1": round(fuzzy.f1, 4),
             "embedding_f1": round(modes["embedding"].triples.f1, 4),
             "exact_f1": round(modes["exact"].triples.f1, 4)}
+
+
+FIGURE_HEADER = (f"{'entF1':>6} {'triples':>7} {'fuzzyP':>6} {'fuzzyR':>6} {'fuzzyF1':>7} "
+                 f"{'embF1':>6} {'exactF1':>7}")
+"""The columns `figure_cells` fills."""
+
+
+def figure_cells(line: dict[str, Any]) -> str:
+    """`triple_figures` as table cells under `FIGURE_HEADER`."""
+    return (f"{line['entity_f1']:6.3f} {line['triples']:7d} {line['fuzzy_p']:6.3f} "
+            f"{line['fuzzy_r']:6.3f} {line['fuzzy_f1']:7.3f} {line['embedding_f1']:6.3f} "
+            f"{line['exact_f1']:7.3f}")
