@@ -190,16 +190,11 @@ class LineGuardProcessor:
         texts = self.guard.token_texts
         if self.keep > 1:
             kept: list[int] = []
-            tried = 0
-            for k in (2 * self.keep, COPY_CANDIDATES):  # most rows: the first few suffice
-                for token in _best_tokens(scores[row], k)[tried:]:
-                    if allowed(token, texts[token] if token < len(texts) else ""):
-                        kept.append(token)
-                        if len(kept) == self.keep:
-                            break
-                tried = k
-                if len(kept) == self.keep:
-                    break
+            for token in _best_tokens(scores[row], COPY_CANDIDATES):
+                if allowed(token, texts[token] if token < len(texts) else ""):
+                    kept.append(token)
+                    if len(kept) == self.keep:
+                        break
             if kept:
                 values = scores[row, kept].copy()
                 scores[row] = -float("inf")

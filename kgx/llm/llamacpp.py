@@ -202,11 +202,10 @@ class LlamaCppLLM:
         prompts = []
         for request in requests:
             tokens, stop = self._chat_prompt(request)
-            processor = (self._line_guard_processor(request.messages[-1].content
-                                                    if self.copy_spans else None,
-                                                    request.params.max_tokens,
-                                                    keep=_kept(self.beams))[0]
-                         if self.repeat_guard else None)  # the guard itself: beams fork it
+            processor = (self._guard_for(request.messages[-1].content
+                                         if self.copy_spans else None,
+                                         request.params.max_tokens, keep=_kept(self.beams))
+                         if self.repeat_guard else None)
             prompts.append(BatchPrompt(tokens, request.params.max_tokens, processor,
                                        stop=[*request.params.stop, *stop],
                                        logprobs=request.params.logprobs, beams=self.beams))
@@ -281,8 +280,14 @@ class LlamaCppLLM:
 
     def _line_guard_processor(self, copy_from: str | None, budget: int | None = None,
                               keep: int = 1) -> Any:
+        """The line guard as llama-cpp-python's completion takes it (a processor list)."""
         from llama_cpp import LogitsProcessorList
 
+        return LogitsProcessorList([self._guard_for(copy_from, budget, keep)])
+
+    def _guard_for(self, copy_from: str | None, budget: int | None = None,
+                   keep: int = 1) -> Any:
+        """A reply's line guard on numpy rows (beam search forks it)."""
         from kgx.llm.line_guard import LineGuard, LineGuardNumpy
 
         if self._line_guard is None:
@@ -293,7 +298,7 @@ class LlamaCppLLM:
                 texts, separator_ids=model.tokenize(b"---\n", add_bos=False, special=False),
                 eos_ids=[model.token_eos()],
                 numbered_ends=self.student_format == "v2")
-        return LogitsProcessorList([LineGuardNumpy(self._line_guard, copy_from, budget, keep)])
+        return LineGuardNumpy(self._line_guard, copy_from, budget, keep)
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoredText]:
         """Log-probs from one forward pass per text, on a second model kept for scoring."""

@@ -94,7 +94,7 @@ class _Slot:
     reply: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     processor: Processor | None = None
-    """The beam's own processor (beam search); greedy slots use the prompt's."""
+    """The reply's processor: the prompt's, or a beam's own fork of it."""
     score: float = 0.0
     """The beam's log-prob so far, after the processor (beam search)."""
     beams: _Beams | None = None
@@ -308,15 +308,11 @@ class BatchDecoder:
         its log-prob under the model's own logits (else 0)."""
         np = self._np
         raw = logits.copy() if slot.prompt.logprobs else None  # the processor masks in place
-        processor = slot.prompt.processor
-        if processor is not None:
+        if slot.processor is not None:
             ids = np.asarray(slot.prompt.tokens + slot.reply, dtype=np.intc)
-            logits = processor(ids, logits)
+            logits = slot.processor(ids, logits)
         token = int(logits.argmax())
-        if raw is None:
-            return token, 0.0
-        top = float(raw.max())
-        return token, float(raw[token]) - top - float(np.log(np.exp(raw - top).sum()))
+        return token, 0.0 if raw is None else float(raw[token]) - _log_norm(np, raw)
 
     def _beam_step(self, beams: _Beams, rows: list[tuple[int, Any]],
                    running: dict[int, _Slot]) -> BatchReply | None:
@@ -327,8 +323,7 @@ class BatchDecoder:
         candidates = []  # (log-prob of the beam with the token, parent seq, token, raw log-prob)
         for seq, logits in rows:
             slot = running[seq]
-            top = float(logits.max())
-            raw = logits - (top + float(np.log(np.exp(logits - top).sum())))
+            raw = logits - _log_norm(np, logits)
             scores = raw.copy()  # the processor masks in place, and sees log-probs
             if slot.processor is not None:
                 ids = np.asarray(slot.prompt.tokens + slot.reply, dtype=np.intc)
@@ -357,9 +352,8 @@ class BatchDecoder:
             beams.finished = [(slot.score / max(len(slot.reply), 1), slot.reply, slot.logprobs,
                                "stop") for slot in (running[seq] for seq, _ in rows)]
         _, tokens, logprobs, finish = max(beams.finished, key=lambda f: f[0])
-        pairs = tuple((self._text([token]), logprob) for token, logprob in zip(
-            tokens, logprobs, strict=True)) if prompt.logprobs else None
-        return BatchReply(list(tokens), self._text(tokens), finish, pairs)
+        return BatchReply(list(tokens), self._text(tokens), finish,
+                          self._pairs(tokens, logprobs) if prompt.logprobs else None)
 
     def _next_beams(self, beams: _Beams, chosen: list[tuple[float, int, int, float]],
                     running: dict[int, _Slot]) -> None:
@@ -424,10 +418,13 @@ class BatchDecoder:
         return None
 
     def _reply(self, slot: _Slot, finish: str, text: str | None = None) -> BatchReply:
-        logprobs = tuple((self._text([token]), logprob) for token, logprob in zip(
-            slot.reply, slot.logprobs, strict=True)) if slot.prompt.logprobs else None
         return BatchReply(list(slot.reply), self._text(slot.reply) if text is None else text,
-                          finish, logprobs)
+                          finish, self._pairs(slot.reply, slot.logprobs)
+                          if slot.prompt.logprobs else None)
+
+    def _pairs(self, tokens: list[int], logprobs: list[float]) -> TokenLogprobs:
+        return tuple((self._text([token]), logprob)
+                     for token, logprob in zip(tokens, logprobs, strict=True))
 
     def _text(self, tokens: list[int]) -> str:
         return self.llama.detokenize(tokens).decode("utf-8", errors="ignore")
@@ -441,6 +438,12 @@ class BatchDecoder:
         if self.ctx:
             llama_cpp.llama_free(self.ctx)
             self.ctx = None
+
+
+def _log_norm(np: Any, logits: Any) -> float:
+    """log(sum(exp(logits))), computed stably: subtracted, it turns logits into log-probs."""
+    top = float(logits.max())
+    return top + float(np.log(np.exp(logits - top).sum()))
 
 
 def _best(np: Any, scores: Any, k: int) -> Any:
