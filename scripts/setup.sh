@@ -48,11 +48,45 @@ if [ -d "$WHEELS" ]; then
   LINKS+=(--find-links "$WHEELS")
 fi
 "${PIP[@]}" install --quiet --upgrade pip
+
+# llama.cpp built for this CPU (-march=native) also compiles its AMX kernels where the CPU has
+# AMX, and those segfault at the first decode on some such machines (ggml-org/llama.cpp#20824;
+# seen here with the bundled SmolLM2 on a Sapphire Rapids VM). There the build names the CPU's
+# other instruction sets itself and leaves AMX out; its wheel goes to a wheelhouse of its own,
+# so a native wheel built before is not taken. $CMAKE_ARGS, if set, wins.
+llama_cmake_args() {
+  local flags
+  flags=$(grep -m 1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+  [[ $(uname -m) = x86_64 && " $flags " = *" amx_int8 "* ]] || return 0
+  local args=(-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+  local pair
+  for pair in sse4_2:SSE42 avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI \
+              avx512f:AVX512 avx512vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI \
+              avx512_bf16:AVX512_BF16; do
+    if [[ " $flags " = *" ${pair%%:*} "* ]]; then
+      args+=("-DGGML_${pair#*:}=ON")
+    else
+      args+=("-DGGML_${pair#*:}=OFF")
+    fi
+  done
+  echo "${args[*]}"
+}
+
 if [[ ",$EXTRAS," =~ ,(local|dev), ]]; then
-  # Built once per machine: a wheel already in the wheelhouse is taken as it is.
+  if [ -z "${CMAKE_ARGS:-}" ] && LLAMA_ARGS=$(llama_cmake_args) && [ -n "$LLAMA_ARGS" ]; then
+    export CMAKE_ARGS=$LLAMA_ARGS
+    WHEELHOUSE=$WHEELHOUSE/no-amx
+    mkdir -p "$WHEELHOUSE"
+    LINKS=(--find-links "$WHEELHOUSE" "${LINKS[@]:2}")
+  fi
+  # Built once per machine: a wheel already in the wheelhouse is taken as it is, and installed
+  # over whatever build the virtualenv had.
   LLAMA=$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | head -n 1 | tr -d '"')
-  "${PIP[@]}" wheel --quiet --no-deps --prefer-binary "${LINKS[@]}" -w "$WHEELHOUSE" \
-    "${LLAMA/\[server\]/}"
+  # (pip's own wheel cache is off: it would hand back a build made with other CMAKE_ARGS)
+  "${PIP[@]}" wheel --quiet --no-cache-dir --no-deps --prefer-binary "${LINKS[@]}" \
+    -w "$WHEELHOUSE" "${LLAMA/\[server\]/}"
+  "${PIP[@]}" install --quiet --no-deps --force-reinstall \
+    "$(ls -t "$WHEELHOUSE"/llama_cpp_python-*.whl | head -n 1)"
 fi
 "${PIP[@]}" install --quiet --prefer-binary "${LINKS[@]}" -e ".[$EXTRAS]"
 if [ "$EXTRAS" = "$ALL" ]; then  # scripts/test.sh skips the setup while this stays true
