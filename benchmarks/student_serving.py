@@ -13,6 +13,9 @@ a faster row shows what it costs in quality. Rows (pick with --rows):
 - merged-bf16-unordered: merged-bf16 with each step's sequences fed in the order their slots
   started, not in id order (what kgx did before: llama.cpp then runs a pass over the weights
   per run of consecutive sequence ids);
+- merged-bf16-nocompact: merged-bf16 with replies left in the slots they started in (what
+  kgx did before: once no prompt can take a freed slot, the running sequence ids have gaps,
+  and llama.cpp runs a pass over the weights per run of consecutive ids);
 - merged-q4: the same merge stored as Q4_0 (`KGX_STUDENT_QUANT=Q4_0`);
 - merged-q5, merged-q5_1: stored as Q5_0 or Q5_1;
 - merged-q8-noshare: merged-q8 with every prompt prefilled in full;
@@ -20,7 +23,8 @@ a faster row shows what it costs in quality. Rows (pick with --rows):
 - merged-q8-serial: merged-q8 with no batching: one reply at a time on every thread.
 
 Each row uses `$KGX_LLAMA_BATCH_WORKERS` decoders (one per core by default) and hands the
-extractor all passages in one call, as `kgx distill eval` does. Models load, and the merge runs,
+extractor all passages in one call, as `kgx distill eval` does, or --per-call passages a call
+(`kgx extract` sends as many chunks a call as there are slots: 32 with 2 decoders). Models load, and the merge runs,
 before the clock starts. The peer is the first row given (by default merged-bf16-unordered, the
 serving of the last release): ratios are chunks/s over its chunks/s.
 
@@ -59,6 +63,7 @@ ROWS = {  # name: (merged weights' ggml type or None for a runtime LoRA, slots a
     "merged-bf16": ("BF16", STUDENT_BATCH_SLOTS),
     "merged-bf16-noshare": ("BF16", STUDENT_BATCH_SLOTS),
     "merged-bf16-unordered": ("BF16", STUDENT_BATCH_SLOTS),
+    "merged-bf16-nocompact": ("BF16", STUDENT_BATCH_SLOTS),
     "merged-q4": ("Q4_0", STUDENT_BATCH_SLOTS),
     "merged-q5": ("Q5_0", STUDENT_BATCH_SLOTS),
     "merged-q5_1": ("Q5_1", STUDENT_BATCH_SLOTS),
@@ -86,6 +91,7 @@ def row_system(name: str, adapter: Path) -> System:
     backend = student_llamacpp(adapter, quant=quant, slots=slots)
     backend.share_prefix = not name.endswith("-noshare")
     backend.ordered_steps = not name.endswith("-unordered")
+    backend.compact_slots = not name.endswith("-nocompact")
     llm = ManagedLLM(backend, cache=None, on_error="skip-and-record")
     return System(name, lambda: StudentExtractor(llm), llm)
 
@@ -97,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", type=Path, default=SHIPPED,
                         help="a student adapter folder (default: the shipped student)")
     parser.add_argument("--limit", type=int, default=64)
+    parser.add_argument("--per-call", type=int, default=0,
+                        help="passages a call (default: all in one)")
     parser.add_argument("--rows", default="merged-bf16-unordered,merged-q8,merged-bf16")
     args = parser.parse_args(argv)
     if not (args.adapter / "adapter_model.safetensors").is_file():
@@ -110,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     workers = default_batch_workers()
     figures: dict = {"benchmark": "student_serving", "adapter": str(args.adapter),
                      "passages": len(examples), "split": "validation", "workers": workers,
+                     "per_call": args.per_call or len(examples),
                      "load_average": os.getloadavg()[0], "rows": {}}
-    print(f"Student serving, {len(examples)} validation passages, {workers} decoders; "
+    print(f"Student serving, {len(examples)} validation passages "
+          f"({args.per_call or len(examples)} a call), {workers} decoders; "
           f"load average {figures['load_average']:.1f} at the start\n")
     print(f"| row | chunks/s | × {rows[0]} | reply tokens/s | entity F1 | triple F1 fuzzy | "
           "embedding | format-valid |")
@@ -119,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in rows:
         system = row_system(name, args.adapter)
         system.llm.backend.warm_up()  # the merge or conversion and the load, off the clock
-        result = evaluate_systems(examples, [system], batch_size=len(examples)).systems[name]
+        result = evaluate_systems(examples, [system], batch_size=args.per_call
+                                  or len(examples)).systems[name]
         modes = result.agreement.by_mode
         line = {"chunks_per_s": result.chunks_per_s,
                 "reply_tokens_per_s": round(result.completion_tokens / result.seconds, 1),

@@ -264,3 +264,33 @@ def test_llamacpp_batch_steps_feed_sequences_in_order(backend):
     assert len(steps) > 10 and any(len(set(step)) == 3 for step in steps)
     for step in steps:
         assert step == sorted(step), step
+
+
+@pytest.mark.slow  # decodes with the bundled model
+def test_llamacpp_batch_moves_replies_into_free_lower_slots(backend):
+    """When the first slot's short reply ends and no prompt is left to take its slot, the
+    reply in the highest slot moves there (its KV cells copied), so every later step feeds
+    consecutive sequence ids; the replies are the same as without the move."""
+    from kgx.llm.llamacpp_batch import BatchDecoder, BatchPrompt
+
+    requests = _requests(max_tokens=24)
+    replies, steps = {}, {}
+    for compact in (False, True):
+        prompts = [BatchPrompt(backend._chat_prompt(r)[0], cap, backend._line_guard_processor(
+            r.messages[-1].content)[0], logprobs=True) for r, cap in zip(requests, (3, 24, 24),
+                                                                         strict=True)]
+        decoder = BatchDecoder(backend.generator, slots=3, flash_attn=False, compact=compact)
+        steps[compact] = []
+        step = decoder._step
+        decoder._step = lambda running, step=step, seen=steps[compact]: seen.append(
+            sorted(running)) or step(running)
+        try:
+            replies[compact] = decoder.generate(prompts)
+        finally:
+            decoder.close()
+    assert [r.text for r in replies[True]] == [r.text for r in replies[False]]
+    for got, want in zip(replies[True], replies[False], strict=True):
+        assert [p for _, p in got.logprobs] == pytest.approx([p for _, p in want.logprobs],
+                                                             abs=2e-3)
+    assert [1, 2] in steps[False] and [1, 2] not in steps[True]  # the gap left at slot 0
+    assert [0, 1] in steps[True]

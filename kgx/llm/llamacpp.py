@@ -102,6 +102,9 @@ class LlamaCppLLM:
         self.ordered_steps = True
         """Each batched step feeds its sequences in id order (BatchDecoder.ordered); False only
         to measure what that order gains (benchmarks/student_serving.py)."""
+        self.compact_slots = True
+        """Batch decoders move replies into free lower slots (BatchDecoder.compact); False
+        only to measure what that gains (benchmarks/student_serving.py)."""
         self._batchers: list[Any] = []
         self._formatter: Any = None
         self.batch_size: int | None = (self.batch_slots * self.batch_workers
@@ -197,7 +200,8 @@ class LlamaCppLLM:
 
         if not self._batchers:
             self._batchers = [BatchDecoder(self.generator, slots=self.batch_slots, n_threads=1,
-                                           ordered=self.ordered_steps)
+                                           ordered=self.ordered_steps,
+                                           compact=self.compact_slots)
                               for _ in range(self.batch_workers)]
         prompts = []
         for request in requests:

@@ -10,6 +10,10 @@ Prompts that start alike (the student's chat template and system prompt: 45 of i
 prompt tokens) share that start: the decoder prefills it once, keeps its KV cells, and copies
 them into each slot it starts, which then prefills only the rest of its prompt.
 
+A step feeds its sequences in id order, and a reply moves down into a free lower slot that no
+prompt could take (its KV cells copied), so the ids a step feeds stay consecutive: llama.cpp
+reads all of the weights once per run of consecutive ids (`_step`, `_compact`).
+
 Each reply runs its own logits processor (kgx's line guard with its copy constraint) on its own
 row of logits and takes the best token, so a reply is what greedy decoding of that prompt alone
 gives, up to the float rounding of batched matrix products.
@@ -114,7 +118,7 @@ class BatchDecoder:
 
     def __init__(self, llama: Any, *, slots: int = 8, slot_ctx: int = 1536, n_batch: int = 512,
                  n_threads: int | None = None, flash_attn: bool = True,
-                 ordered: bool = True) -> None:
+                 ordered: bool = True, compact: bool = True) -> None:
         import llama_cpp
         import numpy as np
 
@@ -127,6 +131,10 @@ class BatchDecoder:
         self.ordered = ordered
         """Feed each step's sequences in id order (see `_step`); False feeds them in the order
         their slots started, as kgx did before, only to measure the difference."""
+        self.compact = compact and ordered
+        """Move the replies in the highest slots into free lower ones no prompt could take
+        (`_compact`: at the end of a call, or waiting for a beam search's slots), so a step's
+        sequence ids stay consecutive."""
         # The generator's own settings (attention kernel, KV types...), so replies match its.
         params = type(llama.context_params).from_buffer_copy(llama.context_params)
         params.n_ctx = slots * slot_ctx
@@ -198,6 +206,8 @@ class BatchDecoder:
                 running[seq] = slot
             if not running:
                 return
+            if self.compact:  # free slots no prompt could take
+                self._compact(running, free)
             rows = self._step(running)
             searches: dict[int, list[tuple[int, Any]]] = {}
             for seq, logits in rows:
@@ -264,6 +274,26 @@ class BatchDecoder:
             pointer = self._llama_cpp.llama_get_logits_ith(self.ctx, i)
             rows.append((seq, np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()))
         return rows
+
+    def _compact(self, running: dict[int, _Slot], free: list[int]) -> None:
+        """Close the gaps finished replies leave in the running sequence ids: the reply in the
+        highest slot moves (its KV cells copied) to the lowest free one, until no free slot
+        lies below a running one. llama.cpp cuts a step into one micro-batch per run of
+        consecutive ids, each reading all of the weights (see `_step`), so without this the
+        last replies of a call ran in up to `slots` passes a step. A beam moves with its
+        processor state, and its prompt's slot list follows."""
+        while free and running:
+            top = max(running)
+            if free[0] > top:
+                return
+            target, slot = heapq.heappop(free), running.pop(top)
+            if slot.fed:
+                self._copy_cells(top, target)
+            self._llama_cpp.llama_memory_seq_rm(self.memory, top, -1, -1)
+            if slot.beams is not None:
+                slot.beams.seqs[slot.beams.seqs.index(top)] = target
+            running[target] = slot
+            heapq.heappush(free, top)
 
     def _shared_state(self, prefix: tuple[int, ...]) -> tuple[tuple[int, ...], Any] | None:
         """The KV cells of `prefix` as llama.cpp's sequence state (prefilled once, on the free
