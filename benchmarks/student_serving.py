@@ -24,7 +24,7 @@ a faster row shows what it costs in quality. Rows (pick with --rows):
 
 Each row uses `$KGX_LLAMA_BATCH_WORKERS` decoders (one per core by default) and hands the
 extractor all passages in one call, as `kgx distill eval` does, or --per-call passages a call
-(`kgx extract` sends as many chunks a call as there are slots: 32 with 2 decoders). Models
+(`kgx extract` sends twice as many chunks a call as there are slots: 64 with 2 decoders). Models
 load, and the merge runs, before the clock starts. The peer is the first row given (by
 default merged-bf16-unordered, the serving of an older release): ratios are chunks/s over its
 chunks/s.

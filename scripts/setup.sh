@@ -40,15 +40,6 @@ if [ "$EXTRAS" = spacy ]; then  # the quickstart: nothing to build, no torch
   exit 0
 fi
 
-WHEELHOUSE=${KGX_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/kgx/wheels}
-WHEELS=${KGX_WHEELS:-../shared/wheels}
-mkdir -p "$WHEELHOUSE"
-LINKS=(--find-links "$WHEELHOUSE")
-if [ -d "$WHEELS" ]; then
-  LINKS+=(--find-links "$WHEELS")
-fi
-"${PIP[@]}" install --quiet --upgrade pip
-
 # llama.cpp built for this CPU (-march=native) also compiles its AMX kernels where the CPU has
 # AMX, and those segfault at the first decode on some such machines (ggml-org/llama.cpp#20824;
 # seen here with the bundled SmolLM2 on a Sapphire Rapids VM). There the build names the CPU's
@@ -72,13 +63,20 @@ llama_cmake_args() {
   echo "${args[*]}"
 }
 
+WHEELHOUSE=${KGX_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/kgx/wheels}
+if [ -z "${CMAKE_ARGS:-}" ] && LLAMA_ARGS=$(llama_cmake_args) && [ -n "$LLAMA_ARGS" ]; then
+  export CMAKE_ARGS=$LLAMA_ARGS
+  WHEELHOUSE=$WHEELHOUSE/no-amx
+fi
+WHEELS=${KGX_WHEELS:-../shared/wheels}
+mkdir -p "$WHEELHOUSE"
+LINKS=(--find-links "$WHEELHOUSE")
+if [ -d "$WHEELS" ]; then
+  LINKS+=(--find-links "$WHEELS")
+fi
+"${PIP[@]}" install --quiet --upgrade pip
+
 if [[ ",$EXTRAS," =~ ,(local|dev), ]]; then
-  if [ -z "${CMAKE_ARGS:-}" ] && LLAMA_ARGS=$(llama_cmake_args) && [ -n "$LLAMA_ARGS" ]; then
-    export CMAKE_ARGS=$LLAMA_ARGS
-    WHEELHOUSE=$WHEELHOUSE/no-amx
-    mkdir -p "$WHEELHOUSE"
-    LINKS=(--find-links "$WHEELHOUSE" "${LINKS[@]:2}")
-  fi
   # Built once per machine: a wheel already in the wheelhouse is taken as it is, and installed
   # over whatever build the virtualenv had.
   LLAMA=$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | head -n 1 | tr -d '"')
