@@ -103,7 +103,9 @@ RETRIEVAL_CHUNKS = (
     "d.external_id AS external_id, d.title AS title, c.start_char AS start_char, "
     "d.page_starts AS page_starts"
 )
-RETRIEVAL_ENTITIES = "MATCH (e:Entity) RETURN e.id AS id, e.name AS name, e.aliases AS aliases"
+RETRIEVAL_ENTITIES = (
+    "MATCH (e:Entity) RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.type AS type"
+)
 RETRIEVAL_MENTIONS = "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) RETURN c.id AS chunk, e.id AS entity"
 RETRIEVAL_RELATIONS = (
     "MATCH (s:Entity)-[r:RELATION]->(o:Entity) "

@@ -85,6 +85,8 @@ class RetrievalCorpus:
     facts: list[Fact]
     proposition_entities: list[tuple[int, ...]] = field(default_factory=list)
     """The ABOUT entities of every proposition, chunk known or not (for the entity graph)."""
+    entity_types: list[str] = field(default_factory=list)
+    """Each entity's type (spaCy's NER label, an LLM's type, or "ENTITY"), by position."""
     uri: str = ""
 
     def __post_init__(self) -> None:
@@ -178,7 +180,7 @@ class _FactLoader:
             chunks=self.chunks, entity_ids=[r["id"] for r in self.entities], entity_names=names,
             entity_aliases=[tuple(r["aliases"] or ()) for r in self.entities], mentions=mentions,
             relations=relations, facts=facts, proposition_entities=list(about.values()),
-            uri=store.uri)
+            entity_types=[r.get("type") or "ENTITY" for r in self.entities], uri=store.uri)
 
     def _relations(self, store) -> list[RelationEdge]:
         rows = sorted(store.query(cypher.RETRIEVAL_RELATIONS).records(), key=lambda r: r["id"])

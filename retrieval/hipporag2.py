@@ -46,7 +46,7 @@ from .corpus import RetrievalContext, RetrievalCorpus, check_request
 from .graph import question_seeds, shared_graph
 from .ppr import PATH_HOPS, RandomWalk, heaviest_path
 from .protocol import RetrievedChunk
-from .vectors import top_scores
+from .vectors import aligned_matrix, top_scores
 
 SEEDINGS = ("facts", "ner", "both")
 FACT_FILTERS = ("none", "llm")
@@ -222,7 +222,7 @@ def synonymy_edges(corpus: RetrievalCorpus, vectors, threshold: float, neighbour
     `neighbours` most similar names at or above `threshold`, compared exactly (so the edges of
     an incrementally synced index equal a fresh build's). Names with fewer than three letters
     or digits get none."""
-    matrix = _aligned(vectors, corpus.entity_index)
+    matrix = aligned_matrix(vectors, corpus.entity_index)
     eligible = np.array([len(re.sub(r"[\W_]", "", name)) >= _MIN_SYNONYM_CHARS
                          for name in corpus.entity_names], dtype=bool)
     rows, cols, sims = [], [], []
@@ -299,16 +299,6 @@ def _pairs(entities: Sequence[int]) -> list[tuple[int, int]]:
 def _no_edges():
     return (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
             np.zeros(0, dtype=np.float32))
-
-
-def _aligned(vectors, index: dict[str, int]) -> np.ndarray:
-    """The rows of an exact index reordered to corpus positions (zeros for ids it lacks)."""
-    matrix = np.zeros((len(index), vectors.matrix.shape[1]), dtype=np.float32)
-    for row, id_ in enumerate(vectors.ids):
-        position = index.get(id_)
-        if position is not None:
-            matrix[position] = vectors.matrix[row]
-    return matrix
 
 
 def _normalised(hits: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:

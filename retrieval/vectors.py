@@ -104,6 +104,17 @@ def encode_texts(encoder, texts: Sequence[str]) -> np.ndarray:
     return vectors[[row[text] for text in texts]]
 
 
+def aligned_matrix(vectors: ExactVectorIndex, index: Mapping[str, int]) -> np.ndarray:
+    """The rows of an exact index reordered to positions `index` gives (zeros for ids it
+    lacks)."""
+    matrix = np.zeros((len(index), vectors.matrix.shape[1]), dtype=np.float32)
+    for row, id_ in enumerate(vectors.ids):
+        position = index.get(id_)
+        if position is not None:
+            matrix[position] = vectors.matrix[row]
+    return matrix
+
+
 def top_scores(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     """Positions and values of the `k` largest scores, best first (ties: lower position)."""
     k = min(k, len(scores))

@@ -44,10 +44,12 @@ def test_cli_ask_text2cypher_prints_answer_passages_and_cypher(runner, each_stor
         graph.upsert(ada_batch())
     fake.queue(json_reply(cypher=DESIGNERS),
                json_reply(answer="Charles Babbage", citations=[1, 9]))
-    result = _ask(runner, "-r", "text2cypher", "--store", each_store_uri, "-k", "1")
+    result = _ask(runner, "-r", "text2cypher", "--store", each_store_uri, "-k", "1",
+                  "--answerer", "llm")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert out.startswith("Answer: Charles Babbage [1]\n")
+    assert out.startswith("Answer: Charles Babbage [1]  (llm answerer)\n")
+    assert "  grounding: a span of passage 1\n" in out
     assert "[1] cited Babbage (wiki-2) · chunk chk_" in out
     assert "    Charles Babbage designed the Analytical Engine." in out
     assert "    fact: Charles Babbage | Analytical Engine" in out
@@ -60,10 +62,11 @@ def test_cli_ask_text2cypher_prints_answer_passages_and_cypher(runner, each_stor
 def test_cli_ask_json_is_one_object(runner, ada_store, fake):
     fake.queue(json_reply(cypher=DESIGNERS), "not json", "still not json")
     result = _ask(runner, "-r", "text2cypher", "--store", ada_store, "--json",
-                  "--on-error", "skip-and-record")
+                  "--on-error", "skip-and-record", "--answerer", "llm")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["answer"] == "" and "JSON" in report["answer_error"]
+    assert "JSON" in report["answer_error"]
+    assert report["grounding"].startswith("the LLM gave no usable answer")
     assert report["cypher"] == f"{DESIGNERS} LIMIT 50" and report["retrieval_error"] is None
     assert [c["title"] for c in report["chunks"]] == ["Babbage", "Ada"]
     assert report["chunks"][0]["evidence"] == ["Charles Babbage | Analytical Engine"]
@@ -77,11 +80,14 @@ def test_cli_ask_failed_text2cypher_is_an_error_or_recorded(runner, ada_store, f
     fake.queue(*[json_reply(cypher="MATCH (e:Entity) DETACH DELETE e")] * 2,
                json_reply(answer="Babbage", citations=[1]))
     result = _ask(runner, "-r", "text2cypher", "--store", ada_store, "--on-error",
-                  "skip-and-record")
+                  "skip-and-record", "--answerer", "llm")
     assert result.exit_code == 0, result.output
     assert "Retrieval failed: text2cypher" in result.stdout
     assert "0 passages from the text2cypher retriever." in result.stdout
-    assert "Answer: Babbage\n" in result.stdout  # citation [1] of no passage was dropped
+    # No passage holds "Babbage" and no entity is called that: the graph abstains instead.
+    assert "Answer: not found in the graph  (graph answerer, confidence 0.00)" in result.stdout
+    assert "grounding: the LLM's answer 'Babbage' is not in the passages or the graph: " \
+           "abstained" in result.stdout
     with open_store(ada_store, read_only=True) as graph:
         assert graph.counts()["Entity"] == 4
 
@@ -98,10 +104,23 @@ def test_cli_ask_no_answer_without_an_llm(runner, ada_store, monkeypatch):
     assert "Babbage" in result.stdout and "Cypher" not in result.stdout
 
 
+def test_cli_ask_answers_from_the_graph_without_loading_an_llm(runner, ada_store, monkeypatch):
+    def no_llm(*args, **kwargs):
+        raise AssertionError("the graph answerer must not load an LLM")
+
+    monkeypatch.setattr("kgx.llm.spec.load_llm", no_llm)
+    result = _ask(runner, "--store", ada_store, "-r", "dense", "-k", "2")
+    assert result.exit_code == 0, result.output
+    first, *rest = result.stdout.splitlines()
+    assert first.startswith("Answer: Charles Babbage [") and "(graph answerer, confidence" in first
+    assert any(line.startswith("  fact: ") for line in rest[:4])
+
+
 def test_cli_ask_help_names_the_retrievers(runner):
     result = runner.invoke(app, ["ask", "--help"])
     assert result.exit_code == 0
-    for word in ("text2cypher", "--top-k", "--json", "--no-answer", "--llm-max-tokens"):
+    for word in ("text2cypher", "--top-k", "--json", "--no-answer", "--llm-max-tokens",
+                 "--answerer", "--grounded"):
         assert word in result.output
 
 
@@ -110,12 +129,13 @@ def test_cli_ask_real_llm(runner, ada_store, llama_server, monkeypatch, tmp_path
     spec = f"openai:{llama_server.model}@{llama_server.url}"
     result = _ask(runner, "-r", "text2cypher", "--store", ada_store, "--llm", spec,
                   "--on-error", "skip-and-record", "--llm-max-tokens", "160", "--json",
-                  "--llm-timeout", "300", "--llm-retries", "1")  # a shared, busy CPU
+                  "--llm-timeout", "300", "--llm-retries", "1",  # a shared, busy CPU
+                  "--answerer", "llm", "--no-grounded")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     # SmolLM2-135M rarely writes good Cypher: the query ran, or the failure is recorded.
     assert report["cypher"] and (report["retrieval_error"] or "LIMIT" in report["cypher"])
-    assert isinstance(report["answer"], str)
+    assert report["answerer"] == "llm" and report["grounding"] is not None
     assert all(1 <= n <= len(report["chunks"]) for n in report["citations"])
 
 

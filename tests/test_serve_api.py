@@ -154,9 +154,18 @@ def test_serve_ask_returns_passages_and_paths(server):
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["answer"] is None and len(body["passages"]) == 3
+    assert body["answerer"] is None
     assert body["passages"][0]["title"] == "ada_lovelace"
     assert any("William King" in path for p in body["passages"] for path in p["paths"]
                + p["evidence"])
+    # With the bundled model configured, the graph answers: no LLM is loaded.
+    reply = client(server).post("/ask", json={
+        "question": "Whom did Ada Lovelace marry?", "retriever": "graph", "top_k": 3},
+        timeout=300)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["answerer"] == "graph" and body["answer"] == "William King", body
+    assert "William King" in body["answer_path"] and body["confidence"] > 0
 
 
 def test_serve_auth_errors(server):
@@ -320,9 +329,11 @@ def test_serve_ask_answers_with_a_real_llm(llama_server, tmp_path):
         process.stop()
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert isinstance(body["answer"], str) and len(body["passages"]) == 1
+    # A capable-looking --llm (an OpenAI-compatible server) makes the grounded LLM the default.
+    assert body["grounding"] is not None and len(body["passages"]) == 1
+    assert body["answerer"] == "llm" or "graph" in body["grounding"] or \
+        "abstained" in body["grounding"]
     assert all(n == 1 for n in body["citations"])
-    assert body["answer_error"] is None or body["answer"] == ""
     assert body["passages"][0]["cited"] == (1 in body["citations"])
 
 

@@ -120,11 +120,13 @@ def test_explorer_search_expand_provenance_and_cypher(server, browser, tmp_path)
     browser.find_element(By.ID, "tab-ask").click()
     browser.find_element(By.ID, "ask-input").send_keys("Whom did Ada Lovelace marry?")
     browser.find_element(By.ID, "ask-retriever").send_keys("graph")
-    browser.find_element(By.ID, "ask-answer").click()  # retrieve only: no LLM in this test
+    # The default answerer is the graph's: no LLM in this test.
     browser.find_element(By.CSS_SELECTOR, "#ask-form button[type=submit]").click()
     passages = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ask-result .passage"))
     assert len(passages) == 5 and "ada_lovelace" in passages[0].text
-    assert "William King" in browser.find_element(By.ID, "ask-result").text
+    answer = browser.find_element(By.CSS_SELECTOR, "#ask-result .answer").text
+    assert answer.startswith("Answer: William King") and "graph answerer" in answer
+    assert "path: " in browser.find_element(By.CSS_SELECTOR, "#ask-result .answer-evidence").text
 
     shot = tmp_path / "explorer.png"
     browser.save_screenshot(str(shot))

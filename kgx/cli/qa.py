@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -68,8 +69,19 @@ def eval_qa(
         "--limit", min=1, help="Evaluate only the first N questions (the whole corpus is still "
                                "searched)")] = None,
     answer: Annotated[bool, typer.Option(
-        "--answer/--no-answer", help="Also answer each question with --llm from the "
-                                     "retrieved chunks and report EM and token F1")] = False,
+        "--answer/--no-answer", help="Also answer each question from the retrieved chunks and "
+                                     "report EM, token F1, abstention and answer recall")] = False,
+    answerer: Annotated[str | None, typer.Option(
+        "--answerer", help="Answerers to compare, comma-separated: graph (no LLM, abstains "
+                           "when unsure), llm (--llm, grounded). Default: graph with the "
+                           "bundled tiny model (--llm local) or the student, llm otherwise")
+    ] = None,
+    grounded: Annotated[bool, typer.Option(
+        "--grounded/--no-grounded", help="llm answerer: an answer found neither in the "
+                                         "passages nor in the graph falls back to the graph "
+                                         "answer or abstains")] = True,
+    answer_top_k: Annotated[int, typer.Option(
+        min=1, help="Passages each answer reads (the best of --top-k)")] = 5,
     answer_retriever: Annotated[str | None, typer.Option(
         help="Retriever(s) whose chunks the answers use, comma-separated, or 'all'. "
              "Default: the first of --retrievers")] = None,
@@ -94,11 +106,18 @@ def eval_qa(
     """
     from kgx.cli.extract import extract_config
     from kgx.evaluation.qa import load_qa_questions
+    from kgx.retrieval.ask import ANSWERERS, default_answerer
 
     names = _names(retrievers, "--retrievers")
-    if not answer and (answer_retriever or answer_limit):
-        raise ConfigError("--answer-retriever and --answer-limit only apply with --answer; "
-                          "add --answer or drop them.")
+    if not answer and (answer_retriever or answer_limit or answerer):
+        raise ConfigError("--answerer, --answer-retriever and --answer-limit only apply with "
+                          "--answer; add --answer or drop them.")
+    answerers = _names(answerer, "--answerer") if answerer else [default_answerer(
+        settings.spec)]
+    unknown = [name for name in answerers if name not in ANSWERERS]
+    if unknown:
+        raise ConfigError(f"--answerer {', '.join(unknown)} is not an answerer; choose among "
+                          f"{', '.join(ANSWERERS)}.")
     answer_with = _answer_with(answer_retriever, names) if answer else None
     loaded = load_qa_questions(require_file(questions), limit)
     console = Console(stderr=True)
@@ -108,32 +127,46 @@ def eval_qa(
         raise ConfigError("--fact-filter applies to the hipporag2 retriever; add it to "
                           "--retrievers or drop --fact-filter.")
     options = {"hipporag2": retriever_options("hipporag2", fact_filter.value)}
+    answering = Answering(answerers, grounded, answer_top_k, answer_max_tokens) if answer \
+        else None
     report = _run(store or str(out / "store"), corpus, documents, loaded, config, names,
-                  top_k, answer_with, answer_limit, answer_max_tokens, console, options)
+                  top_k, answer_with, answer_limit, answering, console, options)
     _write(out, report, console)
+
+
+@dataclass(frozen=True)
+class Answering:
+    """How `kgx eval qa --answer` answers: answerers, grounding, passages read, token cap."""
+
+    answerers: list[str]
+    grounded: bool
+    top_k: int
+    max_tokens: int
 
 
 def _run(uri: str, corpus: Path, documents: list[Document], questions, config, names,
          top_k: int, answer_with: list[str] | None, answer_limit: int | None,
-         answer_max_tokens: int, console: Console, options: dict[str, dict]):
+         answering: Answering | None, console: Console, options: dict[str, dict]):
     from kgx.evaluation.qa import evaluate_retrievers
     from kgx.extractors import takes_llm
     from kgx.graphdb import open_store
 
     corpus_ids = {d.external_id for d in documents if d.external_id is not None}
     _warn_missing(questions, corpus_ids, corpus, console)
-    needs_llm = (answer_with is not None or takes_llm(config.extractor)
+    needs_llm = ((answering is not None and "llm" in answering.answerers)
+                 or takes_llm(config.extractor)
                  or bool(_NEEDS_LLM.intersection(names))
                  or any(options.get(name) for name in names))
     with open_llm(config.llm if needs_llm else None, console) as client, \
              open_store(uri) as graph:
         build_graph(graph, corpus, documents, config, client, console)
         built = warm_retrievers(names, graph, client, console, options)
-        answerer = _answerer(client, answer_max_tokens) if answer_with else None
+        answerers = _answerers(answering, built, answer_with, client) if answering else None
         with stage_progress(console) as progress:
             return evaluate_retrievers(
-                built, questions, _cutoffs(top_k), answerer, answer_limit, progress,
-                top_k=top_k, answer_with=answer_with, corpus_ids=corpus_ids)
+                built, questions, _cutoffs(top_k), None, answer_limit, progress,
+                top_k=top_k, answer_with=answer_with, corpus_ids=corpus_ids,
+                answerers=answerers, answer_k=answering.top_k if answering else None)
 
 
 def build_graph(graph, corpus: Path, documents: Sequence[Document], config, llm,
@@ -195,10 +228,14 @@ def _extractor(config, llm):
     return get_extractor(config.extractor, llm=llm)
 
 
-def _answerer(llm, max_tokens: int):
-    from kgx.retrieval.answer import answer_questions
+def _answerers(answering: Answering, built: dict, answer_with: list[str] | None, llm) -> dict:
+    """name → answerer, over the snapshot of the first answering retriever."""
+    from kgx.retrieval.ask import AskAnswerer, graph_answerer
 
-    return lambda items: answer_questions(llm, items, max_tokens=max_tokens)
+    graph = graph_answerer(built[(answer_with or list(built))[0]])
+    return {name: AskAnswerer(name, graph, llm, grounded=answering.grounded,
+                              max_tokens=answering.max_tokens)
+            for name in answering.answerers}
 
 
 def _write(out: Path, report, console: Console) -> None:

@@ -32,9 +32,10 @@ ANSWER_BATCH = 32
 
 
 class AnswerLike(Protocol):
-    """An answer object such as `kgx.retrieval.answer.Answer`: its text, and why it is empty."""
+    """An answer object such as `kgx.retrieval.graph_answer.AnswerResult`: its text (None when
+    the answerer abstained), and why it is empty."""
 
-    answer: str
+    answer: str | None
     error: str | None
 
 
@@ -59,6 +60,18 @@ class QAQuestion(BaseModel):
     type: str = "unknown"
 
 
+class AnswerRecord(BaseModel):
+    """One answerer's answer to one question, scored."""
+
+    answer: str | None
+    """None when the answerer abstained."""
+    abstained: bool = False
+    confidence: float | None = None
+    error: str | None = None
+    exact_match: float
+    token_f1: float
+
+
 class QuestionRecord(BaseModel):
     """One question under one retriever: what came back, what hit, and the answer if asked."""
 
@@ -71,10 +84,28 @@ class QuestionRecord(BaseModel):
     recall_at: dict[int, float]
     latency_s: float
     answer: str | None = None
+    """The first answerer's answer (None when it abstained or none was asked)."""
     answer_error: str | None = None
     """Why the answer is empty, when the answerer could not use the LLM's reply."""
     exact_match: float | None = None
     token_f1: float | None = None
+    answers: dict[str, AnswerRecord] = {}
+    """Every answerer's answer, by answerer name."""
+    answer_in_top: dict[int, bool] = {}
+    """Whether a gold answer appears in the top k passages (the answerers' ceiling), by k."""
+
+
+class AnswerScores(BaseModel):
+    """One answerer's means over a set of answered questions."""
+
+    questions: int
+    exact_match: float
+    token_f1: float
+    abstention: float
+    """Share of the questions it abstained on (scored 0)."""
+    em_answered: float | None
+    """EM over the questions it did answer."""
+    failures: int = 0
 
 
 class QAScores(BaseModel):
@@ -88,6 +119,9 @@ class QAScores(BaseModel):
     """Answers left empty (and scored 0) because the LLM's reply could not be used."""
     exact_match: float | None = None
     token_f1: float | None = None
+    answer_recall_at: dict[int, float] = {}
+    """Share of answered questions with a gold answer in the top k passages."""
+    answerers: dict[str, AnswerScores] = {}
 
 
 class RetrieverResult(BaseModel):
@@ -109,6 +143,8 @@ class QAReport(BaseModel):
     questions_missing_passages: list[str] = []
     """Ids of questions left out because a gold passage is not in the corpus."""
     answered_with: list[str] = []
+    answerers: list[str] = []
+    """The answerers, in report order; the first one's answers are `per_question[i].answer`."""
     answer_limit: int | None = None
     retrievers: dict[str, RetrieverResult]
 
@@ -149,14 +185,18 @@ def evaluate_retrievers(retrievers: Mapping[str, Retriever], questions: Sequence
                         ks: Sequence[int] = DEFAULT_KS, answerer: Answerer | None = None,
                         answer_limit: int | None = None, progress: QAProgress | None = None,
                         *, top_k: int | None = None, answer_with: Sequence[str] | None = None,
-                        corpus_ids: Collection[str] | None = None) -> QAReport:
+                        corpus_ids: Collection[str] | None = None,
+                        answerers: Mapping[str, Answerer] | None = None,
+                        answer_k: int | None = None) -> QAReport:
     """Run every (warmed-up) retriever on every question and score it; see the module docstring.
 
-    Each retriever is asked for `top_k` chunks (default: the largest k). With an `answerer`,
-    the first `answer_limit` questions are answered from the chunks of the retrievers named in
-    `answer_with` (default: the first). With `corpus_ids`, questions whose gold passages are
-    not all in the corpus are left out and listed in `questions_missing_passages`.
+    Each retriever is asked for `top_k` chunks (default: the largest k). With `answerers` (name
+    → answerer; `answerer` alone is named "llm"), the first `answer_limit` questions are
+    answered by each from the first `answer_k` chunks (default: all) of the retrievers named
+    in `answer_with` (default: the first). With `corpus_ids`, questions whose gold passages
+    are not all in the corpus are left out and listed in `questions_missing_passages`.
     """
+    answerers = dict(answerers or ({"llm": answerer} if answerer is not None else {}))
     ks, top_k = _cutoffs(ks, top_k)
     if not retrievers:
         raise ConfigError("No retrievers to evaluate; give at least one.")
@@ -166,18 +206,23 @@ def evaluate_retrievers(retrievers: Mapping[str, Retriever], questions: Sequence
     if not ready:
         raise InputError(f"None of the {len(questions)} questions has all its gold passages in "
                          "the corpus; check that the questions and the corpus belong together.")
-    answering = _answering(retrievers, answerer, answer_with)
+    answering = _answering(retrievers, answerers, answer_with)
     results = {}
     for name, retriever in retrievers.items():
         records, chunks = _retrieve_all(name, retriever, ready, top_k, ks, progress)
         if name in answering:
-            records = _answer_all(name, answerer, ready[:answer_limit], chunks, records, progress)
-        results[name] = _result(name, records, ks)
+            chunks = [found[:answer_k] for found in chunks]
+            for who, answer_fn in answerers.items():
+                records = _answer_all(f"{name} ({who})", who, answer_fn, ready[:answer_limit],
+                                      chunks, records, progress, first=who == next(iter(answerers)))
+            records = [_ceiling(record, question, found, ks) if record.answers else record
+                       for record, question, found in zip(records, ready, chunks, strict=True)]
+        results[name] = _result(name, records, ks, list(answerers))
     return QAReport(ks=list(ks), top_k=top_k, questions_read=len(questions),
                     questions_evaluated=len(ready),
                     questions_missing_passages=[q.id for q in missing],
-                    answered_with=answering, answer_limit=answer_limit if answering else None,
-                    retrievers=results)
+                    answered_with=answering, answerers=list(answerers) if answering else [],
+                    answer_limit=answer_limit if answering else None, retrievers=results)
 
 
 def recall_at(retrieved: Sequence[str], gold: Collection[str], k: int) -> float:
@@ -191,6 +236,15 @@ def answer_scores(answer: str, aliases: Sequence[str]) -> tuple[float, float]:
     normalized = normalize_text(answer)
     exact = max(float(normalized == normalize_text(alias)) for alias in aliases)
     return exact, max(token_f1(answer, alias) for alias in aliases)
+
+
+def answer_recall(chunks: Sequence[RetrievedChunk], aliases: Sequence[str]) -> bool:
+    """Whether a gold answer (any alias, SQuAD-normalised) appears in the chunks' text: the
+    ceiling of an answerer that reads these chunks."""
+    joined = " ".join(f"{c.title or ''} {c.text}" for c in chunks)
+    text = f" {normalize_text(joined)} "
+    return any(f" {normalize_text(alias)} " in text for alias in aliases
+               if normalize_text(alias))
 
 
 def distinct_documents(chunks: Sequence[RetrievedChunk]) -> list[str]:
@@ -212,9 +266,9 @@ def _cutoffs(ks: Sequence[int], top_k: int | None) -> tuple[list[int], int]:
     return ks, top_k
 
 
-def _answering(retrievers: Mapping[str, Retriever], answerer: Answerer | None,
+def _answering(retrievers: Mapping[str, Retriever], answerers: Mapping[str, Answerer],
                names: Sequence[str] | None) -> list[str]:
-    if answerer is None:
+    if not answerers:
         return []
     names = list(names or [next(iter(retrievers))])
     unknown = [name for name in names if name not in retrievers]
@@ -244,10 +298,11 @@ def _retrieve_all(name: str, retriever: Retriever, questions: Sequence[QAQuestio
     return records, chunk_lists
 
 
-def _answer_all(name: str, answerer: Answerer, questions: Sequence[QAQuestion],
+def _answer_all(stage: str, who: str, answerer: Answerer, questions: Sequence[QAQuestion],
                 chunks: Sequence[Sequence[RetrievedChunk]], records: list[QuestionRecord],
-                progress: QAProgress | None) -> list[QuestionRecord]:
-    """`records` with the first len(questions) of them answered and scored."""
+                progress: QAProgress | None, *, first: bool) -> list[QuestionRecord]:
+    """`records` with the first len(questions) of them answered by `who` and scored; the first
+    answerer's answer is also the record's own `answer`."""
     answered = list(records)
     for start in range(0, len(questions), ANSWER_BATCH):
         batch = questions[start:start + ANSWER_BATCH]
@@ -258,32 +313,61 @@ def _answer_all(name: str, answerer: Answerer, questions: Sequence[QAQuestion],
         for i, (question, reply) in enumerate(zip(batch, replies, strict=True), start):
             text, error = (reply, None) if isinstance(reply, str) else (reply.answer,
                                                                           reply.error)
-            exact, f1 = answer_scores(text, question.answers)
-            answered[i] = records[i].model_copy(update={
-                "answer": text, "answer_error": error, "exact_match": exact, "token_f1": f1})
+            exact, f1 = answer_scores(text, question.answers) if text else (0.0, 0.0)
+            record = AnswerRecord(answer=text, abstained=text is None, error=error,
+                                  confidence=getattr(reply, "confidence", None),
+                                  exact_match=exact, token_f1=f1)
+            update: dict = {"answers": {**answered[i].answers, who: record}}
+            if first:
+                update |= {"answer": text, "answer_error": error, "exact_match": exact,
+                           "token_f1": f1}
+            answered[i] = answered[i].model_copy(update=update)
         if progress:
-            progress(f"answering {name}", start + len(batch), len(questions))
+            progress(f"answering {stage}", start + len(batch), len(questions))
     return answered
 
 
-def _result(name: str, records: list[QuestionRecord], ks: Sequence[int]) -> RetrieverResult:
+def _ceiling(record: QuestionRecord, question: QAQuestion, chunks: Sequence[RetrievedChunk],
+             ks: Sequence[int]) -> QuestionRecord:
+    return record.model_copy(update={"answer_in_top": {
+        k: answer_recall(chunks[:k], question.answers) for k in ks}})
+
+
+def _result(name: str, records: list[QuestionRecord], ks: Sequence[int],
+            answerers: Sequence[str] = ()) -> RetrieverResult:
     types = sorted({r.type for r in records})
     return RetrieverResult(
-        name=name, overall=_scores(records, ks),
-        by_type={kind: _scores([r for r in records if r.type == kind], ks) for kind in types},
+        name=name, overall=_scores(records, ks, answerers),
+        by_type={kind: _scores([r for r in records if r.type == kind], ks, answerers)
+                 for kind in types},
         per_question=records)
 
 
-def _scores(records: Sequence[QuestionRecord], ks: Sequence[int]) -> QAScores:
-    answered = [r for r in records if r.answer is not None]
+def _scores(records: Sequence[QuestionRecord], ks: Sequence[int],
+            answerers: Sequence[str] = ()) -> QAScores:
+    answered = [r for r in records if r.answers or r.exact_match is not None]
+    by_answerer = {}
+    for who in answerers:
+        rows = [r.answers[who] for r in records if who in r.answers]
+        if rows:
+            kept = [a.exact_match for a in rows if not a.abstained]
+            by_answerer[who] = AnswerScores(
+                questions=len(rows), exact_match=_mean([a.exact_match for a in rows]),
+                token_f1=_mean([a.token_f1 for a in rows]),
+                abstention=_mean([float(a.abstained) for a in rows]),
+                em_answered=_mean(kept) if kept else None,
+                failures=sum(a.error is not None for a in rows))
     return QAScores(
         questions=len(records),
         recall_at={k: _mean([r.recall_at[k] for r in records]) for k in ks},
         mean_latency_s=_mean([r.latency_s for r in records]),
         answered=len(answered),
         answer_failures=sum(r.answer_error is not None for r in answered),
-        exact_match=_mean([r.exact_match for r in answered]) if answered else None,
-        token_f1=_mean([r.token_f1 for r in answered]) if answered else None)
+        exact_match=_mean([r.exact_match or 0.0 for r in answered]) if answered else None,
+        token_f1=_mean([r.token_f1 or 0.0 for r in answered]) if answered else None,
+        answer_recall_at={k: _mean([float(r.answer_in_top.get(k, False)) for r in answered])
+                          for k in ks} if answered else {},
+        answerers=by_answerer)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -296,11 +380,15 @@ def qa_markdown(report: QAReport) -> str:
     """Retrievers side by side, overall and then per question type."""
     parts = ["## QA retrieval: passage recall, latency and answers\n",
              _scores_table(report, lambda result: result.overall)]
+    if report.answerers:
+        parts += ["### Answers by answerer\n", _answers_table(report, None)]
     for kind in sorted({k for r in report.retrievers.values() for k in r.by_type}):
         count = next(r.by_type[kind].questions for r in report.retrievers.values()
                      if kind in r.by_type)
         parts.append(f"### {kind} ({count} questions)\n")
         parts.append(_scores_table(report, lambda result, kind=kind: result.by_type.get(kind)))
+        if report.answerers:
+            parts.append(_answers_table(report, kind))
     parts.append(_notes(report))
     return "\n".join(parts)
 
@@ -323,6 +411,24 @@ def _scores_table(report: QAReport, pick: Callable[[RetrieverResult], QAScores |
     return markdown_table(headers, rows)
 
 
+def _answers_table(report: QAReport, kind: str | None) -> str:
+    """Per answering retriever and answerer: EM, F1, abstention, EM when answered, and the
+    answer recall (gold answer in the top k passages) at each k."""
+    headers = ["retriever", "answerer", "questions", "EM", "F1", "abstained", "EM answered",
+               *(f"answer R@{k}" for k in report.ks)]
+    rows = []
+    for name in report.answered_with:
+        result = report.retrievers[name]
+        scores = result.overall if kind is None else result.by_type.get(kind)
+        if scores is None:
+            continue
+        for who, s in scores.answerers.items():
+            rows.append([name, who, s.questions, s.exact_match, s.token_f1, s.abstention,
+                         "" if s.em_answered is None else s.em_answered,
+                         *(scores.answer_recall_at.get(k, 0.0) for k in report.ks)])
+    return markdown_table(headers, rows)
+
+
 def _notes(report: QAReport) -> str:
     notes = [f"{report.questions_evaluated} of {report.questions_read} questions evaluated"]
     if report.questions_missing_passages:
@@ -333,8 +439,10 @@ def _notes(report: QAReport) -> str:
     if report.answered_with:
         limit = "all" if report.answer_limit is None else f"the first {report.answer_limit}"
         notes.append(f"EM and token F1 (best over the gold aliases, SQuAD normalisation) on "
-                     f"{limit} questions, answered from the chunks of "
-                     f"{', '.join(report.answered_with)}")
+                     f"{limit} questions, answered by {', '.join(report.answerers)} from the "
+                     f"chunks of {', '.join(report.answered_with)}; an abstention scores 0. "
+                     "The main table's EM and F1 are the first answerer's. Answer R@k: a gold "
+                     "answer appears in the top k passages (what any reader could reach)")
         failures = sum(report.retrievers[name].overall.answer_failures
                        for name in report.answered_with)
         if failures:

@@ -20,19 +20,24 @@ class AskService:
         self.llm_spec = llm_spec
         self.answer_tokens = answer_tokens
         self._retrievers: dict[str, object] = {}
+        self._graph_answerers: dict[str, object] = {}
         self._llm = None
         self._resources = ExitStack()
         self._lock = threading.Lock()  # one question at a time: retrievers and LLMs hold state
 
     def ask(self, request: m.AskRequest) -> m.AskResponse:
-        from kgx.retrieval.ask import ask_report
+        from kgx.retrieval.ask import ask_report, default_answerer
 
-        needs_llm = request.answer or request.retriever == "text2cypher"
+        answerer = request.answerer or default_answerer(self.llm_spec)
+        needs_llm = (request.answer and answerer == "llm") or request.retriever == "text2cypher"
         with self._lock:
             model = self._model() if needs_llm else None
             retriever = self._retriever(request.retriever, model)
+            graph = self._graph_answerer(request.retriever, retriever) if request.answer \
+                else None
             report = ask_report(retriever, request.question, model, top_k=request.top_k,
-                                answer_tokens=self.answer_tokens if request.answer else None)
+                                answer_tokens=self.answer_tokens if request.answer else None,
+                                answerer=answerer, grounded=request.grounded, graph=graph)
         cited = set(report["citations"])
         passages = [m.AskPassage(**{k: v for k, v in chunk.items() if k != "evidence"
                                     and k != "paths"}, evidence=list(chunk["evidence"]),
@@ -59,10 +64,18 @@ class AskService:
             self._retrievers[key] = retriever
         return self._retrievers[key]
 
+    def _graph_answerer(self, name: str, retriever):
+        from kgx.retrieval.ask import graph_answerer
+
+        if name not in self._graph_answerers:
+            self._graph_answerers[name] = graph_answerer(retriever)
+        return self._graph_answerers[name]
+
     def forget_cached(self) -> None:
-        """Drop the loaded retrievers (after the store changed); the LLM stays."""
+        """Drop the loaded retrievers and answerers (after the store changed); the LLM stays."""
         with self._lock:
             self._retrievers.clear()
+            self._graph_answerers.clear()
 
     def close(self) -> None:
         self._resources.close()

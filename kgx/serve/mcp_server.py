@@ -54,11 +54,14 @@ def build_mcp_server(graph: GraphService, asker: AskService):
     def ask(question: str,
             retriever: Literal["dense", "bm25", "graph", "ppr", "hipporag2", "hybrid",
                                "text2cypher"] = "graph",
-            top_k: int = 5, answer: bool = True) -> m.AskResponse:
-        """Answer a question from the graph as `kgx ask` does: the answer (answer=false: none),
-        the passages retrieved with the facts and entity paths that led to them."""
+            top_k: int = 5, answer: bool = True,
+            answerer: Literal["graph", "llm"] | None = None) -> m.AskResponse:
+        """Answer a question from the graph as `kgx ask` does: the answer (answer=false: none;
+        null with abstained=true when the graph does not hold it), who answered (graph: no LLM;
+        llm: grounded in the passages), the confidence, the evidence path and facts, and the
+        passages retrieved with the facts and entity paths that led to them."""
         return asker.ask(m.AskRequest(question=question, retriever=retriever, top_k=top_k,
-                                      answer=answer))
+                                      answer=answer, answerer=answerer))
 
     return server
 

@@ -211,7 +211,13 @@ class AskRequest(_Request):
     retriever: Literal["dense", "bm25", "graph", "ppr", "hipporag2", "hybrid",
                        "text2cypher"] = "hybrid"
     top_k: int = Field(5, ge=1, le=50)
-    answer: bool = Field(True, description="false: retrieve only, no LLM answer")
+    answer: bool = Field(True, description="false: retrieve only, no answer")
+    answerer: Literal["graph", "llm"] | None = Field(
+        None, description="graph: from the graph, no LLM; llm: the server's LLM, grounded. "
+                          "Default: graph with the bundled tiny model, llm with another")
+    grounded: bool = Field(True, description="llm answerer: fall back to the graph answer (or "
+                                             "abstain) when the LLM's answer is not in the "
+                                             "passages or the graph")
 
 
 class AskPassage(BaseModel):
@@ -231,7 +237,16 @@ class AskResponse(BaseModel):
 
     question: str
     retriever: str
+    answerer: str | None
     answer: str | None
+    """None when not asked or when the answerer abstained ("not found in the graph")."""
+    abstained: bool
+    confidence: float | None
+    answer_kind: str | None
+    answer_path: str | None
+    answer_facts: list[str]
+    answer_reason: str | None
+    grounding: str | None
     citations: list[int]
     answer_error: str | None
     cypher: str | None

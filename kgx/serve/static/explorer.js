@@ -277,10 +277,11 @@
 
   $("ask-form").addEventListener("submit", function (event) {
     event.preventDefault();
-    $("ask-status").textContent = "Thinking… (the first question loads the retriever and LLM)";
+    $("ask-status").textContent = "Thinking… (the first question loads the retriever)";
     $("ask-result").replaceChildren();
     api("/ask", { method: "POST", json: { question: $("ask-input").value,
                                            retriever: $("ask-retriever").value,
+                                           answerer: $("ask-answerer").value || null,
                                            answer: $("ask-answer").checked, top_k: 5 } })
       .then(showAnswer).catch(function (e) {
         $("ask-status").textContent = "";
@@ -292,9 +293,19 @@
     $("ask-status").textContent = reply.passages.length + " passages from the "
       + reply.retriever + " retriever";
     var out = $("ask-result");
-    if (reply.answer !== null) {
-      out.appendChild(el("p", { class: "answer", text: "Answer: " + (reply.answer || "(none)")
-        + reply.citations.map(function (n) { return " [" + n + "]"; }).join("") }));
+    if (reply.answerer !== null) {
+      var who = reply.answerer + " answerer" + (reply.confidence !== null
+        ? ", confidence " + reply.confidence.toFixed(2) : "");
+      out.appendChild(el("p", { class: "answer", text: "Answer: "
+        + (reply.answer === null ? "not found in the graph" : reply.answer)
+        + reply.citations.map(function (n) { return " [" + n + "]"; }).join("")
+        + " (" + who + ")" }));
+      var why = [];
+      if (reply.answer_path) why.push(el("li", { text: "path: " + reply.answer_path }));
+      reply.answer_facts.forEach(function (f) { why.push(el("li", { text: "fact: " + f })); });
+      if (reply.grounding) why.push(el("li", { text: "grounding: " + reply.grounding }));
+      if (reply.answer_reason) why.push(el("li", { text: "how: " + reply.answer_reason }));
+      if (why.length) out.appendChild(el("ul", { class: "answer-evidence" }, why));
     }
     if (reply.answer_error) out.appendChild(el("p", { class: "error", text: reply.answer_error }));
     if (reply.retrieval_error) out.appendChild(el("p", { class: "error", text: reply.retrieval_error }));
