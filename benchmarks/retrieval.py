@@ -15,7 +15,7 @@ against the local index (starts the test server unless NEO4J_URI is set). Progre
 stderr; the last line of stdout is one JSON object.
 
     python benchmarks/retrieval.py [--passages 10000] [--questions 200] [--top-k 10]
-        [--store PATH] [--retrievers dense,bm25,graph,ppr,hybrid] [--neo4j]
+        [--store PATH] [--retrievers dense,bm25,graph,ppr,hybrid] [--neo4j] [--answer hybrid]
 """
 
 from __future__ import annotations
@@ -167,6 +167,24 @@ def time_queries(retrievers: dict, questions: list[dict], context, top_k: int) -
                    "recall": statistics.fmean(found[name])} for name in retrievers}
 
 
+def time_answers(retriever, questions: list[dict], context) -> dict:
+    """The graph answerer's own time per question (no LLM), over `retriever`'s top 5: what
+    `kgx ask` adds to the retrieval time."""
+    from kgx.retrieval.graph_answer import GraphAnswerer
+
+    answerer = GraphAnswerer(context)
+    start = time.perf_counter()
+    answerer.warm_up()
+    log(f"  warmed up the graph answerer in {time.perf_counter() - start:.1f} s")
+    seconds = []
+    for question in questions:
+        chunks = retriever.retrieve(question["question"], 5)
+        start = time.perf_counter()
+        answerer.answer(question["question"], chunks)
+        seconds.append(time.perf_counter() - start)
+    return summary(seconds)
+
+
 def time_encoding(context, questions: list[dict]) -> list[float]:
     """Seconds to embed each question alone: the floor of every retriever that embeds."""
     out = []
@@ -266,6 +284,8 @@ def compare_neo4j(context, questions: list[dict], top_k: int) -> dict:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passages", type=int, default=10_000)
+    parser.add_argument("--answer", metavar="RETRIEVER",
+                        help="also time the graph answerer over this retriever's top 5")
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--store", type=Path, default=None,
@@ -306,6 +326,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                        "vector_cached_p50_ms": summary(m["cached"])["p50_ms"]}
                 for name, m in measured.items()}
         rows["(question embedding only)"] = summary(time_encoding(context, questions))
+        if args.answer:
+            rows["graph answerer, over retrieval"] = time_answers(
+                retrievers[args.answer], questions, context)
         if args.neo4j:
             rows.update(compare_neo4j(context, questions, args.top_k))
     print(f"retrieval latency, {len(corpus.chunks):,} chunks from {len(passages):,} passages, "

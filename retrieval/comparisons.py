@@ -18,25 +18,19 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from rapidfuzz import fuzz
-
-from .linking import matching_key
 from .questions import QuestionShape, content_words
+from .roles import first_role, option_passage, through_role
 
 if TYPE_CHECKING:
     from .graph_answer import AnswerResult, GraphAnswerer
 
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
-_ROLES = ("director", "directed", "composer", "performer", "producer", "father", "mother",
-          "author", "writer", "creator", "founder", "spouse", "wife", "husband", "son",
-          "daughter", "singer", "star")
-_TITLE_MATCH = 85.0
 _DECIDED, _GUESSED = 0.7, 0.5
 BOTH_SHARE = 0.5
-ORIGINS = 3
-"""Nationalities or countries read from each passage of a "same country" question."""
 """A "both X" question is answered yes when each passage says at least this share of X's
 words (tuned on the tuning halves)."""
+ORIGINS = 3
+"""Nationalities or countries read from each passage of a "same country" question."""
 _NATIONALITY = ("NORP", "GPE")
 
 
@@ -45,12 +39,12 @@ def answer_choice(answerer: GraphAnswerer, question: str, shape: QuestionShape,
     """One of `shape.options`, by the years of their passages and the comparison asked."""
     from .graph_answer import AnswerResult
 
-    role = _role(question)
+    role = first_role(question)
     facts, passages, years = [], [], []
     for option in shape.options:
         chunk = option_passage(answerer, option, ranked)
         if chunk is not None and role:
-            chunk = _through_role(answerer, chunk, role, ranked) or chunk
+            chunk = through_role(answerer, chunk, role, ranked) or chunk
         found = _YEAR.findall(answerer.corpus.chunks[chunk].text) if chunk is not None else []
         years.append([int(y) for y in found])
         if chunk is not None:
@@ -93,8 +87,8 @@ def answer_yes_no(answerer: GraphAnswerer, question: str, shape: QuestionShape,
     lowered = question.casefold()
     verdict, reason, facts = None, "", []
     if len(named) == 2:
-        role = _role(question)
-        chunks = [(_through_role(answerer, c, role, ranked) or c) if role else c for c in named]
+        role = first_role(question)
+        chunks = [(through_role(answerer, c, role, ranked) or c) if role else c for c in named]
         if "same" in lowered and re.search(r"countr|nationalit|from", lowered):
             origins = [_origins(answerer, c) for c in chunks]
             if all(origins):
@@ -122,91 +116,6 @@ def answer_yes_no(answerer: GraphAnswerer, question: str, shape: QuestionShape,
     answer = "yes" if verdict else "no"
     return AnswerResult(question=question, answer=answer, confidence=_DECIDED, kind="yes_no",
                        best_guess=answer, facts=facts, passages=passages, reason=reason)
-
-
-def option_passage(answerer: GraphAnswerer, option: str, ranked: list[tuple[int, int]]
-                   ) -> int | None:
-    """The chunk about `option`: a retrieved passage titled like it, else any passage with its
-    title, else the first retrieved passage that names it."""
-    key = matching_key(option)
-    best, best_score = None, _TITLE_MATCH
-    for _, chunk in ranked:
-        title = answerer.corpus.chunks[chunk].title
-        score = fuzz.ratio(key, matching_key(title)) if title else 0.0
-        if score >= best_score and (best is None or score > best_score):
-            best, best_score = chunk, score
-    if best is not None:
-        return best
-    exact = answerer.titles.get(key)
-    if exact:
-        return exact[0]
-    folded = option.casefold()
-    return next((chunk for _, chunk in ranked
-                 if folded in answerer.corpus.chunks[chunk].text.casefold()), None)
-
-
-def bridge_passage(answerer: GraphAnswerer, question: str, ranked: list[tuple[int, int]]
-                   ) -> int | None:
-    """For "When was the director of film X born?": the passage of the person who holds the
-    role ("director") in the passage of the entity the question names best, or None."""
-    role = _role(question)
-    if role is None:
-        return None
-    for chunk in answerer.question_titles(question, ranked)[:2]:
-        if matching_key(answerer.corpus.chunks[chunk].title or "") in _ROLES:
-            continue
-        found = _through_role(answerer, chunk, role, ranked)
-        if found is not None:
-            return found
-    return None
-
-
-def _role(question: str) -> str | None:
-    lowered = question.casefold()
-    found = [(lowered.find(role), role) for role in _ROLES if re.search(rf"\b{role}", lowered)]
-    return min(found)[1] if found else None
-
-
-_CUES = {
-    "father": ("son of", "daughter of", "child of", "father"),
-    "mother": ("son of", "daughter of", "child of", "mother"),
-    "son": ("son", "children", "father of"), "daughter": ("daughter", "children", "mother of"),
-    "director": ("directed by", "director"), "directed": ("directed by", "director"),
-    "performer": ("performed by", "recorded by", "singer", "by"), "singer": ("by", "singer"),
-    "spouse": ("married", "wife", "husband", "spouse"), "wife": ("married", "wife"),
-    "husband": ("married", "husband"), "composer": ("composed by", "music by", "composer"),
-    "producer": ("produced by", "producer"), "author": ("written by", "author", "by"),
-    "writer": ("written by", "writer", "by"), "founder": ("founded by", "founder"),
-    "creator": ("created by", "creator"), "star": ("starring", "stars"),
-}
-
-
-def _through_role(answerer: GraphAnswerer, chunk: int, role: str,
-                  ranked: list[tuple[int, int]]) -> int | None:
-    """The passage of the person who holds `role` in `chunk`: the first PERSON named after the
-    role's first cue in the text ("directed by", "son of"), else the first PERSON other than
-    the passage's subject; None when no such person has a passage of their own."""
-    corpus = answerer.corpus
-    text = corpus.chunks[chunk].text
-    title = matching_key(corpus.chunks[chunk].title or "")
-    people = []
-    for entity in answerer.chunk_entities[chunk]:
-        name = corpus.entity_names[entity]
-        if corpus.entity_types[entity] != "PERSON" or fuzz.partial_ratio(
-                matching_key(name), title) >= _TITLE_MATCH:
-            continue
-        at = text.find(name)
-        if at >= 0:
-            people.append((at, entity))
-    folded = text.casefold()
-    cues = [folded.find(cue) for cue in _CUES.get(role, (role,))]
-    after = min((at for at in cues if at >= 0), default=-1)
-    people.sort(key=lambda p: (p[0] < after, p[0]))  # those after the cue first, in order
-    for _, entity in people:
-        found = option_passage(answerer, corpus.entity_names[entity], ranked)
-        if found is not None and found != chunk:
-            return found
-    return None
 
 
 def _two_named(answerer: GraphAnswerer, question: str, ranked: list[tuple[int, int]]

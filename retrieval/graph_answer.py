@@ -34,25 +34,30 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .comparisons import answer_choice, answer_yes_no, bridge_passage
+from .comparisons import answer_choice, answer_yes_no
 from .corpus import RetrievalContext
 from .graph import UNREACHED, question_seeds, shared_graph
 from .linking import EntityLinker, matching_key
 from .protocol import RetrievedChunk
-from .questions import DATE, NUMBER, QuestionShape, content_words, question_shape
+from .questions import DATE, NUMBER, PERSON, QuestionShape, content_words, question_shape
+from .roles import walk_roles
 from .vectors import aligned_matrix
 
 ABSTAINED = "not found in the graph"
 FEATURES = ("type", "facts", "anchor", "sentence", "support", "title", "hops", "echo",
-            "generic", "value", "early", "life", "bridge", "window", "passages", "predicate")
+            "generic", "value", "early", "life", "bridge", "window", "passages", "predicate", "role", "bridge_life", "seed_fact")
 # Fitted by benchmarks/graph_answer.py --fit on the tuning halves (logistic regression, L2).
-WEIGHTS = {"type": 3.19, "facts": 0.377, "anchor": -0.631, "sentence": -0.026,
-           "support": 0.188, "title": 2.502, "hops": 0.471, "echo": -0.495, "generic": -0.994,
-           "value": 0.435, "early": -0.088, "life": 2.679, "bridge": 3.124, "window": 1.728,
-           "passages": 1.293, "predicate": 1.017}
-THRESHOLD = 0.2
+WEIGHTS = {"type": 3.042, "facts": 0.181, "anchor": -0.455, "sentence": 0.118,
+           "support": -0.085, "title": 2.65, "hops": 0.022, "echo": -0.325, "generic": -0.788,
+           "value": 0.016, "early": 0.071, "life": 0.308, "bridge": 2.45, "window": 1.747,
+           "passages": 1.553, "predicate": 1.655, "role": 1.863, "bridge_life": 2.725,
+           "seed_fact": 0.634}
+CALIBRATION = {"bias": -5.33, "best": 0.308, "margin": -0.438, "share": 3.953}
+THRESHOLD = 0.04
 """Confidence below which an entity answer abstains (tuned so answers are right >= 40%)."""
 SEED_LIMIT = 5
+RIVALS = 10
+"""Candidates the best one's confidence is weighed against."""
 WINDOW = 80
 """Characters either side of a candidate's mention that count as its context."""
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
@@ -127,10 +132,12 @@ class GraphAnswerer:
     name = "graph"
 
     def __init__(self, context: RetrievalContext, *, threshold: float = THRESHOLD,
-                 weights: dict[str, float] | None = None) -> None:
+                 weights: dict[str, float] | None = None,
+                 calibration: dict[str, float] | None = None) -> None:
         self.context = context
         self.threshold = threshold
         self.weights = dict(weights or WEIGHTS)
+        self.calibration = dict(calibration or CALIBRATION)
         self._ready = False
 
     def warm_up(self) -> None:
@@ -190,7 +197,7 @@ class GraphAnswerer:
             return AnswerResult(question=question, answer=None, confidence=0.0, kind=shape.kind,
                                reason="no entity or value in the retrieved passages")
         best = max(candidates, key=lambda c: (c.score, c.name))
-        confidence = _share(best.score, [c.score for c in candidates])
+        confidence = self.confidence([c.score for c in candidates])
         facts = [self.corpus.facts[f].text for _, f in sorted(best.facts, reverse=True)[:3]]
         passages = sorted(rank + 1 for rank in best.passages)
         path = self._path(question, best)
@@ -209,7 +216,8 @@ class GraphAnswerer:
                    ranked: list[tuple[int, int]]) -> list[Candidate]:
         """Every candidate of the passages, with features and score (see the module doc)."""
         vector = self.context.encode(question)
-        bridge = bridge_passage(self, question, ranked)
+        bridge, holders = walk_roles(self, question, ranked,
+                                     person_answer=bool(shape.expected & PERSON))
         if bridge is not None and bridge not in {chunk for _, chunk in ranked}:
             ranked = [*ranked, (len(ranked), bridge)]
         words = content_words(question)
@@ -217,6 +225,9 @@ class GraphAnswerer:
         seeds = self.seeds(question)
         distances = self.graph.hop_distances(sorted(seeds), 2) if seeds else None
         seed_titles = {self.corpus.entity_names[s].casefold() for s in seeds}
+        # Birth and death dates count only in the passages of what the question is about.
+        subjects = {bridge} if bridge is not None else set(self.question_titles(question,
+                                                                                 ranked)[:2])
         found: dict[str, Candidate] = {}
 
         def add(name: str, rank: int, chunk: int, types: set[str], entity: int | None) -> None:
@@ -255,12 +266,23 @@ class GraphAnswerer:
                      if not c.types <= {"DATE", "CARDINAL", "TIME", "NORP"}} or found
         for candidate in found.values():
             self._features(candidate, shape, vector, words, question, seeds, distances,
-                           seed_titles)
+                           seed_titles, subjects)
             candidate.features["bridge"] = float(bridge in candidate.passages.values())
+            candidate.features["role"] = float(bool(holders & candidate.entities))
+            candidate.features["bridge_life"] = candidate.features["bridge"] * \
+                candidate.features["life"]
             candidate.score = sum(
                 self.weights.get(name, 0.0) * value
                 for name, value in candidate.features.items())
         return list(found.values())
+
+    def confidence(self, scores: list[float]) -> float:
+        """The probability that the best of `scores` is right: a logistic model over
+        `confidence_signals` (`CALIBRATION`, fitted on the tuning halves)."""
+        ranked = sorted(scores, reverse=True)
+        signals = confidence_signals(ranked)
+        z = self.calibration["bias"] + sum(self.calibration[k] * v for k, v in signals.items())
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def seeds(self, question: str) -> set[int]:
         """The entities the question names (linked by name)."""
@@ -269,12 +291,14 @@ class GraphAnswerer:
 
     def _features(self, c: Candidate, shape: QuestionShape, vector: np.ndarray,
                   words: set[str], question: str, seeds: set[int], distances,
-                  seed_titles: set[str]) -> None:
+                  seed_titles: set[str], subjects: set[int]) -> None:
         facts = [f for chunk in set(c.passages.values()) for f in self.corpus.chunk_facts[chunk]
                  if c.entities.intersection(self.corpus.facts[f].entities)]
         sims = self.fact_vectors[facts] @ vector if facts else np.zeros(0)
         c.facts = [(float(s), f) for s, f in zip(sims, facts, strict=True)]
-        anchored = any(seeds.intersection(self.corpus.facts[f].entities) for f in facts) or any(
+        seed_facts = [sim for sim, f in c.facts if seeds.intersection(self.corpus.facts[f].entities)
+                      and not c.entities <= seeds]
+        anchored = bool(seed_facts) or any(
             (self.corpus.chunks[chunk].title or "").casefold() in seed_titles
             for chunk in c.passages.values())
         hop = 0.0
@@ -301,12 +325,14 @@ class GraphAnswerer:
             "generic": 1.0 if c.types and c.types <= _GENERIC_TYPES else 0.0,
             "value": 1.0 if c.types <= {"DATE", "CARDINAL"} and not c.entities else 0.0,
             "early": 1.0 - at / len(text) if at >= 0 and text else 0.0,
-            "life": _life_role(question, c.name, text),
+            "life": max((_life_role(question, c.name, self.corpus.chunks[chunk].text)
+                         for chunk in c.passages.values() if chunk in subjects), default=0.0),
             "window": max((self._window_overlap(chunk, c.name, words - name_words)
                            for chunk in c.passages.values()), default=0.0),
             "passages": len(c.passages) / 5.0,
             "predicate": max((len(self._predicate_words(f) & words) / max(1, len(words))
                               for f in facts), default=0.0),
+            "seed_fact": max(seed_facts, default=0.0),
         }
 
     def _sentence_overlap(self, chunk: int, name: str, words: set[str]) -> float:
@@ -394,6 +420,11 @@ def _why(candidate: Candidate) -> str:
     return ", ".join(shown) or "no feature"
 
 
-def _share(best: float, scores: list[float]) -> float:
-    """The softmax probability of the best score among `scores`."""
-    return 1.0 / sum(math.exp(max(-50.0, s - best)) for s in scores)
+def confidence_signals(ranked: list[float]) -> dict[str, float]:
+    """What the confidence is read from, for scores sorted best first: the best score, its
+    margin over the runner-up and its softmax share among the best RIVALS (so that long
+    passages with many candidates do not dilute it)."""
+    best = ranked[0]
+    runner_up = ranked[1] if len(ranked) > 1 else best - 5.0
+    share = 1.0 / sum(math.exp(max(-50.0, s - best)) for s in ranked[:RIVALS])
+    return {"best": best, "margin": min(5.0, best - runner_up), "share": share}

@@ -37,7 +37,7 @@ _NOUN_TYPES: dict[str, frozenset[str]] = {
     **dict.fromkeys(_words("country city state county town village province region place "
                     "capital continent island river mountain location area nation"),
                     PLACE),
-    **dict.fromkeys(_words("year date decade century day month"), DATE),
+    **dict.fromkeys(_words("year date decade century day month birthday"), DATE),
     **dict.fromkeys(_words("company band team organization organisation university school college "
                     "party club network label group newspaper magazine airline agency "
                     "institution"), ORGANISATION),
@@ -139,6 +139,10 @@ def _expected(lowered: str) -> tuple[str, frozenset[str]]:
 
 def _head_noun(words: list[str]) -> str:
     """The first word after which/what that can name a type ("which 1990s film" -> film)."""
+    if words[:1] and words[0] in _YES_NO_OPENERS:  # "what is the place of birth of X"
+        words = [w for w in words[1:] if w not in ("the", "a", "an")]
+        if words[:2] in (["place", "of"], ["date", "of"]) and len(words) > 2:
+            return words[0]
     for word in words[:4]:
         if word in _NOUN_TYPES:
             return word
@@ -152,7 +156,17 @@ _ANSWER_STOPWORDS = STOPWORDS - {"born", "died", "film", "movie", "name", "calle
 
 
 def content_words(text: str) -> set[str]:
-    """The matching-key words of `text` that are not stop words, cut to their first six
-    letters so that "americans" meets "american" (for overlap scores)."""
-    return {w[:6] for w in matching_key(text).split()
+    """The matching-key words of `text` that are not stop words, as `stem`s (for overlap
+    scores): "married" meets "marry", "Americans" meets "American"."""
+    return {stem(w) for w in matching_key(text).split()
             if w not in _ANSWER_STOPWORDS and len(w) > 1}
+
+
+def stem(word: str) -> str:
+    """A crude English stem: common inflections off, then the first six letters."""
+    for suffix, replacement in (("ied", "y"), ("ies", "y"), ("ing", ""), ("ed", ""),
+                                ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[:-len(suffix)] + replacement
+            break
+    return word[:6]

@@ -29,8 +29,23 @@ def _extract_and_query(store: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def embedded_rows(tmp_path_factory):
-    return _extract_and_query(str(tmp_path_factory.mktemp("quickstart") / "kgx-store"))
+def embedded_store(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("quickstart") / "kgx-store")
+
+
+@pytest.fixture(scope="module")
+def embedded_rows(embedded_store):
+    return _extract_and_query(embedded_store)
+
+
+@pytest.mark.slow  # runs the quickstart and the real embedder in subprocesses
+def test_quickstart_ask_answers_from_the_graph_with_its_path(embedded_rows, embedded_store):
+    """The README's tour: `kgx ask` with the defaults (hybrid retrieval, the graph answerer:
+    no LLM) answers the Ada Lovelace question and shows the path that supports it."""
+    first, path, *_ = _kgx("ask", "Who did Ada Lovelace marry?", "--store",
+                           embedded_store).splitlines()
+    assert first.startswith("Answer: William King [") and "(graph answerer" in first
+    assert path == "  path: Ada Lovelace -[marry]-> William King"
 
 
 @pytest.mark.slow  # runs the quickstart in subprocesses
