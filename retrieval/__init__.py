@@ -19,7 +19,7 @@ import inspect
 from kgx.errors import ConfigError
 from kgx.lazy import lazy_exports
 
-from .protocol import RetrievedChunk, Retriever
+from .protocol import AnswerResult, RetrievedChunk, Retriever
 
 RETRIEVERS = ("dense", "bm25", "graph", "ppr", "hipporag2", "hybrid", "text2cypher")
 
@@ -38,11 +38,13 @@ _LAZY = {
     "RetrievalContext": "corpus", "RetrievalCorpus": "corpus", "CorpusChunk": "corpus",
     "Fact": "corpus", "EntityLinker": "linking", "LinkedEntity": "linking",
     "EntityGraph": "graph", "RandomWalk": "ppr", "BM25Index": "bm25", "rrf_fuse": "hybrid",
+    "GraphAnswerer": "graph_answer", "question_shape": "questions",
     "LocalVectorIndex": "vectors", "Neo4jVectorIndex": "vectors",
     "ExactVectorIndex": "vectors", "open_vector_index": "vectors",
 }
 
-__all__ = ["RETRIEVERS", "RetrievedChunk", "Retriever", "make_retriever", *sorted(_LAZY)]
+__all__ = ["RETRIEVERS", "AnswerResult", "RetrievedChunk", "Retriever", "make_retriever",
+           *sorted(_LAZY)]
 
 __getattr__ = lazy_exports("kgx.retrieval", _LAZY)
 

@@ -108,7 +108,7 @@ class AskAnswerer:
 def grounded_in(answer: str, chunks: Sequence[RetrievedChunk], graph) -> str | None:
     """Where `answer` is found: "yes/no", "a span of passage N" or "an entity of the graph";
     None when it is in neither (SQuAD-normalised text, accent-folded names)."""
-    from kgx.evaluation.normalization import normalize_text
+    from kgx.normalization import normalize_text
 
     from .linking import matching_key
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .protocol import AnswerResult
 from .questions import QuestionShape, content_words
 from .roles import first_role, option_passage, through_role
 
 if TYPE_CHECKING:
-    from .graph_answer import AnswerResult, GraphAnswerer
+    from .graph_answer import GraphAnswerer
 
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 _DECIDED, _GUESSED = 0.7, 0.5
@@ -37,8 +38,6 @@ _NATIONALITY = ("NORP", "GPE")
 def answer_choice(answerer: GraphAnswerer, question: str, shape: QuestionShape,
                   ranked: list[tuple[int, int]]) -> AnswerResult:
     """One of `shape.options`, by the years of their passages and the comparison asked."""
-    from .graph_answer import AnswerResult
-
     role = first_role(question)
     facts, passages, years = [], [], []
     for option in shape.options:
@@ -81,8 +80,6 @@ def _compare(comparator: str | None, years: list[list[int]]) -> tuple[int, bool]
 def answer_yes_no(answerer: GraphAnswerer, question: str, shape: QuestionShape,
                   ranked: list[tuple[int, int]]) -> AnswerResult:
     """"yes" or "no" from the passages of the two things the question names."""
-    from .graph_answer import AnswerResult
-
     named = _two_named(answerer, question, ranked)
     lowered = question.casefold()
     verdict, reason, facts = None, "", []

@@ -2,17 +2,25 @@
 
 For an "entity" question (who, when, where, which X, how many) the candidates are the entities
 of the retrieved passages (their facts and mentions), their titles and the dates and numbers
-in their text. Each candidate is scored by a logistic model over a handful of features:
+in their text. A question that names a chain of roles ("the spouse of the director of film
+X") is walked first (`roles.walk_roles`): from X's passage to the director's, whose likely
+spouse and whose passage's facts are the answer's candidates. Each candidate is scored by a
+linear model over `FEATURES`:
 - type: whether its entity type is one the question's wording asks for (`question_shape`);
-- facts: the best similarity of a fact naming it to the question (precomputed fact vectors);
-- anchor: a fact or a passage ties it to an entity the question names;
-- sentence: the share of the question's content words in a sentence that names it;
-- support: the passages naming it, weighted by rank; title: it is a retrieved passage's title;
-- hops: how near the question's entities it is in the entity graph;
-- echo: how much of its name the question already says (answers rarely repeat the question).
+- facts, seed_fact, predicate: how similar the facts naming it are to the question (fact
+  vectors, the fact's predicate words), above all a fact joining it to an entity the question
+  names;
+- sentence, window: the share of the question's words around its mentions;
+- support, passages, title: the retrieved passages naming it, and whether it is one's title;
+- anchor, hops: how near the question's entities it is in the passages and the entity graph;
+- bridge, role, life, bridge_life: it is in the passage the role chain leads to, holds the
+  last role, or is the birth or death date or place the question asks of the subject;
+- echo, generic, value, early: how much of it the question says, a CONCEPT, a bare number,
+  how early in its passage.
 The weights were fitted on the tuning halves of 2Wiki, MuSiQue and HotpotQA
-(`benchmarks/graph_answer.py`); the confidence is the model's probability for the best
-candidate, and below `threshold` the answerer abstains ("not found in the graph").
+(`benchmarks/graph_answer.py --fit`). The confidence is a second logistic model, over the
+best score, its margin and its softmax share among the best rivals, fitted on the same halves;
+below `threshold` the answerer abstains ("not found in the graph").
 
 "Which of two" questions pick one of the options by the dates of their passages (older,
 earlier, lived longer, ...); yes/no questions compare what the passages of the two named
@@ -32,21 +40,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from .comparisons import answer_choice, answer_yes_no
 from .corpus import RetrievalContext
 from .graph import UNREACHED, question_seeds, shared_graph
 from .linking import EntityLinker, matching_key
-from .protocol import RetrievedChunk
+from .protocol import AnswerResult, RetrievedChunk
 from .questions import DATE, NUMBER, PERSON, QuestionShape, content_words, question_shape
 from .roles import walk_roles
 from .vectors import aligned_matrix
 
 ABSTAINED = "not found in the graph"
 FEATURES = ("type", "facts", "anchor", "sentence", "support", "title", "hops", "echo",
-            "generic", "value", "early", "life", "bridge", "window", "passages", "predicate", "role", "bridge_life", "seed_fact")
-# Fitted by benchmarks/graph_answer.py --fit on the tuning halves (logistic regression, L2).
+            "generic", "value", "early", "life", "bridge", "window", "passages", "predicate",
+            "role", "bridge_life", "seed_fact")
+# Fitted by benchmarks/graph_answer.py --fit on the tuning halves (listwise logistic
+# regression over each question's candidates, L2).
 WEIGHTS = {"type": 3.042, "facts": 0.181, "anchor": -0.455, "sentence": 0.118,
            "support": -0.085, "title": 2.65, "hops": 0.022, "echo": -0.325, "generic": -0.788,
            "value": 0.016, "early": 0.071, "life": 0.308, "bridge": 2.45, "window": 1.747,
@@ -66,44 +75,6 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _GENERIC_TYPES = frozenset({"CONCEPT", "ENTITY"})
 # "(10 December 1815 – 27 November 1852)": a biography's birth and death years.
 _LIFESPAN = re.compile(r"\([^()]*?\b(\d{4})\b[^()]*?[-–—][^()]*?\b(\d{4})\b[^()]*\)")
-
-
-class AnswerResult(BaseModel):
-    """One question answered: the answer (None: abstained), who answered, and the evidence.
-
-    `passages` are 1-based numbers into the chunks the answerer was given, like an LLM
-    answer's citations. The graph answerer makes these; a grounded LLM answer is one too.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    question: str
-    answer: str | None
-    confidence: float
-    kind: str
-    """"entity", "choice" or "yes_no" (from the question's wording)."""
-    best_guess: str | None = None
-    """The top candidate, kept when the answerer abstained."""
-    facts: list[str] = Field(default_factory=list)
-    path: str | None = None
-    passages: list[int] = Field(default_factory=list)
-    reason: str = ""
-    """How the answer was reached, in a sentence."""
-    answerer: str = "graph"
-    """"graph", or "llm" for an LLM's answer (see `kgx.retrieval.ask`)."""
-    grounding: str | None = None
-    """For LLM answers: where the answer was found, or what replaced an ungrounded one."""
-    llm_error: str | None = None
-    """Why the LLM's reply could not be used, when it could not."""
-
-    @property
-    def error(self) -> str | None:
-        """The evaluation harness's name for `llm_error`."""
-        return self.llm_error
-
-    @property
-    def citations(self) -> list[int]:
-        return self.passages
 
 
 @dataclass

@@ -18,6 +18,7 @@ PACKAGE_DIRS = {"kgx": ROOT / "kgx", "kgx.extractors": ROOT / "extractors",
 LAYERS: list[tuple[str, set[str], bool]] = [
     # (name, top-level parts of kgx, may the parts import each other)
     ("foundation", {"errors", "ids", "models", "lazy", "jsonfiles", "chunking", "batching",
+                    "normalization",
                     "formats", "tabular", "ingest", "resolution", "run_failures", "embeddings",
                     "hardware"},
      True),
