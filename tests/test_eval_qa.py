@@ -329,14 +329,40 @@ def test_cli_eval_qa_answers_from_the_chosen_retriever(runner, tmp_path, monkeyp
     output = _invoke(runner, "eval", "qa", "--questions", str(QUESTIONS), "--corpus",
                      str(CORPUS), "--out", str(tmp_path), "--retrievers", "dense,bm25",
                      "--answer", "--answer-retriever", "bm25", "--answer-limit", "4",
-                     "--llm", "fake:model", "--no-cache")
+                     "--llm", "fake:model", "--no-cache", "--no-grounded")
     assert len(fake.requests) == 4 and not fake.replies
     report = json.loads((tmp_path / "qa.json").read_text())
-    assert report["answered_with"] == ["bm25"]
+    assert report["answered_with"] == ["bm25"] and report["answerers"] == ["llm"]
     bm25 = report["retrievers"]["bm25"]["overall"]
     assert (bm25["answered"], bm25["exact_match"], bm25["token_f1"]) == (4, 1.0, 1.0)
+    assert bm25["answerers"]["llm"]["abstention"] == 0.0
     assert report["retrievers"]["dense"]["overall"]["answered"] == 0
     assert "| answered | EM | F1 |" in output and "| bm25 | 12 |" in output
+    assert "| retriever | answerer | questions | EM | F1 | abstained |" in output
+
+
+def test_cli_eval_qa_compares_the_graph_answerer_with_no_llm(runner, tmp_path, monkeypatch):
+    def no_llm(*args, **kwargs):
+        raise AssertionError("the graph answerer must not load an LLM")
+
+    monkeypatch.setattr("kgx.llm.spec.load_llm", no_llm)
+    output = _invoke(runner, "eval", "qa", "--questions", str(QUESTIONS), "--corpus",
+                     str(CORPUS), "--out", str(tmp_path), "--retrievers", "hybrid",
+                     "--answer")
+    report = json.loads((tmp_path / "qa.json").read_text())
+    assert report["answerers"] == ["graph"]
+    result = report["retrievers"]["hybrid"]
+    scores = result["overall"]["answerers"]["graph"]
+    assert scores["questions"] == 12 and 0 <= scores["abstention"] <= 1
+    assert set(result["overall"]["answer_recall_at"]) == {"2", "5", "10"}
+    for record in result["per_question"]:
+        graph = record["answers"]["graph"]
+        assert record["answer"] == graph["answer"]
+        assert graph["abstained"] == (graph["answer"] is None)
+        assert 0 <= graph["confidence"] <= 1
+    # Comparison questions pick one of their two options, which the fixture's passages hold.
+    assert scores["exact_match"] > 0
+    assert "### Answers by answerer" in output
 
 
 def test_cli_eval_qa_warns_about_questions_without_their_passages(runner, tmp_path):
