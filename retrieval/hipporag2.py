@@ -49,9 +49,12 @@ from .protocol import RetrievedChunk
 from .vectors import aligned_matrix, top_scores
 
 SEEDINGS = ("facts", "ner", "both")
+MIXES = ("linear", "rrf")
+RRF_K = 60
 FACT_FILTERS = ("none", "llm")
 _SYNONYM_BLOCK = 2048  # entity rows compared per matrix product
-_MIN_SYNONYM_CHARS = 3  # names with fewer letters or digits ("US", "1") get no synonymy edges
+_MIN_SYNONYM_CHARS = 3
+MAX_FACT_WORDS = 20  # names with fewer letters or digits ("US", "1") get no synonymy edges
 
 
 class HippoRAG2Retriever:
@@ -66,12 +69,21 @@ class HippoRAG2Retriever:
 
     name = "hipporag2"
 
-    def __init__(self, store, *, facts: int = 3, entities: int = 5, candidates: int = 100,
+    def __init__(self, store, *, facts: int = 3, entities: int = 8, candidates: int = 100,
                  passages: int = 50, passage_weight: float = 0.1, damping: float = 0.8,
                  synonymy_threshold: float = 0.9, synonymy_neighbours: int = 100,
                  passage_nodes: bool = True, seeding: str = "both", synonymy: bool = True,
                  fact_filter: str = "none", llm=None, epsilon: float = 1e-4,
+                 dense_weight: float = 0.3, degree_norm: float = 0.0,
+                 fact_quality: bool = True, mix: str = "linear", mass_power: float = 0.25,
                  context: RetrievalContext | None = None) -> None:
+        if not 0 < mass_power <= 1:
+            raise ConfigError(f"hipporag2 mass_power must be in (0, 1], got {mass_power}")
+        if not 0 <= dense_weight <= 1 or not 0 <= degree_norm <= 1:
+            raise ConfigError("hipporag2 options: dense_weight and degree_norm must be in "
+                              f"[0, 1], got {dense_weight} and {degree_norm}")
+        if mix not in MIXES:
+            raise ConfigError(f"hipporag2 mix must be one of {MIXES}, got {mix!r}")
         if min(facts, entities, candidates, passages, synonymy_neighbours) < 1:
             raise ConfigError("hipporag2 options: facts, entities, candidates, passages and "
                               "synonymy_neighbours must be at least 1")
@@ -96,6 +108,8 @@ class HippoRAG2Retriever:
         self.passage_nodes, self.seeding, self.synonymy = passage_nodes, seeding, synonymy
         self.fact_filter, self.llm = fact_filter, llm
         self.epsilon = epsilon
+        self.dense_weight, self.degree_norm = dense_weight, degree_norm
+        self.fact_quality, self.mix, self.mass_power = fact_quality, mix, mass_power
         self.context = context or RetrievalContext(store)
         self._ready = False
 
@@ -121,6 +135,10 @@ class HippoRAG2Retriever:
             lambda: walk_graph(self.corpus, self.synonyms, self.passage_nodes))
         self.specificity = np.array([1.0 / max(1, len(chunks))
                                      for chunks in self.corpus.entity_chunks], dtype=np.float32)
+        degree = np.asarray(self.walk.chunk_entities.sum(axis=1)).ravel()
+        self.passage_degree = np.maximum(degree, 1.0).astype(np.float64)
+        self.usable_facts = (self.context.shared("fact_quality", lambda: fact_quality(
+            self.corpus)) if self.fact_quality else None)
         self._ready = True
 
     # -- online -------------------------------------------------------------------------------
@@ -137,7 +155,7 @@ class HippoRAG2Retriever:
             return [self.corpus.retrieved(chunk, score) for chunk, score in dense[:top_k]]
         start = self.seed_vector(weights, dense)
         mass = self.walk.pushed(start / start.sum(), self.damping, self.epsilon)
-        scores = self.passage_scores(mass)
+        scores = self.final_scores(self.passage_scores(mass), dense)
         # Paths start from the entities of the best matched fact (or the best linked one).
         starts = list(self.corpus.facts[matched[0][0]].entities) if matched else []
         distances = self.graph.hop_distances(starts or [max(weights, key=weights.get)],
@@ -161,6 +179,8 @@ class HippoRAG2Retriever:
                 for id_, score in self.fact_index.search(vector, max(self.candidates,
                                                                      self.facts))
                 if id_ in self.corpus.fact_index]
+        if self.usable_facts is not None:
+            hits = [(fact, score) for fact, score in hits if self.usable_facts[fact]]
         matched = _normalised(hits)[:self.facts]
         if self.fact_filter == "llm" and matched:
             keep = recognise_facts(self.llm, question,
@@ -203,6 +223,29 @@ class HippoRAG2Retriever:
         if self.passage_nodes:
             return mass[self.walk.entities:]
         return np.asarray(self.walk.chunk_entities @ mass[:self.walk.entities]).ravel()
+
+    def final_scores(self, scores: np.ndarray, dense: Sequence[tuple[int, float]]
+                     ) -> np.ndarray:
+        """Passage mass over passage degree ** `degree_norm` (a passage naming many entities
+        collects mass from all of them), rescaled to [0, 1] and mixed with the dense score
+        (min-max over the `passages` nearest) at `dense_weight`."""
+        if self.degree_norm:
+            scores = scores / np.power(self.passage_degree, self.degree_norm)
+        if not self.dense_weight:
+            return scores
+        if self.mix == "rrf":  # reciprocal ranks, as `hybrid` fuses whole retrievers
+            mixed = np.zeros_like(scores, dtype=np.float64)
+            order = np.argsort(-scores, kind="stable")[:len(dense) * 4]
+            mixed[order] = (1.0 - self.dense_weight) / (RRF_K + 1 + np.arange(len(order)))
+            for rank, (chunk, _) in enumerate(dense, 1):
+                mixed[chunk] += self.dense_weight / (RRF_K + rank)
+            return mixed
+        top = float(scores.max())
+        relative = scores / top if top > 0 else scores
+        mixed = (1.0 - self.dense_weight) * np.power(relative, self.mass_power)
+        for chunk, score in dense:
+            mixed[chunk] += self.dense_weight * score
+        return mixed
 
     def _result(self, chunk: int, score: float, mass: np.ndarray,
                 matched: Sequence[tuple[int, float]], distances: np.ndarray) -> RetrievedChunk:
@@ -294,6 +337,23 @@ def _chunk_entities(corpus: RetrievalCorpus, sparse):
 def _pairs(entities: Sequence[int]) -> list[tuple[int, int]]:
     members = list(entities)[:8]
     return [(a, b) for i, a in enumerate(members) for b in members[i + 1:] if a != b]
+
+
+def fact_quality(corpus: RetrievalCorpus) -> np.ndarray:
+    """Per fact, whether it can stand for its passage when matched to a question: not one
+    that repeats an entity's name as its other end, has no predicate, or spans a whole
+    sentence (more than MAX_FACT_WORDS words)."""
+    usable = np.ones(len(corpus.facts), dtype=bool)
+    for i, fact in enumerate(corpus.facts):
+        words = fact.text.split()
+        names = [corpus.entity_names[e].casefold() for e in fact.entities]
+        rest = fact.text.casefold()
+        for name in names:
+            rest = rest.replace(name, " ", 1)
+        if len(words) > MAX_FACT_WORDS or not rest.split() or (
+                fact.kind == "relation" and len(set(names)) < 2):
+            usable[i] = False
+    return usable
 
 
 def _no_edges():
