@@ -22,6 +22,10 @@ from kgx.lazy import lazy_exports
 from .protocol import AnswerResult, RetrievedChunk, Retriever
 
 RETRIEVERS = ("dense", "bm25", "graph", "ppr", "hipporag2", "hybrid", "text2cypher")
+DEFAULT_RETRIEVER = "hipporag2"
+"""What `kgx ask`, `/ask`, the explorer and `kgx mcp` retrieve with unless told: the retriever
+that measures best over the check halves of 2Wiki, MuSiQue and HotpotQA
+(`benchmarks/retrieval_protocol.py`; docs/retrieval.md)."""
 
 _CLASSES = {
     "dense": ("dense", "DenseRetriever"),
@@ -43,8 +47,8 @@ _LAZY = {
     "ExactVectorIndex": "vectors", "open_vector_index": "vectors",
 }
 
-__all__ = ["RETRIEVERS", "AnswerResult", "RetrievedChunk", "Retriever", "make_retriever",
-           *sorted(_LAZY)]
+__all__ = ["DEFAULT_RETRIEVER", "RETRIEVERS", "AnswerResult", "RetrievedChunk", "Retriever",
+           "make_retriever", *sorted(_LAZY)]
 
 __getattr__ = lazy_exports("kgx.retrieval", _LAZY)
 

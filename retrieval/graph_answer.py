@@ -56,13 +56,13 @@ FEATURES = ("type", "facts", "anchor", "sentence", "support", "title", "hops", "
             "role", "bridge_life", "seed_fact")
 # Fitted by benchmarks/graph_answer.py --fit on the tuning halves (listwise logistic
 # regression over each question's candidates, L2).
-WEIGHTS = {"type": 3.042, "facts": 0.181, "anchor": -0.455, "sentence": 0.118,
-           "support": -0.085, "title": 2.65, "hops": 0.022, "echo": -0.325, "generic": -0.788,
-           "value": 0.016, "early": 0.071, "life": 0.308, "bridge": 2.45, "window": 1.747,
-           "passages": 1.553, "predicate": 1.655, "role": 1.863, "bridge_life": 2.725,
-           "seed_fact": 0.634}
-CALIBRATION = {"bias": -5.33, "best": 0.308, "margin": -0.438, "share": 3.953}
-THRESHOLD = 0.04
+WEIGHTS = {"type": 3.089, "facts": -0.136, "anchor": -0.451, "sentence": 0.85,
+           "support": -0.74, "title": 2.745, "hops": -0.103, "echo": 0.177, "generic": -1.085,
+           "value": 0.136, "early": -0.062, "life": 0.197, "bridge": 2.784, "window": 2.037,
+           "passages": 1.428, "predicate": 1.26, "role": 2.034, "bridge_life": 2.759,
+           "seed_fact": 1.21}
+CALIBRATION = {"bias": -3.49, "best": 0.109, "margin": -0.263, "share": 3.177}
+THRESHOLD = 0.09
 """Confidence below which an entity answer abstains (tuned so answers are right >= 40%)."""
 SEED_LIMIT = 5
 RIVALS = 10

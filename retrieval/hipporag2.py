@@ -69,8 +69,8 @@ class HippoRAG2Retriever:
 
     name = "hipporag2"
 
-    def __init__(self, store, *, facts: int = 3, entities: int = 8, candidates: int = 100,
-                 passages: int = 50, passage_weight: float = 0.1, damping: float = 0.8,
+    def __init__(self, store, *, facts: int = 3, entities: int = 5, candidates: int = 100,
+                 passages: int = 50, passage_weight: float = 0.05, damping: float = 0.8,
                  synonymy_threshold: float = 0.9, synonymy_neighbours: int = 100,
                  passage_nodes: bool = True, seeding: str = "both", synonymy: bool = True,
                  fact_filter: str = "none", llm=None, epsilon: float = 1e-4,

@@ -55,12 +55,30 @@ def _ids(hits) -> list[str | None]:
 def test_hipporag2_finds_the_bridge_passage_that_dense_misses(hipporag_store):
     context = RetrievalContext(hipporag_store)
     dense = make_retriever("dense", hipporag_store, context=context).retrieve(QUESTION, 2)
-    hippo = make_retriever("hipporag2", hipporag_store, context=context).retrieve(QUESTION, 2)
+    walk = make_retriever("hipporag2", hipporag_store, context=context, dense_weight=0.0)
+    hippo = walk.retrieve(QUESTION, 2)
 
     assert "quillon" not in _ids(dense)
     assert _ids(hippo) == ["velmora", "quillon"]
     assert hippo[1].paths == ("Anika Draveth -[spent childhood in]-> Quillon",)
     assert hippo[1].evidence == ("Anika Draveth spent childhood in Quillon",)
+    # The default mixes in the dense score: the bridge passage stays, below the distractor
+    # that reads like the question.
+    mixed = make_retriever("hipporag2", hipporag_store, context=context).retrieve(QUESTION, 3)
+    assert _ids(mixed)[0] == "velmora" and set(_ids(mixed)[1:]) == {"quillon", "marlo"}
+
+
+def test_hipporag2_final_scores_mix_the_walk_with_the_dense_score(hipporag_store):
+    retriever = make_retriever("hipporag2", hipporag_store, dense_weight=0.5, mass_power=0.5)
+    retriever.warm_up()
+    mass = np.array([0.0, 0.25, 1.0, 0.04, 0.0])
+    scores = retriever.final_scores(mass, [(0, 1.0), (1, 0.5)])
+    assert scores == pytest.approx([0.5, 0.25 + 0.25, 0.5, 0.1, 0.0])
+    walk_only = make_retriever("hipporag2", hipporag_store, dense_weight=0.0)
+    walk_only.warm_up()
+    assert walk_only.final_scores(mass, [(0, 1.0)]) is mass
+    with pytest.raises(ConfigError, match="mass_power"):
+        make_retriever("hipporag2", hipporag_store, mass_power=0.0)
 
 
 def test_hipporag2_seeds_the_matched_fact_entities_by_score_and_specificity(tmp_path):
@@ -255,3 +273,20 @@ def test_hipporag2_llm_filter_keeps_what_the_llm_chose(tmp_path):
         matched = kept.match_facts(QUESTION, kept.context.encode(QUESTION))
         assert [kept.corpus.facts[f].text for f, _ in matched] == [
             "Velmora Studios founded by Anika Draveth"]
+
+
+def test_fact_quality_drops_facts_that_cannot_stand_for_a_passage():
+    from kgx.retrieval.corpus import CorpusChunk, Fact, RetrievalCorpus
+    from kgx.retrieval.hipporag2 import fact_quality
+
+    long_text = "Ada Lovelace " + " ".join(["wrote"] * 25) + " notes"
+    corpus = RetrievalCorpus(
+        chunks=[CorpusChunk("c", "d", "text")], entity_ids=["a", "b"],
+        entity_names=["Ada Lovelace", "William King"], entity_aliases=[(), ()], mentions=[],
+        relations=[], facts=[
+            Fact("f1", "Ada Lovelace marry William King", 0, (0, 1), "relation"),
+            Fact("f2", "Ada Lovelace is Ada Lovelace", 0, (0,), "relation"),
+            Fact("f3", "Ada Lovelace William King", 0, (0, 1), "relation"),
+            Fact("f4", long_text, 0, (0,), "proposition"),
+            Fact("f5", "Ada Lovelace wrote the first program.", 0, (0,), "proposition")])
+    assert fact_quality(corpus).tolist() == [True, False, False, False, True]

@@ -16,6 +16,7 @@ from kgx.cli.options import (
 )
 from kgx.errors import ConfigError
 from kgx.graphdb import open_store
+from kgx.retrieval import DEFAULT_RETRIEVER
 
 if TYPE_CHECKING:
     from kgx.llm.spec import LLMSettings
@@ -49,6 +50,9 @@ class RetrieverName(str, Enum):
     text2cypher = "text2cypher"
 
 
+DEFAULT_RETRIEVER_NAME = RetrieverName(DEFAULT_RETRIEVER)
+
+
 @llm_options()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in quotes")],
@@ -58,7 +62,7 @@ def ask(
              "and their facts; ppr: personalized PageRank from those entities; hipporag2: "
              "PageRank over entities and passages from the facts matching the question; "
              "hybrid: several fused; text2cypher: the LLM writes a read-only Cypher query")
-    ] = RetrieverName.hybrid,
+    ] = DEFAULT_RETRIEVER_NAME,
     fact_filter: Annotated[FactFilter, typer.Option(
         "--fact-filter", help="hipporag2 only: 'llm' lets --llm drop matched facts that do "
                               "not help (HippoRAG 2's recognition memory)")] = FactFilter.none,

@@ -84,7 +84,8 @@ def eval_qa(
         min=1, help="Passages each answer reads (the best of --top-k)")] = 5,
     answer_retriever: Annotated[str | None, typer.Option(
         help="Retriever(s) whose chunks the answers use, comma-separated, or 'all'. "
-             "Default: the first of --retrievers")] = None,
+             "Default: kgx ask's retriever (hipporag2) if compared, else the first of "
+             "--retrievers")] = None,
     answer_limit: Annotated[int | None, typer.Option(
         min=1, help="Answer only the first N evaluated questions")] = None,
     answer_max_tokens: Annotated[int, typer.Option(
@@ -260,8 +261,10 @@ def _names(value: str, option: str) -> list[str]:
 
 
 def _answer_with(value: str | None, names: list[str]) -> list[str]:
-    if value is None:
-        return names[:1]
+    if value is None:  # kgx ask's retriever when it is compared, else the first
+        from kgx.retrieval import DEFAULT_RETRIEVER
+
+        return [DEFAULT_RETRIEVER] if DEFAULT_RETRIEVER in names else names[:1]
     if value.strip() == "all":
         return list(names)
     chosen = _names(value, "--answer-retriever")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from kgx.retrieval import DEFAULT_RETRIEVER
+
 from . import models as m
 from .ask import AskService
 from .graph import GraphService
@@ -53,7 +55,7 @@ def build_mcp_server(graph: GraphService, asker: AskService):
     @tool
     def ask(question: str,
             retriever: Literal["dense", "bm25", "graph", "ppr", "hipporag2", "hybrid",
-                               "text2cypher"] = "graph",
+                               "text2cypher"] = DEFAULT_RETRIEVER,
             top_k: int = 5, answer: bool = True,
             answerer: Literal["graph", "llm"] | None = None) -> m.AskResponse:
         """Answer a question from the graph as `kgx ask` does: the answer (answer=false: none;

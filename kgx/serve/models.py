@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kgx.retrieval import DEFAULT_RETRIEVER
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -209,7 +211,7 @@ class DeletedDocument(BaseModel):
 class AskRequest(_Request):
     question: str = Field(min_length=1, max_length=2_000)
     retriever: Literal["dense", "bm25", "graph", "ppr", "hipporag2", "hybrid",
-                       "text2cypher"] = "hybrid"
+                       "text2cypher"] = DEFAULT_RETRIEVER
     top_k: int = Field(5, ge=1, le=50)
     answer: bool = Field(True, description="false: retrieve only, no answer")
     answerer: Literal["graph", "llm"] | None = Field(
