@@ -47,22 +47,22 @@ from .graph import UNREACHED, question_seeds, shared_graph
 from .linking import EntityLinker, matching_key
 from .protocol import AnswerResult, RetrievedChunk
 from .questions import DATE, NUMBER, PERSON, QuestionShape, content_words, question_shape
-from .roles import walk_roles
+from .roles import role_chain, walk_roles
 from .vectors import aligned_matrix
 
 ABSTAINED = "not found in the graph"
 FEATURES = ("type", "facts", "anchor", "sentence", "support", "title", "hops", "echo",
             "generic", "value", "early", "life", "bridge", "window", "passages", "predicate",
-            "role", "bridge_life", "seed_fact")
+            "role", "bridge_life", "seed_fact", "title_top")
 # Fitted by benchmarks/graph_answer.py --fit on the tuning halves (listwise logistic
 # regression over each question's candidates, L2).
-WEIGHTS = {"type": 3.089, "facts": -0.136, "anchor": -0.451, "sentence": 0.85,
-           "support": -0.74, "title": 2.745, "hops": -0.103, "echo": 0.177, "generic": -1.085,
-           "value": 0.136, "early": -0.062, "life": 0.197, "bridge": 2.784, "window": 2.037,
-           "passages": 1.428, "predicate": 1.26, "role": 2.034, "bridge_life": 2.759,
-           "seed_fact": 1.21}
-CALIBRATION = {"bias": -3.49, "best": 0.109, "margin": -0.263, "share": 3.177}
-THRESHOLD = 0.09
+WEIGHTS = {"type": 3.149, "facts": -0.238, "anchor": -0.329, "sentence": 0.717,
+           "support": -0.667, "title": 3.009, "hops": -0.371, "echo": 0.286, "generic": -1.033,
+           "value": 0.431, "early": -0.089, "life": 0.285, "bridge": 2.671, "window": 2.133,
+           "passages": 1.449, "predicate": 0.997, "role": 2.116, "bridge_life": 2.548,
+           "seed_fact": 1.489, "title_top": -0.257}
+CALIBRATION = {"bias": -3.442, "best": 0.058, "margin": -0.159, "share": 3.621}
+THRESHOLD = 0.08
 """Confidence below which an entity answer abstains (tuned so answers are right >= 40%)."""
 SEED_LIMIT = 5
 RIVALS = 10
@@ -197,14 +197,23 @@ class GraphAnswerer:
         distances = self.graph.hop_distances(sorted(seeds), 2) if seeds else None
         seed_titles = {self.corpus.entity_names[s].casefold() for s in seeds}
         # Birth and death dates count only in the passages of what the question is about.
-        subjects = {bridge} if bridge is not None else set(self.question_titles(question,
-                                                                                 ranked)[:2])
+        # (With a role chain that could not be walked, the subject's own dates are the wrong
+        # person's: none count.)
+        if bridge is not None:
+            subjects = {bridge}
+        else:
+            subjects = set() if role_chain(question) else set(
+                self.question_titles(question, ranked)[:2])
         found: dict[str, Candidate] = {}
+
+        subjects_words = [set(matching_key(self.corpus.chunks[c].title or "").split())
+                          for c in self.question_titles(question, ranked)[:2]]
 
         def add(name: str, rank: int, chunk: int, types: set[str], entity: int | None) -> None:
             key = matching_key(name)
-            if not key or f" {key} " in key_question:
-                return
+            if not key or f" {key} " in key_question or any(
+                    words and words <= set(key.split()) for words in subjects_words):
+                return  # the question says it, or it is what the question is about
             candidate = found.setdefault(key, Candidate(name))
             candidate.types |= types
             candidate.passages.setdefault(rank, chunk)
@@ -291,6 +300,8 @@ class GraphAnswerer:
             "title": max((1.0 / (rank + 1) for rank, chunk in c.passages.items()
                           if matching_key(self.corpus.chunks[chunk].title or "")
                           == matching_key(c.name)), default=0.0),
+            "title_top": float(0 in c.passages and matching_key(
+                self.corpus.chunks[c.passages[0]].title or "") == matching_key(c.name)),
             "hops": hop,
             "echo": len(name_words & words) / len(name_words) if name_words else 0.0,
             "generic": 1.0 if c.types and c.types <= _GENERIC_TYPES else 0.0,
@@ -373,7 +384,7 @@ def _life_role(question: str, name: str, text: str) -> float:
     lowered = question.casefold()
     for verb, pattern in (("born", r"\b(?:born|birth)"), ("died", r"\b(?:die|died|death)")):
         if re.search(pattern, lowered) and re.search(
-                rf"\b{verb} (?:in|at|on) (?:the )?{re.escape(name)}", text):
+                rf"\b{verb}(?: (?:in|at|on))? (?:the )?{re.escape(name)}", text):
             return 1.0
     match = _LIFESPAN.search(text)
     if match is None:
