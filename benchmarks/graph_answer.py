@@ -3,8 +3,8 @@
 Protocol. 2WikiMultihopQA (`../shared/data/multihop/`), MuSiQue and HotpotQA
 (`../shared/data/multihop_dev/`) are each split by position: even positions tune, odd positions
 check. Each corpus is extracted once with spaCy into `--work/<set>` (reused by later runs, with
-the vector indexes beside it), the retriever (`--retriever`, default hybrid: `kgx ask`'s
-default) fetches the top 10 passages of every question once, and the answerers read its top 5.
+the vector indexes beside it), the retriever (`--retriever`, default `kgx ask`'s: hipporag2)
+fetches the top 10 passages of every question once, and the answerers read its top 5.
 
 - `--fit` fits the entity-candidate model's weights (logistic regression over the features of
   `kgx.retrieval.graph_answer`) on the tuning halves, picks the abstention threshold that keeps
@@ -236,11 +236,13 @@ def llm_answers(questions, chunks):
 
 def main(argv=None) -> int:
     global READ_K
+    from kgx.retrieval import DEFAULT_RETRIEVER
     from kgx.retrieval.graph_answer import GraphAnswerer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/kgx/bench-qa")
-    parser.add_argument("--retriever", default="hybrid")
+    parser.add_argument("--retriever", default=DEFAULT_RETRIEVER,
+                        help="whose top passages are read (default: kgx ask's)")
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--fit", action="store_true")
     parser.add_argument("--llm-questions", type=int, default=0)
