@@ -220,9 +220,9 @@ def test_hipporag2_indexes_follow_the_store_like_a_fresh_build(tmp_path):
         _assert_same(_rankings(store, questions), shrunk)
 
 
-def _rankings(store, questions, context=None):
+def _rankings(store, questions, context=None, **options):
     retriever = make_retriever("hipporag2", store, context=context or RetrievalContext(store),
-                               synonymy_threshold=0.5)
+                               synonymy_threshold=0.5, **options)
     return [[(hit.external_id, round(hit.score, 6)) for hit in retriever.retrieve(q, 5)]
             for q in questions]
 
@@ -240,9 +240,13 @@ def test_hipporag2_ranks_alike_on_both_stores(tmp_path, neo4j_store):
     with open_store(str(tmp_path / "store")) as ladybug:
         ladybug.upsert(hipporag_batch())
         embedded = _rankings(ladybug, questions)
+        walk = _rankings(ladybug, questions, dense_weight=0.0)
     # Neo4j reports cosines through its own float path, and the push stops at epsilon 1e-4:
-    # the rankings are the same, the masses equal to within a few times epsilon.
-    _assert_same(_rankings(neo4j_store, questions), embedded, tolerance=5e-3)
+    # the rankings are the same, the walk's masses equal to within a few times epsilon. The
+    # default final score magnifies those differences (mass ** 0.25 on small masses, cosines
+    # min-max rescaled over a handful of passages), so only its order is compared.
+    _assert_same(_rankings(neo4j_store, questions, dense_weight=0.0), walk, tolerance=5e-3)
+    _assert_same(_rankings(neo4j_store, questions), embedded, tolerance=1.0)
 
 
 def test_hipporag2_rejects_bad_options_and_needs_an_llm_to_filter(tmp_path):
