@@ -98,6 +98,10 @@ class LadybugStore(SharedStoreMethods):
             # LadybugDB has no read-only transactions: a read runs in one that is rolled back.
             with _Transaction(self, commit=write), _time_limit(self, timeout_s):
                 result = self._execute(cypher, params)
+                if isinstance(result, list):  # the engine ran several statements
+                    raise StoreError(
+                        f"the query holds {len(result)} statements; send one statement per "
+                        "query (nothing was changed)")
                 columns = result.get_column_names()
                 rows = [[plain_value(v) for v in row] for row in _fetch(result, max_rows)]
         except RuntimeError as e:

@@ -47,3 +47,23 @@ def test_store_parity_exports_are_identical(both, tmp_path):
     for store, name in ((embedded, "a.jsonl"), (neo4j, "b.jsonl")):
         export_graph(store, "jsonl", tmp_path / name)
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+
+
+def test_several_statements_are_one_clear_error_on_both_stores(each_store_uri):
+    """Two statements in one query: a StoreError (HTTP 400 under kgx serve) that says to send
+    one at a time, not a crash, and nothing written, even with write=True."""
+    from kgx.errors import StoreError
+    from kgx.graphdb import open_store
+
+    with open_store(each_store_uri) as store:
+        store.upsert(ada_batch())
+        for write in (False, True):
+            with pytest.raises(StoreError) as caught:
+                store.query("MATCH (e:Entity) RETURN count(e) AS n; "
+                            "CREATE (x:Entity {id: 'x', name: 'x'})", write=write)
+            assert not isinstance(caught.value, AttributeError)
+        assert store.query("MATCH (e:Entity {id: 'x'}) RETURN count(e) AS n").records() == [
+            {"n": 0}]
+        with pytest.raises(StoreError, match="one statement per query|statement|Invalid"):
+            store.query("MATCH (e:Entity) RETURN count(e) AS n; "
+                        "MATCH (d:Document) RETURN count(d) AS m")
