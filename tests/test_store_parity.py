@@ -64,6 +64,6 @@ def test_several_statements_are_one_clear_error_on_both_stores(each_store_uri):
             assert not isinstance(caught.value, AttributeError)
         assert store.query("MATCH (e:Entity {id: 'x'}) RETURN count(e) AS n").records() == [
             {"n": 0}]
-        with pytest.raises(StoreError, match="one statement per query|statement|Invalid"):
+        with pytest.raises(StoreError, match=r"one statement per query|statement|Invalid"):
             store.query("MATCH (e:Entity) RETURN count(e) AS n; "
                         "MATCH (d:Document) RETURN count(d) AS m")
