@@ -159,3 +159,19 @@ def test_ask_report_answers_with_the_graph_by_default(answering):
     report = ask_report(retriever, "Who did Ada Lovelace marry?", None, top_k=2)
     assert report["answerer"] == "graph" and report["answer"] == "William King"
     assert report["answer_path"] and report["confidence"] > 0 and not report["abstained"]
+
+
+def test_the_graph_answers_alike_on_both_stores(each_store_uri):
+    """The answerer reads the store's snapshot through Cypher: Neo4j gives the same answer,
+    path and facts as the embedded store."""
+    with open_store(each_store_uri) as store:
+        store.upsert(passages_batch(PASSAGES, E, "test.v1"))
+        context = RetrievalContext(store)
+        retriever = make_retriever("hipporag2", store, context=context)
+        report = ask_report(retriever, "Who did Ada Lovelace marry?", None, top_k=3)
+        choice = ask_report(retriever, "Who was born first, Ada Lovelace or Marie Curie?",
+                            None, top_k=3)
+    assert report["answerer"] == "graph" and report["answer"] == "William King"
+    assert report["answer_path"] == "Ada Lovelace -[marry]-> William King"
+    assert "Ada Lovelace marry William King" in report["answer_facts"]
+    assert choice["answer"] == "Ada Lovelace" and choice["answer_kind"] == "choice"
