@@ -68,7 +68,7 @@ def ask(
                               "not help (HippoRAG 2's recognition memory)")] = FactFilter.none,
     store: StoreOption = None,
     top_k: Annotated[int, typer.Option(
-        "--top-k", "-k", min=1, help="Chunks to retrieve and show the LLM")] = 5,
+        "--top-k", "-k", min=1, help="Chunks to retrieve and answer from")] = 5,
     answerer: Annotated[AnswererName | None, typer.Option(
         "--answerer", "-a",
         help="graph: the best-supported entity or value of the passages and the graph, no LLM, "
@@ -105,7 +105,7 @@ def ask(
     With --retriever text2cypher it also prints the Cypher query the LLM wrote, which ran
     read-only. The store is opened read-only.
 
-    Example: kgx ask "Who designed the Analytical Engine?" -r hybrid -k 5
+    Example: kgx ask "Who designed the Analytical Engine?" -k 5
     """
     from kgx.retrieval.ask import default_answerer
 
