@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from kgx.errors import ConfigError
+from kgx.normalization import normalize_text
 
+from .linking import matching_key
 from .protocol import RetrievedChunk
 
 ANSWERERS = ("graph", "llm")
@@ -108,10 +110,6 @@ class AskAnswerer:
 def grounded_in(answer: str, chunks: Sequence[RetrievedChunk], graph) -> str | None:
     """Where `answer` is found: "yes/no", "a span of passage N" or "an entity of the graph";
     None when it is in neither (SQuAD-normalised text, accent-folded names)."""
-    from kgx.normalization import normalize_text
-
-    from .linking import matching_key
-
     wanted = normalize_text(answer)
     if wanted in ("yes", "no"):
         return "yes/no"
@@ -142,7 +140,6 @@ def ask_report(retriever, question: str, llm, *, top_k: int = 5, answer_tokens: 
     result = None
     if answer_tokens is not None:
         name = answerer or ("graph" if llm is None else "llm")
-        check_answerer(name, llm)
         ask = AskAnswerer(name, graph or graph_answerer(retriever), llm, grounded=grounded,
                           max_tokens=answer_tokens)
         [result] = ask([(question, chunks)])

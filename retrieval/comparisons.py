@@ -19,13 +19,12 @@ import re
 from typing import TYPE_CHECKING
 
 from .protocol import AnswerResult
-from .questions import QuestionShape, content_words
+from .questions import YEAR, QuestionShape, content_words
 from .roles import first_role, option_passage, through_role
 
 if TYPE_CHECKING:
     from .graph_answer import GraphAnswerer
 
-_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 _DECIDED, _GUESSED = 0.7, 0.5
 BOTH_SHARE = 0.5
 """A "both X" question is answered yes when each passage says at least this share of X's
@@ -44,7 +43,7 @@ def answer_choice(answerer: GraphAnswerer, question: str, shape: QuestionShape,
         chunk = option_passage(answerer, option, ranked)
         if chunk is not None and role:
             chunk = through_role(answerer, chunk, role, ranked) or chunk
-        found = _YEAR.findall(answerer.corpus.chunks[chunk].text) if chunk is not None else []
+        found = YEAR.findall(answerer.corpus.chunks[chunk].text) if chunk is not None else []
         years.append([int(y) for y in found])
         if chunk is not None:
             passages += [rank + 1 for rank, c in ranked if c == chunk]

@@ -46,8 +46,8 @@ from .corpus import RetrievalContext
 from .graph import UNREACHED, question_seeds, shared_graph
 from .linking import EntityLinker, matching_key
 from .protocol import AnswerResult, RetrievedChunk
-from .questions import DATE, NUMBER, PERSON, QuestionShape, content_words, question_shape
-from .roles import role_chain, walk_roles
+from .questions import DATE, NUMBER, PERSON, YEAR, QuestionShape, content_words, question_shape
+from .roles import life_role, role_chain, walk_roles
 from .vectors import aligned_matrix
 
 ABSTAINED = "not found in the graph"
@@ -69,12 +69,9 @@ RIVALS = 10
 """Candidates the best one's confidence is weighed against."""
 WINDOW = 80
 """Characters either side of a candidate's mention that count as its context."""
-_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w.]*\d)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _GENERIC_TYPES = frozenset({"CONCEPT", "ENTITY"})
-# "(10 December 1815 – 27 November 1852)": a biography's birth and death years.
-_LIFESPAN = re.compile(r"\([^()]*?\b(\d{4})\b[^()]*?[-–—][^()]*?\b(\d{4})\b[^()]*\)")
 
 
 @dataclass
@@ -193,21 +190,17 @@ class GraphAnswerer:
             ranked = [*ranked, (len(ranked), bridge)]
         words = content_words(question)
         key_question = f" {matching_key(question)} "
-        seeds = self.seeds(question)
-        distances = self.graph.hop_distances(sorted(seeds), 2) if seeds else None
+        seeds, distances = self.reach(question)
         seed_titles = {self.corpus.entity_names[s].casefold() for s in seeds}
+        named = self.question_titles(question, ranked)[:2]
         # Birth and death dates count only in the passages of what the question is about.
         # (With a role chain that could not be walked, the subject's own dates are the wrong
         # person's: none count.)
-        if bridge is not None:
-            subjects = {bridge}
-        else:
-            subjects = set() if role_chain(question) else set(
-                self.question_titles(question, ranked)[:2])
+        subjects = ({bridge} if bridge is not None
+                    else set() if role_chain(question) else set(named))
         found: dict[str, Candidate] = {}
-
         subjects_words = [set(matching_key(self.corpus.chunks[c].title or "").split())
-                          for c in self.question_titles(question, ranked)[:2]]
+                          for c in named]
 
         def add(name: str, rank: int, chunk: int, types: set[str], entity: int | None) -> None:
             key = matching_key(name)
@@ -231,7 +224,7 @@ class GraphAnswerer:
             if shape.expected & DATE or shape.wh in ("", "what", "which"):
                 dated = " ".join(self.corpus.entity_names[e] for e in self.chunk_entities[chunk]
                                  if self._type(e) == "DATE")
-                for year in set(_YEAR.findall(text)) - set(_YEAR.findall(dated)):
+                for year in set(YEAR.findall(text)) - set(YEAR.findall(dated)):
                     add(year, rank, chunk, {"DATE"}, None)
             if shape.expected & NUMBER:
                 for number in set(_NUMBER.findall(text)):
@@ -264,13 +257,16 @@ class GraphAnswerer:
         z = self.calibration["bias"] + sum(self.calibration[k] * v for k, v in signals.items())
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
-    def seeds(self, question: str) -> set[int]:
-        """The entities the question names (linked by name)."""
-        return {e.entity for e in question_seeds(self.linker, self.corpus, question,
-                                                 self.graph.hubs, SEED_LIMIT)}
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one answerer per store, bounded
+    def reach(self, question: str) -> tuple[frozenset[int], np.ndarray | None]:
+        """The entities the question names (linked by name) and every entity's hops from them
+        (up to 2; None without seeds), computed once per question."""
+        seeds = frozenset(e.entity for e in question_seeds(
+            self.linker, self.corpus, question, self.graph.hubs, SEED_LIMIT))
+        return seeds, self.graph.hop_distances(sorted(seeds), 2) if seeds else None
 
     def _features(self, c: Candidate, shape: QuestionShape, vector: np.ndarray,
-                  words: set[str], question: str, seeds: set[int], distances,
+                  words: set[str], question: str, seeds: frozenset[int], distances,
                   seed_titles: set[str], subjects: set[int]) -> None:
         facts = [f for chunk in set(c.passages.values()) for f in self.corpus.chunk_facts[chunk]
                  if c.entities.intersection(self.corpus.facts[f].entities)]
@@ -307,7 +303,7 @@ class GraphAnswerer:
             "generic": 1.0 if c.types and c.types <= _GENERIC_TYPES else 0.0,
             "value": 1.0 if c.types <= {"DATE", "CARDINAL"} and not c.entities else 0.0,
             "early": 1.0 - at / len(text) if at >= 0 and text else 0.0,
-            "life": max((_life_role(question, c.name, self.corpus.chunks[chunk].text)
+            "life": max((life_role(question, c.name, self.corpus.chunks[chunk].text)
                          for chunk in c.passages.values() if chunk in subjects), default=0.0),
             "window": max((self._window_overlap(chunk, c.name, words - name_words)
                            for chunk in c.passages.values()), default=0.0),
@@ -366,35 +362,14 @@ class GraphAnswerer:
         return {self._type(e) for e in entities} or {"TITLE"}
 
     def _path(self, question: str, best: Candidate) -> str | None:
-        seeds = self.seeds(question)
-        if not seeds or not best.entities:
+        _, distances = self.reach(question)
+        if distances is None or not best.entities:
             return None
-        distances = self.graph.hop_distances(sorted(seeds), 2)
         reachable = [e for e in best.entities if 0 < distances[e] != UNREACHED]
         if not reachable:
             return None
         target = min(reachable, key=lambda e: (distances[e], e))
         return self.graph.path(distances, target, self.corpus.entity_names)
-
-
-def _life_role(question: str, name: str, text: str) -> float:
-    """1 when `name` is the date a "born" question wants (in the first half of a biography's
-    lifespan, or after "born on") or a "died" question wants (the second half), or the place
-    after "born in" or "died in", else 0."""
-    lowered = question.casefold()
-    for verb, pattern in (("born", r"\b(?:born|birth)"), ("died", r"\b(?:die|died|death)")):
-        if re.search(pattern, lowered) and re.search(
-                rf"\b{verb}(?: (?:in|at|on))? (?:the )?{re.escape(name)}", text):
-            return 1.0
-    match = _LIFESPAN.search(text)
-    if match is None:
-        return 0.0
-    birth, death = re.split(r"[-–—]", match.group(0), maxsplit=1)
-    if re.search(r"\b(?:born|birth)", lowered) and name in birth:
-        return 1.0
-    if re.search(r"\b(?:die|died|death)", lowered) and name in death:
-        return 1.0
-    return 0.0
 
 
 def _why(candidate: Candidate) -> str:

@@ -53,8 +53,8 @@ MIXES = ("linear", "rrf")
 RRF_K = 60
 FACT_FILTERS = ("none", "llm")
 _SYNONYM_BLOCK = 2048  # entity rows compared per matrix product
-_MIN_SYNONYM_CHARS = 3
-MAX_FACT_WORDS = 20  # names with fewer letters or digits ("US", "1") get no synonymy edges
+_MIN_SYNONYM_CHARS = 3  # names with fewer letters or digits ("US", "1") get no synonymy edges
+MAX_FACT_WORDS = 20  # a longer fact spans a sentence: fact_quality keeps it out of matching
 
 
 class HippoRAG2Retriever:

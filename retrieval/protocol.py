@@ -38,7 +38,8 @@ class AnswerResult(BaseModel):
 
     question: str
     answer: str | None
-    confidence: float
+    confidence: float | None
+    """The graph answerer's probability that the answer is right; None for an LLM's answer."""
     kind: str
     """"entity", "choice" or "yes_no" (from the question's wording)."""
     best_guess: str | None = None

@@ -23,7 +23,8 @@ NUMBER = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 ORGANISATION = frozenset({"ORG"})
 NATIONALITY = frozenset({"NORP", "GPE"})
 WORK = frozenset({"WORK_OF_ART", "CONCEPT", "EVENT", "PRODUCT"})
-
+YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
+"""A year in a passage's text (1000-2099)."""
 
 
 def _words(text: str) -> list[str]:

@@ -5,7 +5,7 @@ X" is X -director-> D -spouse-> answer. `role_chain` reads the chain (nearest th
 the question, first in the chain); `role_holders` finds who holds a role in a passage: the
 PERSONs named after the role's first cue in the text ("directed by", "son of"), then the
 others, never the passage's own subject; `through_role` follows a role to the holder's own
-passage.
+passage. `life_role` tells whether a date or place is the birth or death a question asks for.
 
     chain = role_chain("Who is the spouse of the director of film Marianne And Juliane?")
     # ["director", "spouse"]
@@ -27,9 +27,9 @@ ROLES = ("director", "directed", "composer", "performer", "producer", "father", 
          "author", "writer", "creator", "founder", "spouse", "wife", "husband", "son",
          "daughter", "singer", "star")
 TITLE_MATCH = 85.0
+"""rapidfuzz ratio at which a passage title names an option or a person."""
 # spaCy's small model often calls a person ORG or WORK_OF_ART ("Niklas Busch Thor": ORG).
 _HOLDER_TYPES = frozenset({"PERSON", "ORG", "WORK_OF_ART", "PRODUCT", "FAC", "ENTITY"})
-"""rapidfuzz ratio at which a passage title names an option or a person."""
 _CUES = {
     "father": ("son of", "daughter of", "child of", "father"),
     "mother": ("son of", "daughter of", "child of", "mother"),
@@ -42,6 +42,8 @@ _CUES = {
     "writer": ("written by", "writer", "by"), "founder": ("founded by", "founder"),
     "creator": ("created by", "creator"), "star": ("starring", "stars"),
 }
+# "(10 December 1815 – 27 November 1852)": a biography's birth and death dates.
+_LIFESPAN = re.compile(r"\([^()]*?\b\d{4}\b[^()]*?[-–—][^()]*?\b\d{4}\b[^()]*\)")
 # Kinship words that are two roles: the mother's father, the spouse's father.
 _COMPOUND = (
     ("maternal grandfather", ("mother", "father")),
@@ -159,3 +161,23 @@ def walk_roles(answerer: GraphAnswerer, question: str, ranked: list[tuple[int, i
         holders = set(role_holders(answerer, chunk, chain[-1])[:1]) if person_answer else set()
         return (chunk if chunk != start else None), holders
     return None, set()
+
+
+def life_role(question: str, name: str, text: str) -> float:
+    """1 when `name` is the date a "born" question wants (in the first half of a biography's
+    lifespan, or after "born on") or a "died" question wants (the second half), or the place
+    after "born in" or "died in", else 0."""
+    lowered = question.casefold()
+    for verb, pattern in (("born", r"\b(?:born|birth)"), ("died", r"\b(?:die|died|death)")):
+        if re.search(pattern, lowered) and re.search(
+                rf"\b{verb}(?: (?:in|at|on))? (?:the )?{re.escape(name)}", text):
+            return 1.0
+    match = _LIFESPAN.search(text)
+    if match is None:
+        return 0.0
+    birth, death = re.split(r"[-–—]", match.group(0), maxsplit=1)
+    if re.search(r"\b(?:born|birth)", lowered) and name in birth:
+        return 1.0
+    if re.search(r"\b(?:die|died|death)", lowered) and name in death:
+        return 1.0
+    return 0.0
