@@ -211,10 +211,11 @@ def evaluate_retrievers(retrievers: Mapping[str, Retriever], questions: Sequence
     for name, retriever in retrievers.items():
         records, chunks = _retrieve_all(name, retriever, ready, top_k, ks, progress)
         if name in answering:
-            chunks = [found[:answer_k] for found in chunks]
+            read = [found[:answer_k] for found in chunks]
             for who, answer_fn in answerers.items():
                 records = _answer_all(f"{name} ({who})", who, answer_fn, ready[:answer_limit],
-                                      chunks, records, progress, first=who == next(iter(answerers)))
+                                      read, records, progress, first=who == next(iter(answerers)))
+            # The ceiling at every k, from all the chunks retrieved, not only those read.
             records = [_ceiling(record, question, found, ks) if record.answers else record
                        for record, question, found in zip(records, ready, chunks, strict=True)]
         results[name] = _result(name, records, ks, list(answerers))
